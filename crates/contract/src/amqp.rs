@@ -1,0 +1,66 @@
+//! AMQP names and message properties shared by every publisher and consumer.
+//!
+//! All names derive from one configurable prefix (default `bv`), so several
+//! deployments, or several tests, can share one broker without colliding.
+
+/// The routing key of the create command.
+pub const CREATE_ROUTING_KEY: &str = "biometric_validation.create";
+/// The AMQP `type` property of a create command (version 1 of the body).
+pub const CREATE_MESSAGE_TYPE: &str = "biometric_validation.create.v1";
+/// The AMQP `type` property of a worker's reply.
+pub const REPLY_MESSAGE_TYPE: &str = "biometric_validation.create.reply.v1";
+/// Header on a dead-lettered message: the error code that sent it there.
+pub const DEAD_CODE_HEADER: &str = "x-bv-error-code";
+/// Header on a dead-lettered message: the human reason.
+pub const DEAD_REASON_HEADER: &str = "x-bv-error-reason";
+/// Header on a worker's reply: the HTTP status the ingress should answer with.
+pub const REPLY_STATUS_HEADER: &str = "x-bv-status";
+/// Header on a worker's reply: `true` when the command was a redelivery of an
+/// already persisted validation (nothing was written).
+pub const REPLY_REPLAYED_HEADER: &str = "x-bv-replayed";
+/// The pseudo-queue of RabbitMQ's direct reply-to.
+pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+/// The exchange, queue and dead-letter names for one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    /// Direct, durable exchange receiving commands: `<prefix>.commands`.
+    pub commands_exchange: String,
+    /// Quorum queue of create commands: `<prefix>.biometric_validation.create`.
+    pub create_queue: String,
+    /// Exchange receiving dead letters: `<prefix>.dead`.
+    pub dead_exchange: String,
+    /// Queue holding dead create commands: `<prefix>.biometric_validation.create.dead`.
+    pub create_dead_queue: String,
+}
+
+impl Names {
+    pub fn new(prefix: &str) -> Self {
+        Names {
+            commands_exchange: format!("{prefix}.commands"),
+            create_queue: format!("{prefix}.{CREATE_ROUTING_KEY}"),
+            dead_exchange: format!("{prefix}.dead"),
+            create_dead_queue: format!("{prefix}.{CREATE_ROUTING_KEY}.dead"),
+        }
+    }
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names::new("bv")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_are_the_documented_ones() {
+        let n = Names::default();
+        assert_eq!(n.commands_exchange, "bv.commands");
+        assert_eq!(n.create_queue, "bv.biometric_validation.create");
+        assert_eq!(n.dead_exchange, "bv.dead");
+        assert_eq!(n.create_dead_queue, "bv.biometric_validation.create.dead");
+    }
+}

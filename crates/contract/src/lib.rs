@@ -1,0 +1,18 @@
+//! The wire contract of the biometric validation service, with no I/O.
+//!
+//! Everything that crosses a process boundary is defined here once: the seed's
+//! create request (parsed into a [`NewValidation`] that can only hold valid
+//! data), the validation as the API returns it, the error codes with their HTTP
+//! status, the AMQP names and the create command envelope. The ingress and the
+//! worker both depend on this crate, so they apply the same rules.
+
+pub mod amqp;
+pub mod command;
+pub mod error;
+pub mod request;
+pub mod validation;
+
+pub use command::{CreateCommand, ReplyBody};
+pub use error::{ApiError, ErrorCode};
+pub use request::{Language, NewValidation, ValidationType};
+pub use validation::{BiometricValidation, ValidationStatus, format_timestamp};

@@ -1,0 +1,36 @@
+//! A biometric validation: every field of the seed's request, plus its client,
+//! status and the fingerprint of the request that created it.
+
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "biometric_validations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub client: String,
+    pub project: String,
+    pub project_flow: String,
+    /// `new`, `pending`, `completed`, `failed` or `expired`.
+    pub status: String,
+    pub identifier: String,
+    /// `validation`, `login`, `onboarding` or `oneTimeLink`.
+    #[sea_orm(column_name = "type")]
+    pub kind: String,
+    pub expires_at: Option<DateTimeUtc>,
+    pub redirect_url: Option<String>,
+    pub webhook_url: Option<String>,
+    #[sea_orm(column_name = "requires_2fa")]
+    pub requires_2fa: bool,
+    pub ip_address: Option<String>,
+    pub send_via_email: bool,
+    pub email: Option<String>,
+    pub language: String,
+    /// SHA-256 of client and normalized request: tells a retry from a reuse.
+    pub request_hash: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

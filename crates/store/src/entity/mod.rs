@@ -1,0 +1,5 @@
+//! sea-orm entities, one per table (see `migrations/`).
+
+pub mod biometric_validation;
+pub mod project;
+pub mod project_flow;

@@ -1,0 +1,26 @@
+//! A client's project: the unit that owns flows, validations and a webhook secret.
+
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "projects")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub client: String,
+    pub name: String,
+    /// `active` or `inactive`.
+    pub status: String,
+    /// Default webhook target for validations that give no `webhookUrl`.
+    pub webhook_url: Option<String>,
+    /// `whsec_…` secret signing this project's webhooks.
+    pub webhook_secret: String,
+    /// The secret before the last rotation; still signs until `previous_secret_expires_at`.
+    pub previous_webhook_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,53 @@
+//! Project flows: created and listed by `bvctl`, checked by the worker.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::entity::project_flow;
+use crate::secrets;
+
+pub const TYPES: [&str; 2] = ["login", "onboarding"];
+pub const STATUSES: [&str; 3] = ["draft", "active", "paused"];
+pub const ACTIVE: &str = "active";
+
+#[derive(Clone, Debug, Default)]
+pub struct NewFlow {
+    pub id: Option<String>,
+    pub project: String,
+    pub kind: String,
+    pub status: String,
+    pub name: Option<String>,
+}
+
+pub async fn create(db: &impl ConnectionTrait, new: NewFlow) -> Result<project_flow::Model, DbErr> {
+    let now = Utc::now();
+    project_flow::ActiveModel {
+        id: Set(new.id.unwrap_or_else(|| secrets::prefixed_id("flow"))),
+        project: Set(new.project),
+        kind: Set(new.kind),
+        status: Set(new.status),
+        name: Set(new.name),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn list(db: &impl ConnectionTrait, project: Option<&str>) -> Result<Vec<project_flow::Model>, DbErr> {
+    let mut query = project_flow::Entity::find().order_by_asc(project_flow::Column::CreatedAt);
+    if let Some(project) = project {
+        query = query.filter(project_flow::Column::Project.eq(project));
+    }
+    query.all(db).await
+}
+
+pub async fn set_status(db: &impl ConnectionTrait, id: &str, status: &str) -> Result<Option<project_flow::Model>, DbErr> {
+    let Some(flow) = project_flow::Entity::find_by_id(id.to_owned()).one(db).await? else {
+        return Ok(None);
+    };
+    let mut active: project_flow::ActiveModel = flow.into();
+    active.status = Set(status.to_owned());
+    active.updated_at = Set(Utc::now());
+    active.update(db).await.map(Some)
+}

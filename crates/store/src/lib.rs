@@ -1,0 +1,55 @@
+//! The database: entities and the queries every binary shares.
+//!
+//! The worker writes validations (see `bv-worker`'s `persist`), `bvctl` writes
+//! projects and flows, and the ingress only reads. Connection set-up lives here
+//! too, so every binary opens the database the same way.
+
+pub mod entity;
+pub mod flows;
+pub mod projects;
+pub mod secrets;
+pub mod validations;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+pub use sea_orm;
+
+/// Opens a connection pool. A `sqlite:` URL without `mode=` gets `mode=rwc`, so
+/// the embedded default creates its file on first start.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}mode=rwc")
+    } else {
+        url.to_owned()
+    };
+    let is_sqlite = url.starts_with("sqlite:");
+    let mut options = ConnectOptions::new(url);
+    options
+        // SQLite serializes writers; one connection avoids "database is locked".
+        .max_connections(if is_sqlite { 1 } else { max_connections })
+        .min_connections(if is_sqlite { 1 } else { 1.min(max_connections) })
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
+/// Whether an error means the database is unreachable or overloaded (worth
+/// retrying later) rather than a fault in the statement.
+pub fn is_transient(err: &DbErr) -> bool {
+    matches!(
+        err,
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) | DbErr::Exec(_) | DbErr::Query(_)
+    ) && !is_unique_violation(err)
+}
+
+/// Whether an error is a unique-constraint violation (a concurrent insert won).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

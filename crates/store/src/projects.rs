@@ -1,0 +1,49 @@
+//! Projects: created and listed by `bvctl`, checked by the worker.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, ColumnTrait};
+
+use crate::entity::project;
+use crate::secrets;
+
+pub const ACTIVE: &str = "active";
+pub const INACTIVE: &str = "inactive";
+
+/// What an operator gives to create a project.
+#[derive(Clone, Debug, Default)]
+pub struct NewProject {
+    pub id: Option<String>,
+    pub client: String,
+    pub name: String,
+    pub webhook_url: Option<String>,
+}
+
+pub async fn create(db: &impl ConnectionTrait, new: NewProject) -> Result<project::Model, DbErr> {
+    let now = Utc::now();
+    project::ActiveModel {
+        id: Set(new.id.unwrap_or_else(|| secrets::prefixed_id("project"))),
+        client: Set(new.client),
+        name: Set(new.name),
+        status: Set(ACTIVE.into()),
+        webhook_url: Set(new.webhook_url),
+        webhook_secret: Set(secrets::webhook_secret()),
+        previous_webhook_secret: Set(None),
+        previous_secret_expires_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<project::Model>, DbErr> {
+    project::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+pub async fn list(db: &impl ConnectionTrait, client: Option<&str>) -> Result<Vec<project::Model>, DbErr> {
+    let mut query = project::Entity::find().order_by_asc(project::Column::CreatedAt);
+    if let Some(client) = client {
+        query = query.filter(project::Column::Client.eq(client));
+    }
+    query.all(db).await
+}

@@ -1,0 +1,17 @@
+//! Schema migrations (sea-orm-migration), for PostgreSQL and SQLite.
+//!
+//! Run by `bvctl migrate`, and by `bv-worker` at start when
+//! `database.migrate_on_start` is set.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_core::Migration)]
+    }
+}
