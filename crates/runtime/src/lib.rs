@@ -1,1 +1,12 @@
+//! What every binary of the service needs at run time: settings loading,
+//! telemetry, the AMQP connection and topology, trace-context propagation
+//! over AMQP headers, and graceful shutdown.
 
+pub mod amqp;
+pub mod propagation;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use settings::{AmqpSettings, AuthSettings, DatabaseSettings, TelemetrySettings};
+pub use shutdown::Shutdown;

@@ -1,1 +1,159 @@
+//! bv-worker: consumes create commands, persists them, answers the caller.
+//!
+//! [`run`] is the whole process: connect to the database (migrating when
+//! configured), serve health and metrics, keep consumers running against
+//! RabbitMQ (reconnecting with backoff), sweep expired validations, and on
+//! shutdown stop taking work and finish what is in flight.
 
+pub mod consumer;
+pub mod health;
+pub mod metrics;
+pub mod persist;
+pub mod settings;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bv_contract::amqp::Names;
+use bv_migration::{Migrator, MigratorTrait};
+use bv_runtime::Shutdown;
+use bv_runtime::amqp::{connect_with_retry, declare_topology, reconnect_backoff};
+use bv_store::sea_orm::DatabaseConnection;
+use tokio::task::JoinSet;
+
+use crate::consumer::Context;
+use crate::metrics::Metrics;
+pub use crate::settings::Settings;
+
+/// Runs the worker until `shutdown` is triggered.
+pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
+    let Some(db) = connect_db(&settings, &shutdown).await? else {
+        return Ok(());
+    };
+    if settings.database.migrate_on_start {
+        Migrator::up(&db, None).await?;
+    }
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let ctx = Arc::new(Context {
+        db: db.clone(),
+        names: Names::new(&settings.amqp.prefix),
+        settings: settings.worker.clone(),
+        metrics: metrics.clone(),
+    });
+
+    let listener = tokio::net::TcpListener::bind(settings.worker.http_addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "health and metrics listening");
+    let health = tokio::spawn(health::serve(
+        listener,
+        health::State {
+            db: db.clone(),
+            ready: ready.clone(),
+            metrics,
+        },
+        shutdown.clone(),
+    ));
+    let sweeper = tokio::spawn(sweep_expired(
+        db.clone(),
+        settings.worker.expiry_sweep_interval,
+        shutdown.clone(),
+    ));
+
+    let mut delays = reconnect_backoff();
+    while !shutdown.is_triggered() {
+        let Some(conn) = connect_with_retry(&settings.amqp, "bv-worker", &shutdown).await else {
+            break;
+        };
+        let conn = Arc::new(conn);
+        match run_consumers(&ctx, &conn, &settings, &ready, &shutdown).await {
+            Ok(()) => delays = reconnect_backoff(),
+            Err(err) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                tracing::error!(error = %err, retry_in = ?delay, "lost RabbitMQ; reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.wait() => {}
+                }
+            }
+        }
+        ready.store(false, Ordering::Relaxed);
+        let _ = conn.close(200, "bye".into()).await;
+    }
+
+    let _ = sweeper.await;
+    let _ = health.await;
+    let _ = db.close().await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// Declares the topology and runs `concurrency` consumers until shutdown
+/// (`Ok`) or until one of them fails (`Err`; the others are stopped).
+async fn run_consumers(
+    ctx: &Arc<Context>,
+    conn: &Arc<lapin::Connection>,
+    settings: &Settings,
+    ready: &AtomicBool,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let channel = conn.create_channel().await?;
+    declare_topology(&channel, &ctx.names, settings.amqp.delivery_limit).await?;
+    let _ = channel.close(200, "declared".into()).await;
+
+    let stop = shutdown.child();
+    let mut consumers = JoinSet::new();
+    for index in 0..settings.worker.concurrency {
+        consumers.spawn(consumer::consume(ctx.clone(), conn.clone(), index, stop.clone()));
+    }
+    ready.store(true, Ordering::Relaxed);
+    let mut result = Ok(());
+    while let Some(joined) = consumers.join_next().await {
+        let outcome = joined.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(err) = outcome {
+            if result.is_ok() {
+                result = Err(err);
+            }
+            // One consumer failed: stop the rest (they finish their batch), then reconnect.
+            stop.trigger();
+        }
+    }
+    result
+}
+
+async fn connect_db(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<Option<DatabaseConnection>> {
+    let mut delays = reconnect_backoff();
+    loop {
+        match bv_store::connect(&settings.database.url, settings.database.max_connections).await {
+            Ok(db) => return Ok(Some(db)),
+            Err(err) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(
+                    error = %err,
+                    url = %bv_runtime::settings::redact(&settings.database.url),
+                    retry_in = ?delay,
+                    "cannot connect to the database"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.wait() => return Ok(None),
+                }
+            }
+        }
+    }
+}
+
+async fn sweep_expired(db: DatabaseConnection, every: Duration, shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        match bv_store::validations::expire_due(&db, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "validations past expiresAt marked expired"),
+            Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
+        }
+    }
+}

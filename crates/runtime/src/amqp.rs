@@ -1,0 +1,153 @@
+//! Connecting to RabbitMQ and declaring the topology.
+//!
+//! Both binaries declare the whole topology at start (idempotent), so either
+//! can start first. The command queue is a durable quorum queue with an explicit
+//! delivery limit, dead-lettering at-least-once to the dead exchange.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bv_contract::amqp::{CREATE_ROUTING_KEY, Names};
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+
+use crate::settings::{AmqpSettings, redact};
+use crate::shutdown::Shutdown;
+
+/// Opens one connection.
+pub async fn connect(settings: &AmqpSettings, name: &str) -> lapin::Result<Connection> {
+    let props = ConnectionProperties::default().with_connection_name(name.into());
+    Connection::connect(&settings.url, props).await
+}
+
+/// Opens a connection, retrying with capped exponential backoff until it
+/// succeeds or shutdown is triggered (then `None`).
+pub async fn connect_with_retry(
+    settings: &AmqpSettings,
+    name: &str,
+    shutdown: &Shutdown,
+) -> Option<Connection> {
+    let mut delays = reconnect_backoff();
+    loop {
+        match connect(settings, name).await {
+            Ok(conn) => return Some(conn),
+            Err(err) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(
+                    error = %err,
+                    url = %redact(&settings.url),
+                    retry_in = ?delay,
+                    "cannot connect to RabbitMQ"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.wait() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Delays between reconnection attempts: 200 ms doubling to 10 s, with jitter, forever.
+pub fn reconnect_backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+fn arg_str(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
+}
+
+/// Declares exchanges, queues and bindings for `names`.
+pub async fn declare_topology(channel: &Channel, names: &Names, delivery_limit: u32) -> lapin::Result<()> {
+    let durable_exchange = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .exchange_declare(
+            names.commands_exchange.as_str().into(),
+            ExchangeKind::Direct,
+            durable_exchange,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            names.dead_exchange.as_str().into(),
+            ExchangeKind::Direct,
+            durable_exchange,
+            FieldTable::default(),
+        )
+        .await?;
+
+    let durable_queue = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let mut dead_args = FieldTable::default();
+    dead_args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));
+    channel
+        .queue_declare(names.create_dead_queue.as_str().into(), durable_queue, dead_args)
+        .await?;
+
+    let mut args = FieldTable::default();
+    args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));
+    args.insert(
+        ShortString::from("x-delivery-limit"),
+        AMQPValue::LongInt(i32::try_from(delivery_limit).unwrap_or(i32::MAX)),
+    );
+    args.insert(
+        ShortString::from("x-dead-letter-exchange"),
+        arg_str(&names.dead_exchange),
+    );
+    args.insert(
+        ShortString::from("x-dead-letter-strategy"),
+        arg_str("at-least-once"),
+    );
+    // at-least-once dead-lettering requires reject-publish overflow.
+    args.insert(ShortString::from("x-overflow"), arg_str("reject-publish"));
+    channel
+        .queue_declare(names.create_queue.as_str().into(), durable_queue, args)
+        .await?;
+
+    channel
+        .queue_bind(
+            names.create_queue.as_str().into(),
+            names.commands_exchange.as_str().into(),
+            CREATE_ROUTING_KEY.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            names.create_dead_queue.as_str().into(),
+            names.dead_exchange.as_str().into(),
+            CREATE_ROUTING_KEY.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Reads a string header (long or short string) from a message's headers.
+pub fn header_str(headers: Option<&FieldTable>, name: &str) -> Option<String> {
+    let value = headers?.inner().get(name)?;
+    match value {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// Inserts a string header.
+pub fn set_header(headers: &mut FieldTable, name: &str, value: &str) {
+    headers.insert(ShortString::from(name), arg_str(value));
+}

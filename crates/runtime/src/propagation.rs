@@ -1,0 +1,52 @@
+//! W3C trace context across RabbitMQ: the publisher injects `traceparent` and
+//! `tracestate` into the message headers; the consumer extracts them and makes
+//! its span a child of the publisher's, so one trace spans both processes.
+
+use std::collections::HashMap;
+
+use lapin::types::FieldTable;
+use opentelemetry::propagation::{Extractor, Injector};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+struct Headers(HashMap<String, String>);
+
+impl Injector for Headers {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+impl Extractor for Headers {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// Writes the current span's context into `headers`.
+pub fn inject_current(headers: &mut FieldTable) {
+    let context = tracing::Span::current().context();
+    let mut carrier = Headers(HashMap::new());
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
+    for (key, value) in carrier.0 {
+        crate::amqp::set_header(headers, &key, &value);
+    }
+}
+
+/// Makes `span` a child of the context carried in `headers`, if any.
+pub fn set_parent_from(span: &tracing::Span, headers: Option<&FieldTable>) {
+    let mut carrier = Headers(HashMap::new());
+    for key in ["traceparent", "tracestate"] {
+        if let Some(value) = crate::amqp::header_str(headers, key) {
+            carrier.0.insert(key.to_owned(), value);
+        }
+    }
+    if carrier.0.is_empty() {
+        return;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(parent);
+}

@@ -1,0 +1,304 @@
+//! Layered settings: built-in defaults, then an optional file named by
+//! `BV_CONFIG`, then `BV__SECTION__KEY` environment variables.
+//!
+//! Each binary owns one `Settings` struct made of the sections below (and its
+//! own); [`load`] fills it and [`Validate`] checks values serde cannot, so a bad
+//! setting stops the process at start with a message naming the setting.
+
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// A setting that is present but wrong, named as its environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {var}: {reason}")]
+pub struct SettingError {
+    pub var: String,
+    pub reason: String,
+}
+
+impl SettingError {
+    /// `key` is the dotted key, e.g. `amqp.url`; the message names `BV__AMQP__URL`.
+    pub fn new(key: &str, reason: impl Into<String>) -> Self {
+        SettingError {
+            var: env_var(key),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The environment variable for a dotted key: `amqp.url` → `BV__AMQP__URL`.
+pub fn env_var(key: &str) -> String {
+    format!("BV__{}", key.replace('.', "__").to_uppercase())
+}
+
+/// Checks values that deserialization alone cannot.
+pub trait Validate {
+    fn validate(&self) -> Result<(), SettingError>;
+}
+
+/// Keys whose environment value is a comma-separated list.
+const LIST_KEYS: [&str; 1] = ["webhooks.allowed_cidrs"];
+
+/// Loads settings from `defaults` (TOML), the `BV_CONFIG` file and the environment.
+pub fn load<T: DeserializeOwned + Validate>(defaults: &str) -> anyhow::Result<T> {
+    load_from(defaults, std::env::var("BV_CONFIG").ok().as_deref(), None)
+}
+
+/// Like [`load`], with the file given explicitly and optional overrides
+/// (dotted key → value) applied last; tests use the overrides.
+pub fn load_from<T: DeserializeOwned + Validate>(
+    defaults: &str,
+    file: Option<&str>,
+    overrides: Option<&[(&str, String)]>,
+) -> anyhow::Result<T> {
+    let mut builder = Config::builder().add_source(File::from_str(defaults, FileFormat::Toml));
+    if let Some(path) = file {
+        builder = builder.add_source(File::with_name(path).required(true));
+    }
+    let mut env = Environment::with_prefix("BV")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",");
+    for key in LIST_KEYS {
+        env = env.with_list_parse_key(key);
+    }
+    builder = builder.add_source(env);
+    for (key, value) in overrides.unwrap_or_default() {
+        builder = builder.set_override(*key, value.as_str())?;
+    }
+    let config = builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+    let settings: T = config.try_deserialize().map_err(|e| {
+        anyhow::anyhow!(
+            "configuration error: {e} (a key `section.key` is set by the variable BV__SECTION__KEY)"
+        )
+    })?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// `[database]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://path`.
+    pub url: String,
+    pub max_connections: u32,
+    /// Run pending migrations when the worker starts.
+    #[serde(default)]
+    pub migrate_on_start: bool,
+}
+
+impl Validate for DatabaseSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        if !(self.url.starts_with("postgres://")
+            || self.url.starts_with("postgresql://")
+            || self.url.starts_with("sqlite:"))
+        {
+            return Err(SettingError::new(
+                "database.url",
+                format!("`{}` is not a postgres:// or sqlite: URL", redact(&self.url)),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(SettingError::new("database.max_connections", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// `[amqp]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    /// `amqp://user:pass@host:port/vhost`.
+    pub url: String,
+    /// Prefix of every exchange and queue name (`bv` → `bv.commands`, …).
+    pub prefix: String,
+    /// `x-delivery-limit` of the command queue: deliveries before a message is dead-lettered.
+    pub delivery_limit: u32,
+}
+
+impl Validate for AmqpSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        if self.url.parse::<lapin::uri::AMQPUri>().is_err() {
+            return Err(SettingError::new(
+                "amqp.url",
+                format!("`{}` is not an amqp:// or amqps:// URL", redact(&self.url)),
+            ));
+        }
+        if self.prefix.is_empty()
+            || !self
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(SettingError::new(
+                "amqp.prefix",
+                "must be non-empty letters, digits, `.`, `_` or `-`",
+            ));
+        }
+        if self.delivery_limit == 0 {
+            return Err(SettingError::new("amqp.delivery_limit", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// `[auth]`: how bearer tokens are checked (ingress) and issued (bvctl).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 shared secret. One of `jwt_secret` or `jwt_public_key` is required.
+    #[serde(default)]
+    pub jwt_secret: Option<String>,
+    /// RS256 public key (PEM) checking tokens signed by an external issuer.
+    #[serde(default)]
+    pub jwt_public_key: Option<String>,
+    /// The claim naming the client; every record belongs to it.
+    pub client_claim: String,
+    /// Expected `iss`, when set.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Expected `aud`, when set.
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+impl Validate for AuthSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        let secret = self.jwt_secret.as_deref().filter(|s| !s.is_empty());
+        let key = self.jwt_public_key.as_deref().filter(|s| !s.is_empty());
+        match (secret, key) {
+            (None, None) => Err(SettingError::new(
+                "auth.jwt_secret",
+                "set BV__AUTH__JWT_SECRET (HS256) or BV__AUTH__JWT_PUBLIC_KEY (RS256 PEM)",
+            )),
+            (Some(s), _) if s.len() < 32 => Err(SettingError::new(
+                "auth.jwt_secret",
+                "must be at least 32 characters",
+            )),
+            (_, Some(k)) if jsonwebtoken::DecodingKey::from_rsa_pem(k.as_bytes()).is_err() => {
+                Err(SettingError::new("auth.jwt_public_key", "is not an RSA public key in PEM form"))
+            }
+            _ if self.client_claim.is_empty() => {
+                Err(SettingError::new("auth.client_claim", "must not be empty"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `[telemetry]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// OTLP/HTTP endpoint (e.g. `http://collector:4318`); falls back to
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; no export when neither is set.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// `json` or `text`.
+    pub log_format: String,
+    /// `tracing` filter directive, e.g. `info,bv_worker=debug`; `RUST_LOG` wins.
+    pub log_level: String,
+}
+
+impl Validate for TelemetrySettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        if !matches!(self.log_format.as_str(), "json" | "text") {
+            return Err(SettingError::new("telemetry.log_format", "must be `json` or `text`"));
+        }
+        if let Some(endpoint) = &self.otlp_endpoint
+            && !endpoint.is_empty()
+            && url::Url::parse(endpoint).is_err()
+        {
+            return Err(SettingError::new("telemetry.otlp_endpoint", "is not a URL"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(SettingError::new("telemetry.log_level", "is not a valid filter directive"));
+        }
+        Ok(())
+    }
+}
+
+/// Fails when a duration is zero.
+pub fn positive(key: &str, d: Duration) -> Result<(), SettingError> {
+    if d.is_zero() {
+        Err(SettingError::new(key, "must be greater than zero"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A URL with its password hidden, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct S {
+        amqp: AmqpSettings,
+        database: DatabaseSettings,
+    }
+
+    impl Validate for S {
+        fn validate(&self) -> Result<(), SettingError> {
+            self.amqp.validate()?;
+            self.database.validate()
+        }
+    }
+
+    const DEFAULTS: &str = r#"
+        [amqp]
+        url = "amqp://127.0.0.1:5672/%2f"
+        prefix = "bv"
+        delivery_limit = 5
+        [database]
+        url = "sqlite://bv.db"
+        max_connections = 4
+    "#;
+
+    fn load_with(overrides: &[(&str, String)]) -> anyhow::Result<S> {
+        load_from(DEFAULTS, None, Some(overrides))
+    }
+
+    #[test]
+    fn defaults_load() {
+        let s = load_with(&[]).unwrap();
+        assert_eq!(s.amqp.prefix, "bv");
+        assert_eq!(s.database.max_connections, 4);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = load_with(&[("database.url", "mysql://x".into())]).unwrap_err();
+        assert!(err.to_string().contains("BV__DATABASE__URL"), "{err}");
+        let err = load_with(&[("amqp.url", "http://x".into())]).unwrap_err();
+        assert!(err.to_string().contains("BV__AMQP__URL"), "{err}");
+        let err = load_with(&[("database.max_connections", "many".into())]).unwrap_err();
+        assert!(err.to_string().contains("database.max_connections"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("amqp://u:secret@h/v"), "amqp://u:***@h/v");
+    }
+}
+
+/// The built-in defaults shared by every binary (`crates/runtime/config/default.toml`).
+pub const DEFAULTS: &str = include_str!("../config/default.toml");

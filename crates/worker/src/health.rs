@@ -1,0 +1,51 @@
+//! The worker's small HTTP surface: liveness, readiness and metrics.
+//!
+//! Liveness never depends on RabbitMQ or the database; readiness does.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State as Extract;
+use axum::http::StatusCode;
+use axum::routing::get;
+use bv_runtime::Shutdown;
+use bv_store::sea_orm::DatabaseConnection;
+
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct State {
+    pub db: DatabaseConnection,
+    /// True while consumers are attached to the queue.
+    pub ready: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, state: State, shutdown: Shutdown) {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, "health server failed");
+    }
+}
+
+async fn readyz(Extract(state): Extract<State>) -> (StatusCode, &'static str) {
+    if !state.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not consuming");
+    }
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+async fn metrics(Extract(state): Extract<State>) -> String {
+    state.metrics.render()
+}

@@ -1,0 +1,58 @@
+//! Prometheus metrics of the worker, served at `/metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+pub struct Metrics {
+    registry: Registry,
+    commands: Family<Vec<(String, String)>, Counter>,
+    pub dead_lettered: Counter,
+    pub requeued: Counter,
+    pub db_errors: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bv_worker");
+        let commands = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "commands",
+            "Create commands processed, by outcome (created, replayed, rejected)",
+            commands.clone(),
+        );
+        let dead_lettered = Counter::default();
+        registry.register("dead_lettered", "Commands sent to the dead-letter queue", dead_lettered.clone());
+        let requeued = Counter::default();
+        registry.register("requeued", "Commands returned to the queue after the database stayed unavailable", requeued.clone());
+        let db_errors = Counter::default();
+        registry.register("db_errors", "Failed attempts to persist a batch", db_errors.clone());
+        Metrics {
+            registry,
+            commands,
+            dead_lettered,
+            requeued,
+            db_errors,
+        }
+    }
+
+    pub fn processed(&self, outcome: &str) {
+        self.commands
+            .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+            .inc();
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,167 @@
+//! Persisting a batch of create commands in one transaction.
+//!
+//! For each command: a validation already stored under the same id is a
+//! redelivery (answered with the stored row when the request fingerprint
+//! matches, `IDEMPOTENCY_KEY_REUSED` when it does not); otherwise the database
+//! rules are checked (project and flow exist, belong to the client, are active,
+//! and the flow's type fits) and the row is inserted. Everything the batch
+//! writes commits together, so the caller acks only what is durable.
+
+use std::collections::{HashMap, HashSet};
+
+use bv_contract::{ApiError, CreateCommand, ValidationStatus};
+use bv_store::entity::{biometric_validation, project, project_flow};
+use bv_store::sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    TransactionTrait,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// One decoded command ready to persist.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    pub id: Uuid,
+    pub command: CreateCommand,
+    pub fingerprint: String,
+}
+
+/// What became of one command.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Inserted now.
+    Created(biometric_validation::Model),
+    /// Already stored by an earlier delivery; nothing written.
+    Replayed(biometric_validation::Model),
+    /// Fails a database rule; nothing written.
+    Rejected(ApiError),
+}
+
+/// Persists `items` in one transaction and says what became of each, in order.
+pub async fn persist_batch(
+    db: &DatabaseConnection,
+    items: &[Incoming],
+    now: DateTime<Utc>,
+) -> Result<Vec<Outcome>, DbErr> {
+    let txn = db.begin().await?;
+
+    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+    let mut stored: HashMap<Uuid, biometric_validation::Model> = biometric_validation::Entity::find()
+        .filter(biometric_validation::Column::Id.is_in(ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+
+    let project_ids: HashSet<&str> = items.iter().map(|i| i.command.request.project.as_str()).collect();
+    let projects: HashMap<String, project::Model> = project::Entity::find()
+        .filter(project::Column::Id.is_in(project_ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
+    let flow_ids: HashSet<&str> = items.iter().map(|i| i.command.request.project_flow.as_str()).collect();
+    let flows: HashMap<String, project_flow::Model> = project_flow::Entity::find()
+        .filter(project_flow::Column::Id.is_in(flow_ids))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|f| (f.id.clone(), f))
+        .collect();
+
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut inserts = Vec::new();
+    for item in items {
+        if let Some(existing) = stored.get(&item.id) {
+            outcomes.push(if existing.request_hash == item.fingerprint {
+                Outcome::Replayed(existing.clone())
+            } else {
+                Outcome::Rejected(ApiError::idempotency_key_reused())
+            });
+            continue;
+        }
+        if let Err(err) = check_references(&item.command, &projects, &flows) {
+            outcomes.push(Outcome::Rejected(err));
+            continue;
+        }
+        let model = new_model(item, now);
+        // A second copy of the same id later in this batch is a redelivery of this one.
+        stored.insert(item.id, model.clone());
+        inserts.push(model.clone().into_active_model().reset_all());
+        outcomes.push(Outcome::Created(model));
+    }
+
+    if !inserts.is_empty() {
+        biometric_validation::Entity::insert_many(inserts)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+/// The database rules: the project is the client's and active; the flow is
+/// the project's, active, and of a type that fits the request.
+fn check_references(
+    command: &CreateCommand,
+    projects: &HashMap<String, project::Model>,
+    flows: &HashMap<String, project_flow::Model>,
+) -> Result<(), ApiError> {
+    let request = &command.request;
+    let project = projects
+        .get(&request.project)
+        .filter(|p| p.client == command.client)
+        .ok_or_else(ApiError::invalid_project)?;
+    if project.status != bv_store::projects::ACTIVE {
+        return Err(ApiError::invalid_project());
+    }
+    let flow = flows
+        .get(&request.project_flow)
+        .filter(|f| f.project == project.id)
+        .ok_or_else(|| ApiError::invalid_project_flow("no such flow in this project"))?;
+    if flow.status != bv_store::flows::ACTIVE {
+        return Err(ApiError::invalid_project_flow(&format!(
+            "the flow is {}, not active",
+            flow.status
+        )));
+    }
+    if !request.kind.fits_flow(&flow.kind) {
+        return Err(ApiError::invalid_project_flow(&format!(
+            "a `{}` request cannot use a `{}` flow",
+            request.kind.as_str(),
+            flow.kind
+        )));
+    }
+    Ok(())
+}
+
+fn new_model(item: &Incoming, now: DateTime<Utc>) -> biometric_validation::Model {
+    let r = &item.command.request;
+    // A command that expired while queued is stored, as `expired`.
+    let status = match r.expires_at {
+        Some(at) if at <= now => ValidationStatus::Expired,
+        _ => ValidationStatus::New,
+    };
+    biometric_validation::Model {
+        id: item.id,
+        client: item.command.client.clone(),
+        project: r.project.clone(),
+        project_flow: r.project_flow.clone(),
+        status: status.as_str().into(),
+        identifier: r.identifier.clone(),
+        kind: r.kind.as_str().into(),
+        expires_at: r.expires_at,
+        redirect_url: r.redirect_url.as_ref().map(|u| u.to_string()),
+        webhook_url: r.webhook_url.as_ref().map(|u| u.to_string()),
+        requires_2fa: r.requires_2fa,
+        ip_address: r.ip_address.map(|ip| ip.to_string()),
+        send_via_email: r.send_via_email,
+        email: r.email.clone(),
+        language: r.language.as_str().into(),
+        request_hash: item.fingerprint.clone(),
+        created_at: now,
+        updated_at: now,
+    }
+}
