@@ -80,7 +80,7 @@ impl CreateCommand {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ReplyBody {
-    Created(Created),
+    Created(Box<Created>),
     Failed(ApiError),
 }
 
@@ -93,10 +93,10 @@ pub struct Created {
 
 impl ReplyBody {
     pub fn created(data: BiometricValidation) -> Self {
-        ReplyBody::Created(Created {
+        ReplyBody::Created(Box::new(Created {
             success: true,
             data,
-        })
+        }))
     }
 
     /// The HTTP status the ingress answers this reply with.

@@ -33,6 +33,8 @@ pub enum ErrorCode {
     BiometricValidationNotFound,
     /// No delivery with that id on that validation (for this client).
     DeliveryNotFound,
+    /// No such route.
+    NotFound,
     /// A query parameter is unknown or malformed.
     InvalidParameters,
     /// The request body is larger than the service accepts.
@@ -56,7 +58,7 @@ impl ErrorCode {
             | ErrorCode::InvalidProjectFlow
             | ErrorCode::InvalidParameters => 400,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::BiometricValidationNotFound | ErrorCode::DeliveryNotFound => 404,
+            ErrorCode::BiometricValidationNotFound | ErrorCode::DeliveryNotFound | ErrorCode::NotFound => 404,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::InternalError => 500,
@@ -78,6 +80,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ErrorCode::BiometricValidationNotFound => "BIOMETRIC_VALIDATION_NOT_FOUND",
             ErrorCode::DeliveryNotFound => "DELIVERY_NOT_FOUND",
+            ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::InvalidParameters => "INVALID_PARAMETERS",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",

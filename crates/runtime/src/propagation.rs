@@ -50,3 +50,18 @@ pub fn set_parent_from(span: &tracing::Span, headers: Option<&FieldTable>) {
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
     let _ = span.set_parent(parent);
 }
+
+/// Makes `span` a child of the context in HTTP `traceparent`/`tracestate` headers, if any.
+pub fn set_parent_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
+    let mut carrier = Headers(HashMap::new());
+    for key in ["traceparent", "tracestate"] {
+        if let Some(value) = headers.get(key).and_then(|v| v.to_str().ok()) {
+            carrier.0.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    if carrier.0.is_empty() {
+        return;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(parent);
+}

@@ -17,8 +17,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 pub use sea_orm;
 
 /// Opens a connection pool. A `sqlite:` URL without `mode=` gets `mode=rwc`, so
-/// the embedded default creates its file on first start.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+/// the embedded default creates its file on first start. A `lazy` pool opens
+/// connections on first use, so a process can start while the database is down.
+pub async fn connect(url: &str, max_connections: u32, lazy: bool) -> Result<DatabaseConnection, DbErr> {
     let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
         let sep = if url.contains('?') { '&' } else { '?' };
         format!("{url}{sep}mode=rwc")
@@ -30,7 +31,8 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     options
         // SQLite serializes writers; one connection avoids "database is locked".
         .max_connections(if is_sqlite { 1 } else { max_connections })
-        .min_connections(if is_sqlite { 1 } else { 1.min(max_connections) })
+        .min_connections(if lazy { 0 } else { 1 })
+        .connect_lazy(lazy)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);

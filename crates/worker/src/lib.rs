@@ -124,7 +124,7 @@ async fn run_consumers(
 async fn connect_db(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<Option<DatabaseConnection>> {
     let mut delays = reconnect_backoff();
     loop {
-        match bv_store::connect(&settings.database.url, settings.database.max_connections).await {
+        match bv_store::connect(&settings.database.url, settings.database.max_connections, false).await {
             Ok(db) => return Ok(Some(db)),
             Err(err) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(10));

@@ -1,0 +1,60 @@
+//! Prometheus metrics of the ingress, served at `/metrics`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    creates: Family<Labels, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bv_ingress");
+        let requests = Family::<Labels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        let creates = Family::<Labels, Counter>::default();
+        registry.register(
+            "creates",
+            "Create requests by result (created, queued, rejected, unavailable)",
+            creates.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            creates,
+        }
+    }
+
+    pub fn request(&self, route: &str, status: u16) {
+        self.requests
+            .get_or_create(&vec![
+                ("route".to_owned(), route.to_owned()),
+                ("status".to_owned(), status.to_string()),
+            ])
+            .inc();
+    }
+
+    pub fn create(&self, result: &str) {
+        self.creates
+            .get_or_create(&vec![("result".to_owned(), result.to_owned())])
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,255 @@
+//! Publishing create commands and waiting for the worker's answer.
+//!
+//! A background task keeps one AMQP session alive: a confirm-mode channel that
+//! also consumes RabbitMQ's direct reply-to pseudo-queue. [`Publisher::send`]
+//! publishes with `mandatory`, waits for the broker's confirm (so an accepted
+//! request is durable in the queue), then waits up to a timeout for the reply
+//! matching its correlation id. Without a session every send fails fast, and
+//! the HTTP layer answers `503`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bv_contract::ReplyBody;
+use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, DIRECT_REPLY_TO, Names};
+use bv_runtime::amqp::{connect_with_retry, declare_topology, reconnect_backoff};
+use bv_runtime::propagation::inject_current;
+use bv_runtime::{AmqpSettings, Shutdown};
+use futures::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tokio::sync::oneshot;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// How long a publish may wait for the broker's confirm.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a command could not be handed to the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("not connected to the message broker")]
+    NotConnected,
+    #[error("the message broker did not accept the command: {0}")]
+    NotConfirmed(String),
+}
+
+/// What came of a published command.
+#[derive(Debug)]
+pub enum Sent {
+    /// The worker answered in time.
+    Answered(Box<ReplyBody>),
+    /// Accepted by the broker; no answer yet (or none asked for).
+    Queued,
+}
+
+#[derive(Clone)]
+struct Session {
+    channel: Channel,
+}
+
+type Waiters = Mutex<HashMap<String, oneshot::Sender<ReplyBody>>>;
+
+pub struct Publisher {
+    session: RwLock<Option<Session>>,
+    waiters: Waiters,
+    names: Names,
+}
+
+/// Removes a waiter however its request ends.
+struct WaiterGuard<'a> {
+    waiters: &'a Waiters,
+    key: String,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.waiters.lock() {
+            w.remove(&self.key);
+        }
+    }
+}
+
+impl Publisher {
+    /// Starts the session task; the publisher is usable once it connects.
+    pub fn start(settings: AmqpSettings, shutdown: Shutdown) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+        let publisher = Arc::new(Publisher {
+            session: RwLock::new(None),
+            waiters: Mutex::new(HashMap::new()),
+            names: Names::new(&settings.prefix),
+        });
+        let task = tokio::spawn(publisher.clone().maintain(settings, shutdown));
+        (publisher, task)
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.session
+            .read()
+            .map(|s| s.as_ref().is_some_and(|s| s.channel.status().connected()))
+            .unwrap_or(false)
+    }
+
+    /// Publishes a create command with `id` as its `message_id`; when
+    /// `wait` is set, waits up to `wait` for the worker's answer.
+    pub async fn send(&self, id: Uuid, body: &[u8], wait: Option<Duration>) -> Result<Sent, SendError> {
+        let session = self
+            .session
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or(SendError::NotConnected)?;
+        let span = tracing::info_span!(
+            "bv.publish",
+            otel.name = format!("publish {}", self.names.commands_exchange),
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "publish",
+            messaging.destination.name = %self.names.commands_exchange,
+            messaging.rabbitmq.destination.routing_key = CREATE_ROUTING_KEY,
+            messaging.message.id = %id,
+        );
+        let mut headers = FieldTable::default();
+        span.in_scope(|| inject_current(&mut headers));
+
+        let mut props = BasicProperties::default()
+            .with_message_id(id.to_string().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_type(CREATE_MESSAGE_TYPE.into())
+            .with_timestamp(chrono::Utc::now().timestamp().try_into().unwrap_or(0))
+            .with_headers(headers);
+        let mut reply = None;
+        let mut _guard = None;
+        if wait.is_some() {
+            let correlation = Uuid::new_v4().to_string();
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut w) = self.waiters.lock() {
+                w.insert(correlation.clone(), tx);
+            }
+            _guard = Some(WaiterGuard {
+                waiters: &self.waiters,
+                key: correlation.clone(),
+            });
+            props = props
+                .with_reply_to(DIRECT_REPLY_TO.into())
+                .with_correlation_id(correlation.into());
+            reply = Some(rx);
+        }
+
+        async {
+            let confirm = session
+                .channel
+                .basic_publish(
+                    self.names.commands_exchange.as_str().into(),
+                    CREATE_ROUTING_KEY.into(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
+                    body,
+                    props,
+                )
+                .await
+                .map_err(|e| SendError::NotConfirmed(e.to_string()))?;
+            match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+                Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+                Ok(Ok(Confirmation::Ack(Some(_)))) => Err(SendError::NotConfirmed(
+                    "the command queue does not exist (message returned)".into(),
+                )),
+                Ok(Ok(other)) => Err(SendError::NotConfirmed(format!("{other:?}"))),
+                Ok(Err(e)) => Err(SendError::NotConfirmed(e.to_string())),
+                Err(_) => Err(SendError::NotConfirmed("no confirm within 5s".into())),
+            }
+        }
+        .instrument(span)
+        .await?;
+
+        let (Some(rx), Some(wait)) = (reply, wait) else {
+            return Ok(Sent::Queued);
+        };
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(answer)) => Ok(Sent::Answered(Box::new(answer))),
+            _ => Ok(Sent::Queued),
+        }
+    }
+
+    async fn maintain(self: Arc<Self>, settings: AmqpSettings, shutdown: Shutdown) {
+        let mut delays = reconnect_backoff();
+        while !shutdown.is_triggered() {
+            let Some(conn) = connect_with_retry(&settings, "bv-ingress", &shutdown).await else {
+                break;
+            };
+            match self.serve_session(&conn, &settings, &shutdown).await {
+                Ok(()) => delays = reconnect_backoff(),
+                Err(err) => {
+                    if let Ok(mut s) = self.session.write() {
+                        *s = None;
+                    }
+                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                    tracing::error!(error = %err, retry_in = ?delay, "lost RabbitMQ; answering 503 until reconnected");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.wait() => {}
+                    }
+                }
+            }
+            if let Ok(mut s) = self.session.write() {
+                *s = None;
+            }
+            let _ = conn.close(200, "bye".into()).await;
+        }
+    }
+
+    /// Sets up one session and delivers replies until it fails or shutdown.
+    async fn serve_session(&self, conn: &Connection, settings: &AmqpSettings, shutdown: &Shutdown) -> anyhow::Result<()> {
+        let channel = conn.create_channel().await?;
+        declare_topology(&channel, &self.names, settings.delivery_limit).await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        let mut replies = channel
+            .basic_consume(
+                DIRECT_REPLY_TO.into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        if let Ok(mut s) = self.session.write() {
+            *s = Some(Session {
+                channel: channel.clone(),
+            });
+        }
+        tracing::info!(exchange = %self.names.commands_exchange, "connected to RabbitMQ");
+        loop {
+            let next = tokio::select! {
+                next = replies.next() => next,
+                _ = shutdown.wait() => return Ok(()),
+            };
+            let delivery = match next {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(e.into()),
+                None => anyhow::bail!("the reply consumer was cancelled"),
+            };
+            let Some(correlation) = delivery.properties.correlation_id() else {
+                continue;
+            };
+            let waiter = self
+                .waiters
+                .lock()
+                .ok()
+                .and_then(|mut w| w.remove(correlation.as_str()));
+            match (waiter, serde_json::from_slice::<ReplyBody>(&delivery.data)) {
+                (Some(tx), Ok(body)) => {
+                    let _ = tx.send(body);
+                }
+                (Some(_), Err(e)) => tracing::error!(error = %e, "undecodable reply from the worker"),
+                // The caller stopped waiting (timeout): it answered 202.
+                (None, _) => {}
+            }
+        }
+    }
+}

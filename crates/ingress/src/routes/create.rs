@@ -1,0 +1,144 @@
+//! `POST /v2/biometric-validations`: authenticate, parse, publish, answer.
+//!
+//! The ingress never writes the database. It assigns the `_id` (UUIDv7, or
+//! UUIDv5 of client and `Idempotency-Key`), publishes the command with
+//! confirms, and waits (bounded) for the worker's answer: `201` with the
+//! seed's body, the worker's error, or `202 Accepted` when the answer is late
+//! or `Prefer: respond-async` asked not to wait.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bv_contract::request::Expiry;
+use bv_contract::{ApiError, CreateCommand, ErrorCode, NewValidation};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::Client;
+use crate::error::Failure;
+use crate::publisher::{SendError, Sent};
+use crate::state::AppState;
+
+/// Namespace of ids derived from `Idempotency-Key` (UUIDv5 of `client \n key`).
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_9b1e_4d2a_4c3b_9a8e_b1a7_5e2d_0c41);
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+pub async fn create(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Failure> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("The request body exceeds {} bytes", state.settings.max_body_bytes),
+            )
+        } else {
+            ApiError::new(ErrorCode::InvalidJson, format!("Cannot read the request body: {rejection}"))
+        }
+    })?;
+    check_content_type(&headers)?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidJson, format!("The request body is not valid JSON: {e}"))
+    })?;
+    let request = NewValidation::parse(&value, Expiry::MustBeAfter(chrono::Utc::now()))?;
+    let id = match idempotency_key(&headers)? {
+        Some(key) => Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{client}\n{key}").as_bytes()),
+        None => Uuid::now_v7(),
+    };
+    let command = CreateCommand { client, request };
+    let wait = (!prefers_async(&headers)).then_some(state.settings.reply_timeout);
+
+    match state.publisher.send(id, &command.encode(), wait).await {
+        Ok(Sent::Answered(reply)) => {
+            let status = StatusCode::from_u16(reply.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            state.metrics.create(if status.is_success() { "created" } else { "rejected" });
+            Ok((status, Json(*reply)).into_response())
+        }
+        Ok(Sent::Queued) => {
+            state.metrics.create("queued");
+            let location = format!("/v2/biometric-validations/{id}");
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(json!({"success": true, "data": {"_id": id.to_string(), "status": "queued"}})),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            Ok(response)
+        }
+        Err(err) => {
+            state.metrics.create("unavailable");
+            tracing::warn!(error = %err, "command not accepted by the broker");
+            let reason = match err {
+                SendError::NotConnected => "the message broker is unreachable",
+                SendError::NotConfirmed(_) => "the message broker did not accept the request",
+            };
+            Err(ApiError::unavailable(reason).into())
+        }
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        None => Ok(()),
+        Some(ct) if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
+        Some(ct) => Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("Content-Type must be application/json, not `{ct}`"),
+        )),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().ok().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameters,
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefer_respond_async_is_found_among_other_preferences() {
+        let mut h = HeaderMap::new();
+        h.insert("prefer", HeaderValue::from_static("return=minimal, respond-async"));
+        assert!(prefers_async(&h));
+        h.insert("prefer", HeaderValue::from_static("return=minimal"));
+        assert!(!prefers_async(&h));
+    }
+
+    #[test]
+    fn content_type_must_be_json_when_given() {
+        let mut h = HeaderMap::new();
+        assert!(check_content_type(&h).is_ok());
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        assert!(check_content_type(&h).is_ok());
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert_eq!(check_content_type(&h).unwrap_err().code, ErrorCode::InvalidJson);
+    }
+}

@@ -1,0 +1,59 @@
+//! The HTTP API: routes, request spans and per-route metrics.
+
+mod create;
+mod list;
+mod ops;
+mod read;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use bv_runtime::propagation;
+use tracing::Instrument;
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v2/biometric-validations", post(create::create).get(list::list))
+        .route("/v2/biometric-validations/{id}", get(read::get_one))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// One server span per request (joined to the caller's trace when it sends
+/// `traceparent`), and a request counter by route and status.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let span = tracing::info_span!(
+        "bv.http",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        url.path = %request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        bv.client = tracing::field::Empty,
+    );
+    propagation::set_parent_from_http(&span, request.headers());
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if route != "/metrics" && route != "/healthz" && route != "/readyz" {
+        tracing::info!(parent: &span, status, "request");
+    }
+    state.metrics.request(&route, status);
+    response
+}

@@ -1,0 +1,24 @@
+//! `GET /v2/biometric-validations/{id}`: one of the caller's validations.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use bv_contract::{ApiError, ReplyBody};
+use uuid::Uuid;
+
+use crate::auth::Client;
+use crate::error::{Failure, db_unavailable};
+use crate::state::AppState;
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Json<ReplyBody>, Failure> {
+    // An id that is not a UUID cannot exist: same answer as an unknown one.
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
+    let row = bv_store::validations::get(&state.db, &client, id)
+        .await
+        .map_err(db_unavailable)?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(ReplyBody::created(bv_store::validations::to_api(&row))))
+}

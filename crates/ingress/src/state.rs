@@ -1,0 +1,19 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use bv_store::sea_orm::DatabaseConnection;
+
+use crate::auth::Verifier;
+use crate::metrics::Metrics;
+use crate::publisher::Publisher;
+use crate::settings::IngressSettings;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub publisher: Arc<Publisher>,
+    pub verifier: Arc<Verifier>,
+    pub settings: Arc<IngressSettings>,
+    pub metrics: Arc<Metrics>,
+}
