@@ -1,1 +1,441 @@
+//! Test harness: a real ingress and worker against real RabbitMQ and PostgreSQL.
+//!
+//! Every [`TestApp`] gets its own PostgreSQL database and its own AMQP name
+//! prefix, created here and dropped when the app is dropped, so tests run in
+//! parallel without sharing state. The worker runs in-process (or, for crash
+//! tests, as a separate `bv-worker` process the test can SIGKILL).
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Names};
+use bv_runtime::Shutdown;
+use bv_runtime::settings::{DEFAULTS, load_from};
+use bv_store::flows::NewFlow;
+use bv_store::projects::NewProject;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-characters-long";
+
+/// Spans recorded by every test in this process (see [`spans`]).
+static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
+
+/// Installs logging and an in-memory span exporter once per process.
+pub fn init_telemetry() -> &'static InMemorySpanExporter {
+    EXPORTER.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let settings = bv_runtime::TelemetrySettings {
+            otlp_endpoint: None,
+            log_format: "text".into(),
+            log_level: "warn".into(),
+        };
+        if let Ok(telemetry) = bv_runtime::telemetry::install("bv-test", &settings, provider) {
+            // Kept for the life of the test process.
+            std::mem::forget(telemetry);
+        }
+        exporter
+    })
+}
+
+/// A fresh PostgreSQL database, dropped (with its connections) on drop.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("bv_test_{}", Uuid::new_v4().simple());
+        let admin = Database::connect(PG_ADMIN_URL).await?;
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+        admin.close().await?;
+        Ok(TestDb {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        run_blocking(async move {
+            let admin = Database::connect(PG_ADMIN_URL).await?;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await?;
+            admin.close().await?;
+            Ok(())
+        });
+    }
+}
+
+/// A fresh AMQP name prefix; its exchanges and queues are deleted on drop.
+pub struct TestPrefix {
+    pub prefix: String,
+}
+
+impl TestPrefix {
+    pub fn new() -> Self {
+        TestPrefix {
+            prefix: format!("t{}", Uuid::new_v4().simple()),
+        }
+    }
+
+    pub fn names(&self) -> Names {
+        Names::new(&self.prefix)
+    }
+}
+
+impl Default for TestPrefix {
+    fn default() -> Self {
+        TestPrefix::new()
+    }
+}
+
+impl Drop for TestPrefix {
+    fn drop(&mut self) {
+        let names = self.names();
+        run_blocking(async move {
+            let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+            let ch = conn.create_channel().await?;
+            for q in [&names.create_queue, &names.create_dead_queue] {
+                let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+            }
+            for e in [&names.commands_exchange, &names.dead_exchange] {
+                let _ = ch.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await;
+            }
+            let _ = conn.close(200, "bye".into()).await;
+            Ok(())
+        });
+    }
+}
+
+/// Runs cleanup on its own runtime and thread (Drop cannot await).
+fn run_blocking(fut: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static) {
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(fut)
+    });
+    if let Ok(Err(err)) = handle.join() {
+        eprintln!("test cleanup failed: {err:#}");
+    }
+}
+
+/// Settings overrides shared by the ingress and the worker of one test.
+pub fn overrides(db_url: &str, prefix: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("database.url", db_url.to_owned()),
+        ("database.max_connections", "5".into()),
+        ("database.migrate_on_start", "false".into()),
+        ("amqp.url", AMQP_URL.into()),
+        ("amqp.prefix", prefix.to_owned()),
+        ("auth.jwt_secret", JWT_SECRET.into()),
+        ("http.addr", "127.0.0.1:0".into()),
+        ("worker.http_addr", "127.0.0.1:0".into()),
+        ("worker.db_retry_max", "10s".into()),
+        ("telemetry.log_level", "warn".into()),
+    ]
+}
+
+/// How a [`TestApp`] is started.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Do not start the in-process worker.
+    pub no_worker: bool,
+    /// Extra settings (dotted key, value).
+    pub settings: Vec<(&'static str, String)>,
+}
+
+/// A running ingress (and usually worker) with its own database and prefix.
+pub struct TestApp {
+    pub base_url: String,
+    pub db: DatabaseConnection,
+    pub http: reqwest::Client,
+    pub overrides: Vec<(&'static str, String)>,
+    shutdown: Shutdown,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    // Dropped last: the servers stop before their database and queues go.
+    pub prefix: TestPrefix,
+    pub test_db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        init_telemetry();
+        let test_db = TestDb::create().await.expect("create test database");
+        let prefix = TestPrefix::new();
+        let mut overrides = overrides(&test_db.url, &prefix.prefix);
+        overrides.extend(options.settings.iter().cloned());
+
+        let db = bv_store::connect(&test_db.url, 5, false).await.expect("connect test database");
+        use bv_migration::MigratorTrait;
+        bv_migration::Migrator::up(&db, None).await.expect("migrate");
+
+        let shutdown = Shutdown::new();
+        let mut tasks = Vec::new();
+        let ingress_settings: bv_ingress::Settings =
+            load_from(DEFAULTS, None, Some(&overrides)).expect("ingress settings");
+        let app = bv_ingress::Application::build(ingress_settings, shutdown.clone())
+            .await
+            .expect("build ingress");
+        let base_url = format!("http://{}", app.local_addr().expect("addr"));
+        tasks.push(tokio::spawn(async move {
+            let _ = app.run().await;
+        }));
+        if !options.no_worker {
+            let worker_settings: bv_worker::Settings =
+                load_from(DEFAULTS, None, Some(&overrides)).expect("worker settings");
+            let worker_shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                if let Err(err) = bv_worker::run(worker_settings, worker_shutdown).await {
+                    eprintln!("worker failed: {err:#}");
+                }
+            }));
+        }
+        let app = TestApp {
+            base_url,
+            db,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            overrides,
+            shutdown,
+            tasks,
+            prefix,
+            test_db,
+        };
+        app.wait_ready(!options.no_worker).await;
+        app
+    }
+
+    /// Waits until the ingress is connected to RabbitMQ (and, with a worker,
+    /// until the queue has a consumer).
+    async fn wait_ready(&self, with_worker: bool) {
+        for _ in 0..200 {
+            let ready = self
+                .http
+                .get(format!("{}/readyz", self.base_url))
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            if ready && (!with_worker || self.consumers().await > 0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the app did not become ready");
+    }
+
+    /// Consumers attached to this app's command queue.
+    pub async fn consumers(&self) -> u32 {
+        let Ok(conn) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await else {
+            return 0;
+        };
+        let result = async {
+            let ch = conn.create_channel().await?;
+            let q = ch
+                .queue_declare(
+                    self.prefix.names().create_queue.as_str().into(),
+                    lapin::options::QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
+            Ok::<_, lapin::Error>(q.consumer_count())
+        }
+        .await;
+        let _ = conn.close(200, "bye".into()).await;
+        result.unwrap_or(0)
+    }
+
+    pub fn token(&self, client: &str) -> String {
+        token(client, 3600)
+    }
+
+    /// Creates an active project and an active flow of `flow_type` for `client`.
+    pub async fn seed(&self, client: &str, project: &str, flow: &str, flow_type: &str) {
+        self.seed_project(client, project).await;
+        self.seed_flow(project, flow, flow_type, "active").await;
+    }
+
+    pub async fn seed_project(&self, client: &str, project: &str) -> bv_store::entity::project::Model {
+        bv_store::projects::create(
+            &self.db,
+            NewProject {
+                id: Some(project.into()),
+                client: client.into(),
+                name: format!("{project} of {client}"),
+                webhook_url: None,
+            },
+        )
+        .await
+        .expect("seed project")
+    }
+
+    pub async fn seed_flow(&self, project: &str, flow: &str, flow_type: &str, status: &str) {
+        bv_store::flows::create(
+            &self.db,
+            NewFlow {
+                id: Some(flow.into()),
+                project: project.into(),
+                kind: flow_type.into(),
+                status: status.into(),
+                name: None,
+            },
+        )
+        .await
+        .expect("seed flow");
+    }
+
+    pub async fn post(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.post_with(token, body, &[]).await
+    }
+
+    pub async fn post_with(&self, token: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/v2/biometric-validations", self.base_url))
+            .bearer_auth(token)
+            .json(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("POST")
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// Rows in `biometric_validations`.
+    pub async fn count(&self) -> u64 {
+        count_rows(&self.db, "biometric_validations").await
+    }
+
+    /// Publishes a create command straight to the exchange, as an upstream
+    /// service would, and waits for the broker's confirm.
+    pub async fn publish_raw(&self, message_id: Option<&str>, body: &[u8]) {
+        publish_raw(&self.prefix.names(), message_id, body).await.expect("publish");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Counts the rows of a table.
+pub async fn count_rows(db: &DatabaseConnection, table: &str) -> u64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("n") as u64
+}
+
+/// Publishes one command with confirms (a new connection each call).
+pub async fn publish_raw(names: &Names, message_id: Option<&str>, body: &[u8]) -> anyhow::Result<()> {
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    let mut props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_type(CREATE_MESSAGE_TYPE.into());
+    if let Some(id) = message_id {
+        props = props.with_message_id(id.into());
+    }
+    ch.basic_publish(
+        names.commands_exchange.as_str().into(),
+        CREATE_ROUTING_KEY.into(),
+        BasicPublishOptions::default(),
+        body,
+        props,
+    )
+    .await?
+    .await?;
+    let _ = conn.close(200, "bye".into()).await;
+    Ok(())
+}
+
+/// A token for `client`, valid `ttl_secs` from now (negative: already expired).
+pub fn token(client: &str, ttl_secs: i64) -> String {
+    token_signed(client, ttl_secs, JWT_SECRET)
+}
+
+pub fn token_signed(client: &str, ttl_secs: i64, secret: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"client": client, "iat": now, "exp": now + ttl_secs}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign token")
+}
+
+/// The seed's request example, with `expiresAt` moved into the future.
+pub fn seed_request() -> Value {
+    json!({
+        "project": "project_123456789",
+        "projectFlow": "flow_123456789",
+        "identifier": "user@example.com",
+        "type": "validation",
+        "expiresAt": "2099-01-15T11:30:00Z",
+        "redirectUrl": "https://example.com/success",
+        "webhookUrl": "https://example.com/webhook",
+        "requires2FA": false,
+        "ipAddress": "192.168.1.1",
+        "sendViaEmail": true,
+        "email": "user@example.com",
+        "language": "en"
+    })
+}
+
+/// Polls `check` every 50 ms until it returns true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

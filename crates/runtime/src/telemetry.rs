@@ -80,7 +80,12 @@ pub fn install(
     };
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        // Export our spans (info and above), not the dependencies' debug internals.
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(EnvFilter::new("info")),
+        )
         .try_init()?;
     Ok(Telemetry { provider })
 }

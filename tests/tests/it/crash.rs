@@ -1,0 +1,115 @@
+//! Crash safety: a worker killed with SIGKILL mid-stream loses nothing and
+//! duplicates nothing once it is started again.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY};
+use bv_e2e::{AMQP_URL, TestApp, count_rows, eventually, seed_request};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use serde_json::json;
+
+fn spawn_worker(app: &TestApp) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-bv-worker"));
+    for (key, value) in &app.overrides {
+        cmd.env(bv_runtime::settings::env_var(key), value);
+    }
+    // Small batches so the kill lands between commits.
+    cmd.env("BV__WORKER__BATCH_SIZE", "5")
+        .env("BV__WORKER__PREFETCH", "20")
+        .env("BV__WORKER__CONCURRENCY", "2")
+        .env("BV__TELEMETRY__LOG_LEVEL", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    cmd.spawn().expect("spawn bv-worker")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_stream_persists_every_command_exactly_once_after_restart() {
+    const N: usize = 400;
+    let app = TestApp::spawn_with(bv_e2e::Options {
+        no_worker: true,
+        settings: vec![],
+    })
+    .await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+
+    // Publish every command first (confirmed), then let the worker drain them.
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    let names = app.prefix.names();
+    let mut ids = Vec::with_capacity(N);
+    let mut confirms = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut body = seed_request().as_object().unwrap().clone();
+        body.insert("client".into(), json!("c1"));
+        body.insert("identifier".into(), json!(format!("user-{i}")));
+        let id = uuid::Uuid::now_v7().to_string();
+        let props = BasicProperties::default()
+            .with_message_id(id.as_str().into())
+            .with_delivery_mode(2)
+            .with_type(CREATE_MESSAGE_TYPE.into());
+        confirms.push(
+            ch.basic_publish(
+                names.commands_exchange.as_str().into(),
+                CREATE_ROUTING_KEY.into(),
+                BasicPublishOptions::default(),
+                &serde_json::to_vec(&body).unwrap(),
+                props,
+            )
+            .await
+            .unwrap(),
+        );
+        ids.push(id);
+    }
+    for c in confirms {
+        assert!(c.await.unwrap().is_ack());
+    }
+    let _ = conn.close(200, "bye".into()).await;
+
+    let mut worker = spawn_worker(&app);
+    // Kill it once some, but not all, are stored.
+    assert!(eventually(Duration::from_secs(30), || async { app.count().await >= 20 }).await);
+    worker.start_kill().unwrap();
+    let _ = worker.wait().await;
+    let at_kill = app.count().await;
+    assert!(at_kill < N as u64, "killed mid-stream ({at_kill} of {N} stored)");
+
+    let mut worker = spawn_worker(&app);
+    let all = eventually(Duration::from_secs(60), || async { app.count().await >= N as u64 }).await;
+    // Let any redelivered duplicates arrive before counting again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    worker.start_kill().unwrap();
+    let _ = worker.wait().await;
+    assert!(all, "every command is persisted after restart");
+    assert_eq!(app.count().await, N as u64, "exactly once");
+    let distinct = count_rows(&app.db, "(SELECT DISTINCT identifier FROM biometric_validations) d").await;
+    assert_eq!(distinct, N as u64);
+    for id in [&ids[0], &ids[N / 2], &ids[N - 1]] {
+        let path = format!("/v2/biometric-validations/{id}");
+        assert_eq!(app.get(&app.token("c1"), &path).await.status(), 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_setting_stops_the_worker_at_start_naming_it() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-bv-worker"))
+        .env("BV__WORKER__PREFETCH", "0")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("BV__WORKER__PREFETCH"), "{stderr}");
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-bv-worker"))
+        .env("BV__AMQP__URL", "http://localhost")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("BV__AMQP__URL"));
+}
