@@ -1,0 +1,25 @@
+# The README's commands. `make run` and `make test` are all a fresh machine needs.
+.PHONY: run test lint fmt bench build clean
+
+run: ## start ingress + worker on the embedded defaults, print a token and a curl example
+	@scripts/run.sh
+
+test: ## the whole suite against real RabbitMQ and PostgreSQL
+	@scripts/test.sh
+
+lint: ## formatting and clippy, as CI would want them
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+bench: ## throughput and latency (see README, "Performance")
+	@scripts/bench.sh
+
+build:
+	cargo build --workspace --bins
+
+clean:
+	cargo clean
+	rm -rf var

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make run`: the service on its embedded defaults (SQLite in var/, local
+# RabbitMQ), with a demo client, project and active flow, and a curl example.
+# Ctrl-C stops both processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/services.sh rabbitmq
+mkdir -p var
+cargo build --quiet --bin bv-ingress --bin bv-worker --bin bvctl
+
+# A JWT secret of this checkout, kept across runs so issued tokens stay valid.
+if [ ! -s var/jwt_secret ]; then
+  head -c 48 /dev/urandom | base64 | tr -d '/+=\n' > var/jwt_secret
+fi
+export BV__AUTH__JWT_SECRET="${BV__AUTH__JWT_SECRET:-$(cat var/jwt_secret)}"
+export BV__EMAIL__FILE_DIR="${BV__EMAIL__FILE_DIR:-var/mail}"
+bin=target/debug
+
+$bin/bvctl migrate
+client=client_123456789 project=project_123456789 flow=flow_123456789
+if ! $bin/bvctl --json project list --client "$client" | grep -q "\"$project\""; then
+  $bin/bvctl project create --client "$client" --name "Demo project" --id "$project" >/dev/null
+  $bin/bvctl flow create --project "$project" --type login --id "$flow" >/dev/null
+fi
+token=$($bin/bvctl token issue --client "$client" --ttl 30d)
+
+$bin/bv-worker > var/worker.log 2>&1 &
+worker=$!
+$bin/bv-ingress > var/ingress.log 2>&1 &
+ingress=$!
+trap 'kill $worker $ingress 2>/dev/null; wait 2>/dev/null; echo; echo "stopped"' EXIT
+trap 'exit 0' INT TERM
+
+addr="${BV__HTTP__ADDR:-127.0.0.1:8080}"
+for _ in $(seq 1 50); do
+  curl -fs "http://$addr/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+expires=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
+
+cat <<MSG
+
+bv-ingress is listening on http://$addr (logs: var/ingress.log, var/worker.log)
+Demo client: $client   project: $project   flow: $flow (login, active)
+
+Create a biometric validation (the seed's example):
+
+curl -s -X POST http://$addr/v2/biometric-validations \\
+  -H 'Content-Type: application/json' \\
+  -H 'Authorization: Bearer $token' \\
+  -d '{"project": "$project", "projectFlow": "$flow", "identifier": "user@example.com", "type": "validation", "expiresAt": "$expires", "redirectUrl": "https://example.com/success", "requires2FA": false, "ipAddress": "192.168.1.1", "sendViaEmail": true, "email": "user@example.com", "language": "en"}'
+
+Read it back:   curl -s http://$addr/v2/biometric-validations -H 'Authorization: Bearer $token'
+OpenAPI:        http://$addr/openapi.json
+
+Press Ctrl-C to stop.
+MSG
+wait
