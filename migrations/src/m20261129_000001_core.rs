@@ -113,7 +113,10 @@ impl MigrationTrait for Migration {
             ("bv_status_expires_idx", &["status", "expires_at"][..]),
         ] {
             let mut index = Index::create();
-            index.name(name).table("biometric_validations").if_not_exists();
+            index
+                .name(name)
+                .table("biometric_validations")
+                .if_not_exists();
             for col in cols {
                 index.col(*col);
             }

@@ -13,7 +13,9 @@ use bv_runtime::Shutdown;
 use bv_runtime::settings::{DEFAULTS, load_from};
 use bv_store::flows::NewFlow;
 use bv_store::projects::NewProject;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
@@ -58,7 +60,9 @@ impl TestDb {
     pub async fn create() -> anyhow::Result<Self> {
         let name = format!("bv_test_{}", Uuid::new_v4().simple());
         let admin = Database::connect(PG_ADMIN_URL).await?;
-        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await?;
         admin.close().await?;
         Ok(TestDb {
             url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
@@ -111,10 +115,14 @@ impl Drop for TestPrefix {
             let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
             let ch = conn.create_channel().await?;
             for q in [&names.create_queue, &names.create_dead_queue] {
-                let _ = ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+                let _ = ch
+                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                    .await;
             }
             for e in [&names.commands_exchange, &names.dead_exchange] {
-                let _ = ch.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()).await;
+                let _ = ch
+                    .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
+                    .await;
             }
             let _ = conn.close(200, "bye".into()).await;
             Ok(())
@@ -125,7 +133,9 @@ impl Drop for TestPrefix {
 /// Runs cleanup on its own runtime and thread (Drop cannot await).
 fn run_blocking(fut: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static) {
     let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         rt.block_on(fut)
     });
     if let Ok(Err(err)) = handle.join() {
@@ -183,9 +193,13 @@ impl TestApp {
         let mut overrides = overrides(&test_db.url, &prefix.prefix);
         overrides.extend(options.settings.iter().cloned());
 
-        let db = bv_store::connect(&test_db.url, 5, false).await.expect("connect test database");
+        let db = bv_store::connect(&test_db.url, 5, false)
+            .await
+            .expect("connect test database");
         use bv_migration::MigratorTrait;
-        bv_migration::Migrator::up(&db, None).await.expect("migrate");
+        bv_migration::Migrator::up(&db, None)
+            .await
+            .expect("migrate");
 
         let shutdown = Shutdown::new();
         let mut tasks = Vec::new();
@@ -278,7 +292,11 @@ impl TestApp {
         self.seed_flow(project, flow, flow_type, "active").await;
     }
 
-    pub async fn seed_project(&self, client: &str, project: &str) -> bv_store::entity::project::Model {
+    pub async fn seed_project(
+        &self,
+        client: &str,
+        project: &str,
+    ) -> bv_store::entity::project::Model {
         bv_store::projects::create(
             &self.db,
             NewProject {
@@ -311,7 +329,12 @@ impl TestApp {
         self.post_with(token, body, &[]).await
     }
 
-    pub async fn post_with(&self, token: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post_with(
+        &self,
+        token: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut req = self
             .http
             .post(format!("{}/v2/biometric-validations", self.base_url))
@@ -340,7 +363,9 @@ impl TestApp {
     /// Publishes a create command straight to the exchange, as an upstream
     /// service would, and waits for the broker's confirm.
     pub async fn publish_raw(&self, message_id: Option<&str>, body: &[u8]) {
-        publish_raw(&self.prefix.names(), message_id, body).await.expect("publish");
+        publish_raw(&self.prefix.names(), message_id, body)
+            .await
+            .expect("publish");
     }
 }
 
@@ -367,7 +392,11 @@ pub async fn count_rows(db: &DatabaseConnection, table: &str) -> u64 {
 }
 
 /// Publishes one command with confirms (a new connection each call).
-pub async fn publish_raw(names: &Names, message_id: Option<&str>, body: &[u8]) -> anyhow::Result<()> {
+pub async fn publish_raw(
+    names: &Names,
+    message_id: Option<&str>,
+    body: &[u8],
+) -> anyhow::Result<()> {
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;

@@ -17,7 +17,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 #[derive(Parser, Debug)]
-#[command(name = "bvctl", version, about = "Operate the biometric validation service")]
+#[command(
+    name = "bvctl",
+    version,
+    about = "Operate the biometric validation service"
+)]
 pub struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -117,7 +121,10 @@ impl Validate for Settings {
 /// Runs the command line; the exit code is 0 on success, 1 on failure, 2 on bad usage.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("bvctl: {err}");
@@ -160,11 +167,25 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 format!("database is up to date ({done} migrations applied)")
             }
         }
-        Command::Project(ProjectCmd::Create { client, name, id, webhook_url }) => {
+        Command::Project(ProjectCmd::Create {
+            client,
+            name,
+            id,
+            webhook_url,
+        }) => {
             if let Some(url) = &webhook_url {
                 check_url("--webhook-url", url)?;
             }
-            let p = bv_store::projects::create(&db, NewProject { id, client, name, webhook_url }).await?;
+            let p = bv_store::projects::create(
+                &db,
+                NewProject {
+                    id,
+                    client,
+                    name,
+                    webhook_url,
+                },
+            )
+            .await?;
             let v = project_json(&p, true);
             if cli.json {
                 v.to_string()
@@ -177,11 +198,24 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
         }
         Command::Project(ProjectCmd::List { client }) => {
             let rows = bv_store::projects::list(&db, client.as_deref()).await?;
-            render(cli.json, rows.iter().map(|p| project_json(p, false)).collect(), |v| {
-                format!("{}  {}  {}  {}", v["id"], v["client"], v["status"], v["name"])
-            })
+            render(
+                cli.json,
+                rows.iter().map(|p| project_json(p, false)).collect(),
+                |v| {
+                    format!(
+                        "{}  {}  {}  {}",
+                        v["id"], v["client"], v["status"], v["name"]
+                    )
+                },
+            )
         }
-        Command::Flow(FlowCmd::Create { project, kind, status, id, name }) => {
+        Command::Flow(FlowCmd::Create {
+            project,
+            kind,
+            status,
+            id,
+            name,
+        }) => {
             if !bv_store::flows::TYPES.contains(&kind.as_str()) {
                 anyhow::bail!("--type must be `login` or `onboarding`");
             }
@@ -189,17 +223,33 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             if bv_store::projects::get(&db, &project).await?.is_none() {
                 anyhow::bail!("no project `{project}`");
             }
-            let f = bv_store::flows::create(&db, NewFlow { id, project, kind, status, name }).await?;
+            let f = bv_store::flows::create(
+                &db,
+                NewFlow {
+                    id,
+                    project,
+                    kind,
+                    status,
+                    name,
+                },
+            )
+            .await?;
             if cli.json {
                 flow_json(&f).to_string()
             } else {
-                format!("created {} flow {} ({}) in project {}", f.kind, f.id, f.status, f.project)
+                format!(
+                    "created {} flow {} ({}) in project {}",
+                    f.kind, f.id, f.status, f.project
+                )
             }
         }
         Command::Flow(FlowCmd::List { project }) => {
             let rows = bv_store::flows::list(&db, project.as_deref()).await?;
             render(cli.json, rows.iter().map(flow_json).collect(), |v| {
-                format!("{}  {}  {}  {}", v["id"], v["project"], v["type"], v["status"])
+                format!(
+                    "{}  {}  {}  {}",
+                    v["id"], v["project"], v["type"], v["status"]
+                )
             })
         }
         Command::Flow(FlowCmd::SetStatus { id, status }) => {
@@ -231,7 +281,10 @@ pub fn issue_token(auth: &AuthSettings, client: &str, ttl: Duration) -> anyhow::
     claims.insert(auth.client_claim.clone(), json!(client));
     claims.insert("sub".into(), json!(client));
     claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)));
+    claims.insert(
+        "exp".into(),
+        json!(now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2)),
+    );
     if let Some(iss) = &auth.issuer {
         claims.insert("iss".into(), json!(iss));
     }

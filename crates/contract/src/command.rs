@@ -43,7 +43,9 @@ impl CreateCommand {
                 return Err(ApiError::field(
                     ErrorCode::InvalidField,
                     "client",
-                    format!("`client` must be a non-empty string of at most {MAX_CLIENT_LEN} characters"),
+                    format!(
+                        "`client` must be a non-empty string of at most {MAX_CLIENT_LEN} characters"
+                    ),
                 ));
             }
             None | Some(Value::Null) => {
@@ -124,7 +126,8 @@ mod tests {
     #[test]
     fn a_command_round_trips() {
         let body = json!({"client": "c1", "project": "p", "projectFlow": "f", "identifier": "i", "type": "login"});
-        let cmd = CreateCommand::decode(&serde_json::to_vec(&body).unwrap(), Expiry::AnyTime).unwrap();
+        let cmd =
+            CreateCommand::decode(&serde_json::to_vec(&body).unwrap(), Expiry::AnyTime).unwrap();
         assert_eq!(cmd.client, "c1");
         let again = CreateCommand::decode(&cmd.encode(), Expiry::AnyTime).unwrap();
         assert_eq!(again, cmd);
@@ -139,13 +142,21 @@ mod tests {
             (br#"{"client": "c", "projectFlow": "f", "identifier": "i", "type": "login", "extra": 1}"#, ErrorCode::UnknownField),
         ];
         for (body, code) in cases {
-            assert_eq!(CreateCommand::decode(body, Expiry::AnyTime).unwrap_err().code, code);
+            assert_eq!(
+                CreateCommand::decode(body, Expiry::AnyTime)
+                    .unwrap_err()
+                    .code,
+                code
+            );
         }
     }
 
     #[test]
     fn replies_deserialize_to_the_right_variant() {
-        let err: ReplyBody = serde_json::from_value(json!({"success": false, "error": "x", "code": "INVALID_PROJECT"})).unwrap();
+        let err: ReplyBody = serde_json::from_value(
+            json!({"success": false, "error": "x", "code": "INVALID_PROJECT"}),
+        )
+        .unwrap();
         assert_eq!(err.http_status(), 400);
     }
 }

@@ -58,7 +58,9 @@ impl ErrorCode {
             | ErrorCode::InvalidProjectFlow
             | ErrorCode::InvalidParameters => 400,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::BiometricValidationNotFound | ErrorCode::DeliveryNotFound | ErrorCode::NotFound => 404,
+            ErrorCode::BiometricValidationNotFound
+            | ErrorCode::DeliveryNotFound
+            | ErrorCode::NotFound => 404,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::InternalError => 500,

@@ -116,7 +116,10 @@ pub struct NewValidation {
     pub identifier: String,
     #[serde(rename = "type")]
     pub kind: ValidationType,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_time")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_time"
+    )]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<Url>,
@@ -132,10 +135,7 @@ pub struct NewValidation {
     pub language: Language,
 }
 
-fn ser_opt_time<S: serde::Serializer>(
-    t: &Option<DateTime<Utc>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn ser_opt_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_str(&crate::format_timestamp(*t)),
         None => s.serialize_none(),
@@ -406,9 +406,18 @@ mod tests {
     fn required_fields_are_named_when_missing_or_empty() {
         for f in ["project", "projectFlow", "identifier", "type"] {
             assert_eq!(err(without(f)), (ErrorCode::MissingField, Some(f.into())));
-            assert_eq!(err(with(f, Value::Null)), (ErrorCode::MissingField, Some(f.into())));
-            assert_eq!(err(with(f, json!("  "))), (ErrorCode::InvalidField, Some(f.into())));
-            assert_eq!(err(with(f, json!(12))), (ErrorCode::InvalidField, Some(f.into())));
+            assert_eq!(
+                err(with(f, Value::Null)),
+                (ErrorCode::MissingField, Some(f.into()))
+            );
+            assert_eq!(
+                err(with(f, json!("  "))),
+                (ErrorCode::InvalidField, Some(f.into()))
+            );
+            assert_eq!(
+                err(with(f, json!(12))),
+                (ErrorCode::InvalidField, Some(f.into()))
+            );
         }
     }
 
@@ -444,7 +453,10 @@ mod tests {
 
     #[test]
     fn send_via_email_needs_an_email() {
-        assert_eq!(err(without("email")), (ErrorCode::EmailRequired, Some("email".into())));
+        assert_eq!(
+            err(without("email")),
+            (ErrorCode::EmailRequired, Some("email".into()))
+        );
         let mut v = without("email");
         v["sendViaEmail"] = json!(false);
         assert!(parse(v).is_ok());
@@ -455,12 +467,19 @@ mod tests {
         let e = parse(with("projectflow", json!("x"))).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnknownField);
         assert_eq!(e.field.as_deref(), Some("projectflow"));
-        assert!(e.error.contains("did you mean `projectFlow`"), "{}", e.error);
+        assert!(
+            e.error.contains("did you mean `projectFlow`"),
+            "{}",
+            e.error
+        );
     }
 
     #[test]
     fn a_non_object_body_is_invalid_json() {
-        assert_eq!(parse(json!([1, 2])).unwrap_err().code, ErrorCode::InvalidJson);
+        assert_eq!(
+            parse(json!([1, 2])).unwrap_err().code,
+            ErrorCode::InvalidJson
+        );
     }
 
     #[test]

@@ -23,8 +23,13 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
         let (key, algorithm) = match (&settings.jwt_public_key, &settings.jwt_secret) {
-            (Some(pem), _) if !pem.is_empty() => (DecodingKey::from_rsa_pem(pem.as_bytes())?, Algorithm::RS256),
-            (_, Some(secret)) => (DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256),
+            (Some(pem), _) if !pem.is_empty() => {
+                (DecodingKey::from_rsa_pem(pem.as_bytes())?, Algorithm::RS256)
+            }
+            (_, Some(secret)) => (
+                DecodingKey::from_secret(secret.as_bytes()),
+                Algorithm::HS256,
+            ),
             _ => anyhow::bail!("no JWT key configured"),
         };
         let mut validation = Validation::new(algorithm);
@@ -46,19 +51,20 @@ impl Verifier {
 
     /// The client a bearer token was issued to.
     pub fn client(&self, token: &str) -> Result<String, ApiError> {
-        let data = decode::<Map<String, Value>>(token, &self.key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            let reason = match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired",
-                ErrorKind::InvalidSignature => "the token signature is invalid",
-                ErrorKind::InvalidAudience => "the token audience is not accepted",
-                ErrorKind::InvalidIssuer => "the token issuer is not accepted",
-                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (exp)",
-                ErrorKind::InvalidAlgorithm => "the token algorithm is not accepted",
-                _ => "the token is malformed",
-            };
-            ApiError::unauthorized(reason)
-        })?;
+        let data =
+            decode::<Map<String, Value>>(token, &self.key, &self.validation).map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                let reason = match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::InvalidSignature => "the token signature is invalid",
+                    ErrorKind::InvalidAudience => "the token audience is not accepted",
+                    ErrorKind::InvalidIssuer => "the token issuer is not accepted",
+                    ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (exp)",
+                    ErrorKind::InvalidAlgorithm => "the token algorithm is not accepted",
+                    _ => "the token is malformed",
+                };
+                ApiError::unauthorized(reason)
+            })?;
         match data.claims.get(&self.claim) {
             Some(Value::String(c)) if !c.trim().is_empty() => Ok(c.trim().to_owned()),
             _ => Err(ApiError::unauthorized(&format!(
@@ -75,7 +81,10 @@ pub struct Client(pub String);
 impl FromRequestParts<AppState> for Client {
     type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -86,7 +95,9 @@ impl FromRequestParts<AppState> for Client {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         let client = state.verifier.client(token)?;
         tracing::Span::current().record("bv.client", client.as_str());
         Ok(Client(client))

@@ -35,7 +35,12 @@ impl Application {
     /// the listener. Fails on a bad key or an address already in use.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
         let verifier = auth::Verifier::new(&settings.auth)?;
-        let db = bv_store::connect(&settings.database.url, settings.database.max_connections, true).await?;
+        let db = bv_store::connect(
+            &settings.database.url,
+            settings.database.max_connections,
+            true,
+        )
+        .await?;
         let (publisher, publisher_task) =
             publisher::Publisher::start(settings.amqp.clone(), shutdown.clone());
         let state = AppState {
@@ -45,8 +50,8 @@ impl Application {
             settings: Arc::new(settings.ingress.clone()),
             metrics: Arc::new(metrics::Metrics::new()),
         };
-        let router = routes::router(state)
-            .layer(DefaultBodyLimit::max(settings.ingress.max_body_bytes));
+        let router =
+            routes::router(state).layer(DefaultBodyLimit::max(settings.ingress.max_body_bytes));
         let listener = TcpListener::bind(settings.http.addr).await?;
         Ok(Application {
             listener,

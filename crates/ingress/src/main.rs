@@ -20,7 +20,10 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let result = async {
-        Application::build(settings, Shutdown::on_signals()).await?.run().await
+        Application::build(settings, Shutdown::on_signals())
+            .await?
+            .run()
+            .await
     }
     .await;
     telemetry.shutdown();

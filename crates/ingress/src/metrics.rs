@@ -17,7 +17,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("bv_ingress");
         let requests = Family::<Labels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         let creates = Family::<Labels, Counter>::default();
         registry.register(
             "creates",

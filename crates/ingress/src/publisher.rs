@@ -74,7 +74,10 @@ impl Drop for WaiterGuard<'_> {
 
 impl Publisher {
     /// Starts the session task; the publisher is usable once it connects.
-    pub fn start(settings: AmqpSettings, shutdown: Shutdown) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        settings: AmqpSettings,
+        shutdown: Shutdown,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let publisher = Arc::new(Publisher {
             session: RwLock::new(None),
             waiters: Mutex::new(HashMap::new()),
@@ -93,7 +96,12 @@ impl Publisher {
 
     /// Publishes a create command with `id` as its `message_id`; when
     /// `wait` is set, waits up to `wait` for the worker's answer.
-    pub async fn send(&self, id: Uuid, body: &[u8], wait: Option<Duration>) -> Result<Sent, SendError> {
+    pub async fn send(
+        &self,
+        id: Uuid,
+        body: &[u8],
+        wait: Option<Duration>,
+    ) -> Result<Sent, SendError> {
         let session = self
             .session
             .read()
@@ -203,10 +211,17 @@ impl Publisher {
     }
 
     /// Sets up one session and delivers replies until it fails or shutdown.
-    async fn serve_session(&self, conn: &Connection, settings: &AmqpSettings, shutdown: &Shutdown) -> anyhow::Result<()> {
+    async fn serve_session(
+        &self,
+        conn: &Connection,
+        settings: &AmqpSettings,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<()> {
         let channel = conn.create_channel().await?;
         declare_topology(&channel, &self.names, settings.delivery_limit).await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         let mut replies = channel
             .basic_consume(
                 DIRECT_REPLY_TO.into(),
@@ -246,7 +261,9 @@ impl Publisher {
                 (Some(tx), Ok(body)) => {
                     let _ = tx.send(body);
                 }
-                (Some(_), Err(e)) => tracing::error!(error = %e, "undecodable reply from the worker"),
+                (Some(_), Err(e)) => {
+                    tracing::error!(error = %e, "undecodable reply from the worker")
+                }
                 // The caller stopped waiting (timeout): it answered 202.
                 (None, _) => {}
             }

@@ -45,10 +45,16 @@ impl Validate for Settings {
         self.telemetry.validate()?;
         positive("ingress.reply_timeout", self.ingress.reply_timeout)?;
         if self.ingress.max_body_bytes < 1024 {
-            return Err(SettingError::new("ingress.max_body_bytes", "must be at least 1024"));
+            return Err(SettingError::new(
+                "ingress.max_body_bytes",
+                "must be at least 1024",
+            ));
         }
         if self.ingress.max_per_page == 0 {
-            return Err(SettingError::new("ingress.max_per_page", "must be at least 1"));
+            return Err(SettingError::new(
+                "ingress.max_per_page",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

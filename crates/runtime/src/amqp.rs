@@ -64,7 +64,11 @@ fn arg_str(s: &str) -> AMQPValue {
 }
 
 /// Declares exchanges, queues and bindings for `names`.
-pub async fn declare_topology(channel: &Channel, names: &Names, delivery_limit: u32) -> lapin::Result<()> {
+pub async fn declare_topology(
+    channel: &Channel,
+    names: &Names,
+    delivery_limit: u32,
+) -> lapin::Result<()> {
     let durable_exchange = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -93,7 +97,11 @@ pub async fn declare_topology(channel: &Channel, names: &Names, delivery_limit: 
     let mut dead_args = FieldTable::default();
     dead_args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));
     channel
-        .queue_declare(names.create_dead_queue.as_str().into(), durable_queue, dead_args)
+        .queue_declare(
+            names.create_dead_queue.as_str().into(),
+            durable_queue,
+            dead_args,
+        )
         .await?;
 
     let mut args = FieldTable::default();

@@ -39,6 +39,9 @@ pub trait Validate {
     fn validate(&self) -> Result<(), SettingError>;
 }
 
+/// The built-in defaults shared by every binary (`crates/runtime/config/default.toml`).
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: [&str; 1] = ["webhooks.allowed_cidrs"];
 
@@ -102,11 +105,17 @@ impl Validate for DatabaseSettings {
         {
             return Err(SettingError::new(
                 "database.url",
-                format!("`{}` is not a postgres:// or sqlite: URL", redact(&self.url)),
+                format!(
+                    "`{}` is not a postgres:// or sqlite: URL",
+                    redact(&self.url)
+                ),
             ));
         }
         if self.max_connections == 0 {
-            return Err(SettingError::new("database.max_connections", "must be at least 1"));
+            return Err(SettingError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -144,7 +153,10 @@ impl Validate for AmqpSettings {
             ));
         }
         if self.delivery_limit == 0 {
-            return Err(SettingError::new("amqp.delivery_limit", "must be at least 1"));
+            return Err(SettingError::new(
+                "amqp.delivery_limit",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -184,7 +196,10 @@ impl Validate for AuthSettings {
                 "must be at least 32 characters",
             )),
             (_, Some(k)) if jsonwebtoken::DecodingKey::from_rsa_pem(k.as_bytes()).is_err() => {
-                Err(SettingError::new("auth.jwt_public_key", "is not an RSA public key in PEM form"))
+                Err(SettingError::new(
+                    "auth.jwt_public_key",
+                    "is not an RSA public key in PEM form",
+                ))
             }
             _ if self.client_claim.is_empty() => {
                 Err(SettingError::new("auth.client_claim", "must not be empty"))
@@ -211,7 +226,10 @@ pub struct TelemetrySettings {
 impl Validate for TelemetrySettings {
     fn validate(&self) -> Result<(), SettingError> {
         if !matches!(self.log_format.as_str(), "json" | "text") {
-            return Err(SettingError::new("telemetry.log_format", "must be `json` or `text`"));
+            return Err(SettingError::new(
+                "telemetry.log_format",
+                "must be `json` or `text`",
+            ));
         }
         if let Some(endpoint) = &self.otlp_endpoint
             && !endpoint.is_empty()
@@ -220,7 +238,10 @@ impl Validate for TelemetrySettings {
             return Err(SettingError::new("telemetry.otlp_endpoint", "is not a URL"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
-            return Err(SettingError::new("telemetry.log_level", "is not a valid filter directive"));
+            return Err(SettingError::new(
+                "telemetry.log_level",
+                "is not a valid filter directive",
+            ));
         }
         Ok(())
     }
@@ -291,7 +312,10 @@ mod tests {
         let err = load_with(&[("amqp.url", "http://x".into())]).unwrap_err();
         assert!(err.to_string().contains("BV__AMQP__URL"), "{err}");
         let err = load_with(&[("database.max_connections", "many".into())]).unwrap_err();
-        assert!(err.to_string().contains("database.max_connections"), "{err}");
+        assert!(
+            err.to_string().contains("database.max_connections"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -299,6 +323,3 @@ mod tests {
         assert_eq!(redact("amqp://u:secret@h/v"), "amqp://u:***@h/v");
     }
 }
-
-/// The built-in defaults shared by every binary (`crates/runtime/config/default.toml`).
-pub const DEFAULTS: &str = include_str!("../config/default.toml");

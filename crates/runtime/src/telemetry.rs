@@ -54,7 +54,9 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
 
 /// The resource describing this process.
 pub fn resource(service: &str) -> Resource {
-    Resource::builder().with_service_name(service.to_owned()).build()
+    Resource::builder()
+        .with_service_name(service.to_owned())
+        .build()
 }
 
 /// Installs logging and the given tracer provider (tests pass one with an
@@ -67,8 +69,8 @@ pub fn install(
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     opentelemetry::global::set_tracer_provider(provider.clone());
     let tracer = provider.tracer(service.to_owned());
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&settings.log_level))?;
+    let filter =
+        EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&settings.log_level))?;
     let fmt = if settings.log_format == "json" {
         tracing_subscriber::fmt::layer()
             .json()

@@ -1,7 +1,10 @@
 //! Project flows: created and listed by `bvctl`, checked by the worker.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
+};
 
 use crate::entity::project_flow;
 use crate::secrets;
@@ -34,7 +37,10 @@ pub async fn create(db: &impl ConnectionTrait, new: NewFlow) -> Result<project_f
     .await
 }
 
-pub async fn list(db: &impl ConnectionTrait, project: Option<&str>) -> Result<Vec<project_flow::Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    project: Option<&str>,
+) -> Result<Vec<project_flow::Model>, DbErr> {
     let mut query = project_flow::Entity::find().order_by_asc(project_flow::Column::CreatedAt);
     if let Some(project) = project {
         query = query.filter(project_flow::Column::Project.eq(project));
@@ -42,8 +48,15 @@ pub async fn list(db: &impl ConnectionTrait, project: Option<&str>) -> Result<Ve
     query.all(db).await
 }
 
-pub async fn set_status(db: &impl ConnectionTrait, id: &str, status: &str) -> Result<Option<project_flow::Model>, DbErr> {
-    let Some(flow) = project_flow::Entity::find_by_id(id.to_owned()).one(db).await? else {
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    id: &str,
+    status: &str,
+) -> Result<Option<project_flow::Model>, DbErr> {
+    let Some(flow) = project_flow::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+    else {
         return Ok(None);
     };
     let mut active: project_flow::ActiveModel = flow.into();

@@ -19,7 +19,11 @@ pub use sea_orm;
 /// Opens a connection pool. A `sqlite:` URL without `mode=` gets `mode=rwc`, so
 /// the embedded default creates its file on first start. A `lazy` pool opens
 /// connections on first use, so a process can start while the database is down.
-pub async fn connect(url: &str, max_connections: u32, lazy: bool) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    lazy: bool,
+) -> Result<DatabaseConnection, DbErr> {
     let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
         let sep = if url.contains('?') { '&' } else { '?' };
         format!("{url}{sep}mode=rwc")

@@ -1,7 +1,10 @@
 //! Projects: created and listed by `bvctl`, checked by the worker.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, ColumnTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
+};
 
 use crate::entity::project;
 use crate::secrets;
@@ -40,7 +43,10 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<project::
     project::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
-pub async fn list(db: &impl ConnectionTrait, client: Option<&str>) -> Result<Vec<project::Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    client: Option<&str>,
+) -> Result<Vec<project::Model>, DbErr> {
     let mut query = project::Entity::find().order_by_asc(project::Column::CreatedAt);
     if let Some(client) = client {
         query = query.filter(project::Column::Client.eq(client));

@@ -5,8 +5,8 @@
 use bv_contract::{BiometricValidation, format_timestamp};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Condition,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -36,7 +36,11 @@ pub fn to_api(m: &Model) -> BiometricValidation {
 }
 
 /// One validation of one client.
-pub async fn get(db: &impl ConnectionTrait, client: &str, id: Uuid) -> Result<Option<Model>, DbErr> {
+pub async fn get(
+    db: &impl ConnectionTrait,
+    client: &str,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
     Entity::find_by_id(id)
         .filter(Column::Client.eq(client))
         .one(db)
@@ -94,9 +98,13 @@ pub async fn list(
     let query = Entity::find().filter(cond);
     let total = query.clone().count(db).await?;
     let query = if filter.newest_first {
-        query.order_by_desc(Column::CreatedAt).order_by_desc(Column::Id)
+        query
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
     } else {
-        query.order_by_asc(Column::CreatedAt).order_by_asc(Column::Id)
+        query
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
     };
     let rows = query
         .offset((page.saturating_sub(1)) * per_page)

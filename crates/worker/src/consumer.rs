@@ -53,7 +53,9 @@ pub async fn consume(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let channel = conn.create_channel().await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     channel
         .basic_qos(ctx.settings.prefetch, BasicQosOptions::default())
         .await?;
@@ -146,7 +148,10 @@ async fn process_batch(
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
-        match persist_with_retry(ctx, &valid, shutdown).instrument(db_span).await {
+        match persist_with_retry(ctx, &valid, shutdown)
+            .instrument(db_span)
+            .await
+        {
             Ok(outcomes) => outcomes,
             Err(reason) => {
                 // Give the whole batch back to the queue; it is redelivered later.
@@ -169,7 +174,9 @@ async fn process_batch(
     let mut outcomes = outcomes.into_iter();
     for item in &items {
         let outcome = match &item.decoded {
-            Ok(_) => outcomes.next().unwrap_or(Outcome::Rejected(ApiError::internal())),
+            Ok(_) => outcomes
+                .next()
+                .unwrap_or(Outcome::Rejected(ApiError::internal())),
             Err(err) => Outcome::Rejected(err.clone()),
         };
         finish(ctx, channel, item, outcome).await?;
@@ -181,7 +188,12 @@ async fn process_batch(
 }
 
 /// Answers one command and, when it can never succeed, dead-letters it.
-async fn finish(ctx: &Context, channel: &Channel, item: &Item, outcome: Outcome) -> anyhow::Result<()> {
+async fn finish(
+    ctx: &Context,
+    channel: &Channel,
+    item: &Item,
+    outcome: Outcome,
+) -> anyhow::Result<()> {
     let span = &item.span;
     let (reply, replayed) = match &outcome {
         Outcome::Created(m) => (ReplyBody::created(bv_store::validations::to_api(m)), false),
@@ -205,8 +217,16 @@ async fn finish(ctx: &Context, channel: &Channel, item: &Item, outcome: Outcome)
     }
     if let Some(reply_to) = item.delivery.properties.reply_to() {
         let mut headers = FieldTable::default();
-        set_header(&mut headers, REPLY_STATUS_HEADER, &reply.http_status().to_string());
-        set_header(&mut headers, REPLY_REPLAYED_HEADER, if replayed { "true" } else { "false" });
+        set_header(
+            &mut headers,
+            REPLY_STATUS_HEADER,
+            &reply.http_status().to_string(),
+        );
+        set_header(
+            &mut headers,
+            REPLY_REPLAYED_HEADER,
+            if replayed { "true" } else { "false" },
+        );
         let mut props = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_type(REPLY_MESSAGE_TYPE.into())
@@ -217,7 +237,13 @@ async fn finish(ctx: &Context, channel: &Channel, item: &Item, outcome: Outcome)
         let body = serde_json::to_vec(&reply)?;
         // The reply is best effort: a caller that stopped waiting has its answer via GET.
         let _confirm = channel
-            .basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), &body, props)
+            .basic_publish(
+                "".into(),
+                reply_to.clone(),
+                BasicPublishOptions::default(),
+                &body,
+                props,
+            )
             .await?;
     }
     Ok(())
@@ -225,7 +251,12 @@ async fn finish(ctx: &Context, channel: &Channel, item: &Item, outcome: Outcome)
 
 /// Publishes a copy of the message to the dead-letter exchange with the
 /// reason in its headers, and waits for the broker to confirm it.
-async fn dead_letter(ctx: &Context, channel: &Channel, delivery: &Delivery, err: &ApiError) -> anyhow::Result<()> {
+async fn dead_letter(
+    ctx: &Context,
+    channel: &Channel,
+    delivery: &Delivery,
+    err: &ApiError,
+) -> anyhow::Result<()> {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     set_header(&mut headers, DEAD_CODE_HEADER, err.code.as_str());
     set_header(&mut headers, DEAD_REASON_HEADER, &err.error);
@@ -274,7 +305,10 @@ async fn persist_with_retry(
             Err(err) => {
                 ctx.metrics.db_errors.inc();
                 if started.elapsed() >= ctx.settings.db_retry_max {
-                    return Err(format!("database unavailable for {:?}: {err}", started.elapsed()));
+                    return Err(format!(
+                        "database unavailable for {:?}: {err}",
+                        started.elapsed()
+                    ));
                 }
                 let delay = delays.next().unwrap_or(Duration::from_secs(5));
                 tracing::warn!(error = %err, retry_in = ?delay, "persisting a batch failed; retrying");

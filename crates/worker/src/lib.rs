@@ -104,7 +104,12 @@ async fn run_consumers(
     let stop = shutdown.child();
     let mut consumers = JoinSet::new();
     for index in 0..settings.worker.concurrency {
-        consumers.spawn(consumer::consume(ctx.clone(), conn.clone(), index, stop.clone()));
+        consumers.spawn(consumer::consume(
+            ctx.clone(),
+            conn.clone(),
+            index,
+            stop.clone(),
+        ));
     }
     ready.store(true, Ordering::Relaxed);
     let mut result = Ok(());
@@ -121,10 +126,19 @@ async fn run_consumers(
     result
 }
 
-async fn connect_db(settings: &Settings, shutdown: &Shutdown) -> anyhow::Result<Option<DatabaseConnection>> {
+async fn connect_db(
+    settings: &Settings,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<DatabaseConnection>> {
     let mut delays = reconnect_backoff();
     loop {
-        match bv_store::connect(&settings.database.url, settings.database.max_connections, false).await {
+        match bv_store::connect(
+            &settings.database.url,
+            settings.database.max_connections,
+            false,
+        )
+        .await
+        {
             Ok(db) => return Ok(Some(db)),
             Err(err) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(10));

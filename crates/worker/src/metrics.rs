@@ -23,11 +23,23 @@ impl Metrics {
             commands.clone(),
         );
         let dead_lettered = Counter::default();
-        registry.register("dead_lettered", "Commands sent to the dead-letter queue", dead_lettered.clone());
+        registry.register(
+            "dead_lettered",
+            "Commands sent to the dead-letter queue",
+            dead_lettered.clone(),
+        );
         let requeued = Counter::default();
-        registry.register("requeued", "Commands returned to the queue after the database stayed unavailable", requeued.clone());
+        registry.register(
+            "requeued",
+            "Commands returned to the queue after the database stayed unavailable",
+            requeued.clone(),
+        );
         let db_errors = Counter::default();
-        registry.register("db_errors", "Failed attempts to persist a batch", db_errors.clone());
+        registry.register(
+            "db_errors",
+            "Failed attempts to persist a batch",
+            db_errors.clone(),
+        );
         Metrics {
             registry,
             commands,

@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use bv_contract::{ApiError, CreateCommand, ValidationStatus};
 use bv_store::entity::{biometric_validation, project, project_flow};
 use bv_store::sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, TransactionTrait,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -46,15 +46,19 @@ pub async fn persist_batch(
     let txn = db.begin().await?;
 
     let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
-    let mut stored: HashMap<Uuid, biometric_validation::Model> = biometric_validation::Entity::find()
-        .filter(biometric_validation::Column::Id.is_in(ids))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
+    let mut stored: HashMap<Uuid, biometric_validation::Model> =
+        biometric_validation::Entity::find()
+            .filter(biometric_validation::Column::Id.is_in(ids))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
 
-    let project_ids: HashSet<&str> = items.iter().map(|i| i.command.request.project.as_str()).collect();
+    let project_ids: HashSet<&str> = items
+        .iter()
+        .map(|i| i.command.request.project.as_str())
+        .collect();
     let projects: HashMap<String, project::Model> = project::Entity::find()
         .filter(project::Column::Id.is_in(project_ids))
         .all(&txn)
@@ -62,7 +66,10 @@ pub async fn persist_batch(
         .into_iter()
         .map(|p| (p.id.clone(), p))
         .collect();
-    let flow_ids: HashSet<&str> = items.iter().map(|i| i.command.request.project_flow.as_str()).collect();
+    let flow_ids: HashSet<&str> = items
+        .iter()
+        .map(|i| i.command.request.project_flow.as_str())
+        .collect();
     let flows: HashMap<String, project_flow::Model> = project_flow::Entity::find()
         .filter(project_flow::Column::Id.is_in(flow_ids))
         .all(&txn)

@@ -46,10 +46,16 @@ impl Validate for Settings {
             return Err(SettingError::new("worker.prefetch", "must be at least 1"));
         }
         if w.concurrency == 0 {
-            return Err(SettingError::new("worker.concurrency", "must be at least 1"));
+            return Err(SettingError::new(
+                "worker.concurrency",
+                "must be at least 1",
+            ));
         }
         if w.batch_size == 0 || w.batch_size > 1000 {
-            return Err(SettingError::new("worker.batch_size", "must be between 1 and 1000"));
+            return Err(SettingError::new(
+                "worker.batch_size",
+                "must be between 1 and 1000",
+            ));
         }
         positive("worker.db_retry_max", w.db_retry_max)?;
         positive("worker.expiry_sweep_interval", w.expiry_sweep_interval)?;

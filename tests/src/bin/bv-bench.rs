@@ -1,1 +1,313 @@
-fn main() {}
+//! `make bench`: throughput of the worker against a bare consumer, and
+//! latency of the synchronous HTTP path.
+//!
+//! 1. Publishes N create commands (window of 1000 outstanding confirms) to a
+//!    fresh quorum queue and drains it with a plain lapin consumer (prefetch
+//!    500, `multiple` acks every 100): the bare consume rate.
+//! 2. Publishes N again to another fresh queue of the same type and lets
+//!    bv-worker persist them into a fresh PostgreSQL database: the worker rate,
+//!    and its ratio to the bare rate.
+//! 3. Runs ingress + worker and sends M synchronous `POST`s at a fixed
+//!    concurrency: p50/p99 latency and requests/s.
+//!
+//! Everything it creates (database, queues, exchanges) is dropped at the end.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Names};
+use bv_e2e::{AMQP_URL, TestDb, TestPrefix, count_rows, seed_request};
+use bv_runtime::Shutdown;
+use bv_runtime::settings::{DEFAULTS, load_from};
+use clap::Parser;
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(about = "Benchmark bv-worker against a bare consumer, and the HTTP create path")]
+struct Args {
+    /// Commands published for each of the two queue benchmarks.
+    #[arg(long, default_value_t = 100_000)]
+    messages: usize,
+    /// Synchronous POST requests for the HTTP benchmark.
+    #[arg(long, default_value_t = 20_000)]
+    http_requests: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+}
+
+const CLIENT: &str = "bench_client";
+
+fn body(i: usize) -> Vec<u8> {
+    let mut body = seed_request().as_object().cloned().unwrap_or_default();
+    body.insert("client".into(), json!(CLIENT));
+    body.insert("identifier".into(), json!(format!("user-{i}")));
+    body.remove("webhookUrl");
+    body.insert("sendViaEmail".into(), json!(false));
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// Publishes `n` commands with at most 1000 unconfirmed; returns msg/s.
+async fn publish(names: &Names, n: usize) -> anyhow::Result<f64> {
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    bv_runtime::amqp::declare_topology(&ch, names, 20).await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    let started = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..n {
+        let props = BasicProperties::default()
+            .with_message_id(uuid::Uuid::now_v7().to_string().into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_type(CREATE_MESSAGE_TYPE.into());
+        let confirm = ch
+            .basic_publish(
+                names.commands_exchange.as_str().into(),
+                CREATE_ROUTING_KEY.into(),
+                BasicPublishOptions::default(),
+                &body(i),
+                props,
+            )
+            .await?;
+        pending.push_back(confirm);
+        if pending.len() >= 1000
+            && let Some(c) = pending.pop_front()
+        {
+            anyhow::ensure!(c.await?.is_ack(), "publish not confirmed");
+        }
+    }
+    for c in pending {
+        anyhow::ensure!(c.await?.is_ack(), "publish not confirmed");
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    conn.close(200, "bye".into()).await?;
+    Ok(rate)
+}
+
+/// Drains `n` messages with a plain consumer; returns msg/s.
+async fn bare_consume(names: &Names, n: usize) -> anyhow::Result<f64> {
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(500, BasicQosOptions::default()).await?;
+    let started = Instant::now();
+    let mut consumer = ch
+        .basic_consume(
+            names.create_queue.as_str().into(),
+            "bench-bare".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut received = 0;
+    while received < n {
+        let Some(delivery) = consumer.next().await else {
+            break;
+        };
+        let delivery = delivery?;
+        received += 1;
+        if received % 100 == 0 || received == n {
+            ch.basic_ack(delivery.delivery_tag, BasicAckOptions { multiple: true })
+                .await?;
+        }
+    }
+    let rate = received as f64 / started.elapsed().as_secs_f64();
+    conn.close(200, "bye".into()).await?;
+    Ok(rate)
+}
+
+fn settings_for(db: &TestDb, prefix: &TestPrefix) -> Vec<(&'static str, String)> {
+    let mut o = bv_e2e::overrides(&db.url, &prefix.prefix);
+    o.retain(|(k, _)| *k != "database.max_connections");
+    o.push(("database.max_connections", "10".into()));
+    o.push(("telemetry.log_level", "error".into()));
+    o
+}
+
+async fn seed(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    use bv_migration::MigratorTrait;
+    bv_migration::Migrator::up(db, None).await?;
+    let request = seed_request();
+    let project = request["project"].as_str().unwrap_or_default().to_owned();
+    let flow = request["projectFlow"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    bv_store::projects::create(
+        db,
+        bv_store::projects::NewProject {
+            id: Some(project.clone()),
+            client: CLIENT.into(),
+            name: "bench".into(),
+            webhook_url: None,
+        },
+    )
+    .await?;
+    bv_store::flows::create(
+        db,
+        bv_store::flows::NewFlow {
+            id: Some(flow),
+            project,
+            kind: "login".into(),
+            status: "active".into(),
+            name: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Lets bv-worker persist `n` queued commands; returns msg/s.
+async fn worker_rate(
+    db_conn: &sea_orm::DatabaseConnection,
+    overrides: &[(&'static str, String)],
+    n: usize,
+) -> anyhow::Result<f64> {
+    let settings: bv_worker::Settings = load_from(DEFAULTS, None, Some(overrides))?;
+    let shutdown = Shutdown::new();
+    let started = Instant::now();
+    let worker = tokio::spawn(bv_worker::run(settings, shutdown.clone()));
+    loop {
+        let stored = count_rows(db_conn, "biometric_validations").await as usize;
+        if stored >= n {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "worker stalled at {stored}/{n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    shutdown.trigger();
+    worker.await??;
+    Ok(rate)
+}
+
+async fn http_bench(
+    overrides: &[(&'static str, String)],
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<(f64, Duration, Duration, usize)> {
+    let shutdown = Shutdown::new();
+    let worker_settings: bv_worker::Settings = load_from(DEFAULTS, None, Some(overrides))?;
+    let worker = tokio::spawn(bv_worker::run(worker_settings, shutdown.clone()));
+    let ingress_settings: bv_ingress::Settings = load_from(DEFAULTS, None, Some(overrides))?;
+    let app = bv_ingress::Application::build(ingress_settings, shutdown.clone()).await?;
+    let url = format!("http://{}/v2/biometric-validations", app.local_addr()?);
+    let ingress = tokio::spawn(app.run());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let token = bv_e2e::token(CLIENT, 3600);
+    let http = reqwest::Client::new();
+    let mut request = seed_request();
+    request.as_object_mut().map(|m| m.remove("webhookUrl"));
+    request["sendViaEmail"] = json!(false);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, url, token, request, next) = (
+            http.clone(),
+            url.clone(),
+            token.clone(),
+            request.clone(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0usize;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                let t = Instant::now();
+                match http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&request)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == 201 => latencies.push(t.elapsed()),
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for t in tasks {
+        let (l, f) = t.await?;
+        latencies.extend(l);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let result = (
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        failures,
+    );
+    shutdown.trigger();
+    let _ = ingress.await;
+    let _ = worker.await;
+    Ok(result)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "bv-bench: {} commands per queue run, {} HTTP requests at concurrency {}, {} cores",
+        args.messages, args.http_requests, args.concurrency, cores
+    );
+
+    let bare_prefix = TestPrefix::new();
+    let published = publish(&bare_prefix.names(), args.messages).await?;
+    println!("publish (window 1000 confirms):  {published:>9.0} msg/s");
+    let bare = bare_consume(&bare_prefix.names(), args.messages).await?;
+    println!("bare consume + ack (quorum):     {bare:>9.0} msg/s");
+    drop(bare_prefix);
+
+    let db = TestDb::create().await?;
+    let db_conn = bv_store::connect(&db.url, 2, false).await?;
+    seed(&db_conn).await?;
+    let worker_prefix = TestPrefix::new();
+    let overrides = settings_for(&db, &worker_prefix);
+    publish(&worker_prefix.names(), args.messages).await?;
+    let worker = worker_rate(&db_conn, &overrides, args.messages).await?;
+    println!("bv-worker persist (PostgreSQL):  {worker:>9.0} msg/s");
+    println!("worker / bare:                   {:>9.2}", worker / bare);
+    drop(worker_prefix);
+
+    let http_prefix = TestPrefix::new();
+    let overrides = settings_for(&db, &http_prefix);
+    let (rps, p50, p99, failures) =
+        http_bench(&overrides, args.http_requests, args.concurrency).await?;
+    println!(
+        "POST /v2/biometric-validations:  {rps:>9.0} req/s   p50 {:.1} ms   p99 {:.1} ms   ({} non-201)",
+        p50.as_secs_f64() * 1000.0,
+        p99.as_secs_f64() * 1000.0,
+        failures
+    );
+    drop(http_prefix);
+    let _ = db_conn.close().await;
+    drop(db);
+    Ok(())
+}

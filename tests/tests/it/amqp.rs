@@ -17,13 +17,19 @@ fn command(client: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_published_without_the_ingress_is_persisted_and_readable() {
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
     let id = uuid::Uuid::now_v7().to_string();
     app.publish_raw(Some(&id), &command("c1")).await;
 
     let token = app.token("c1");
     let path = format!("/v2/biometric-validations/{id}");
-    assert!(eventually(Duration::from_secs(10), || async { app.get(&token, &path).await.status() == 200 }).await);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            app.get(&token, &path).await.status() == 200
+        })
+        .await
+    );
     let got: Value = app.get(&token, &path).await.json().await.unwrap();
     assert_eq!(got["data"]["_id"], id.as_str());
     assert_eq!(got["data"]["client"], "c1");
@@ -33,7 +39,8 @@ async fn a_command_published_without_the_ingress_is_persisted_and_readable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_message_id_delivered_twice_yields_one_row() {
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
     let id = uuid::Uuid::now_v7().to_string();
     app.publish_raw(Some(&id), &command("c1")).await;
     app.publish_raw(Some(&id), &command("c1")).await;
@@ -43,14 +50,25 @@ async fn the_same_message_id_delivered_twice_yields_one_row() {
 
     let token = app.token("c1");
     let path = format!("/v2/biometric-validations/{marker}");
-    assert!(eventually(Duration::from_secs(10), || async { app.get(&token, &path).await.status() == 200 }).await);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            app.get(&token, &path).await.status() == 200
+        })
+        .await
+    );
     assert_eq!(app.count().await, 2, "the duplicate wrote nothing");
-    assert_eq!(dead_letters(&app).await.len(), 0, "a redelivery is not poison");
+    assert_eq!(
+        dead_letters(&app).await.len(),
+        0,
+        "a redelivery is not poison"
+    );
 }
 
 /// Drains the app's dead-letter queue: (code, reason, body) of each message.
 async fn dead_letters(app: &TestApp) -> Vec<(String, String, Vec<u8>)> {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .unwrap();
     let ch = conn.create_channel().await.unwrap();
     let mut out = Vec::new();
     let queue = app.prefix.names().create_dead_queue;
@@ -71,24 +89,36 @@ async fn dead_letters(app: &TestApp) -> Vec<(String, String, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_messages_are_dead_lettered_with_their_reason_and_later_messages_still_work() {
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
 
-    app.publish_raw(Some(&uuid::Uuid::now_v7().to_string()), b"{not json").await;
+    app.publish_raw(Some(&uuid::Uuid::now_v7().to_string()), b"{not json")
+        .await;
     app.publish_raw(None, &command("c1")).await;
     app.publish_raw(Some("not-a-uuid"), &command("c1")).await;
     let mut unknown_field = seed_request().as_object().unwrap().clone();
     unknown_field.insert("client".into(), json!("c1"));
     unknown_field.insert("projectflow".into(), json!("x"));
-    app.publish_raw(Some(&uuid::Uuid::now_v7().to_string()), &serde_json::to_vec(&unknown_field).unwrap())
-        .await;
-    app.publish_raw(Some(&uuid::Uuid::now_v7().to_string()), &command("someone-else")).await;
+    app.publish_raw(
+        Some(&uuid::Uuid::now_v7().to_string()),
+        &serde_json::to_vec(&unknown_field).unwrap(),
+    )
+    .await;
+    app.publish_raw(
+        Some(&uuid::Uuid::now_v7().to_string()),
+        &command("someone-else"),
+    )
+    .await;
 
     let good = uuid::Uuid::now_v7().to_string();
     app.publish_raw(Some(&good), &command("c1")).await;
     let token = app.token("c1");
     let path = format!("/v2/biometric-validations/{good}");
     assert!(
-        eventually(Duration::from_secs(10), || async { app.get(&token, &path).await.status() == 200 }).await,
+        eventually(Duration::from_secs(10), || async {
+            app.get(&token, &path).await.status() == 200
+        })
+        .await,
         "the consumer kept going after the poison"
     );
 
@@ -101,9 +131,19 @@ async fn poison_messages_are_dead_lettered_with_their_reason_and_later_messages_
     let codes: Vec<&str> = dead.iter().map(|(c, _, _)| c.as_str()).collect();
     assert_eq!(
         codes,
-        vec!["INVALID_JSON", "MISSING_FIELD", "INVALID_FIELD", "UNKNOWN_FIELD", "INVALID_PROJECT"]
+        vec![
+            "INVALID_JSON",
+            "MISSING_FIELD",
+            "INVALID_FIELD",
+            "UNKNOWN_FIELD",
+            "INVALID_PROJECT"
+        ]
     );
-    assert!(dead[1].1.contains("message_id"), "reason names the problem: {}", dead[1].1);
+    assert!(
+        dead[1].1.contains("message_id"),
+        "reason names the problem: {}",
+        dead[1].1
+    );
     assert!(dead[3].1.contains("projectflow"), "{}", dead[3].1);
     assert_eq!(dead[0].2, b"{not json", "the original body is kept");
     assert_eq!(app.count().await, 1);

@@ -34,12 +34,17 @@ async fn a_worker_killed_mid_stream_persists_every_command_exactly_once_after_re
         settings: vec![],
     })
     .await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
 
     // Publish every command first (confirmed), then let the worker drain them.
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await.unwrap();
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .unwrap();
     let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
     let names = app.prefix.names();
     let mut ids = Vec::with_capacity(N);
     let mut confirms = Vec::with_capacity(N);
@@ -72,21 +77,36 @@ async fn a_worker_killed_mid_stream_persists_every_command_exactly_once_after_re
 
     let mut worker = spawn_worker(&app);
     // Kill it once some, but not all, are stored.
-    assert!(eventually(Duration::from_secs(30), || async { app.count().await >= 20 }).await);
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            app.count().await >= 20
+        })
+        .await
+    );
     worker.start_kill().unwrap();
     let _ = worker.wait().await;
     let at_kill = app.count().await;
-    assert!(at_kill < N as u64, "killed mid-stream ({at_kill} of {N} stored)");
+    assert!(
+        at_kill < N as u64,
+        "killed mid-stream ({at_kill} of {N} stored)"
+    );
 
     let mut worker = spawn_worker(&app);
-    let all = eventually(Duration::from_secs(60), || async { app.count().await >= N as u64 }).await;
+    let all = eventually(Duration::from_secs(60), || async {
+        app.count().await >= N as u64
+    })
+    .await;
     // Let any redelivered duplicates arrive before counting again.
     tokio::time::sleep(Duration::from_millis(500)).await;
     worker.start_kill().unwrap();
     let _ = worker.wait().await;
     assert!(all, "every command is persisted after restart");
     assert_eq!(app.count().await, N as u64, "exactly once");
-    let distinct = count_rows(&app.db, "(SELECT DISTINCT identifier FROM biometric_validations) d").await;
+    let distinct = count_rows(
+        &app.db,
+        "(SELECT DISTINCT identifier FROM biometric_validations) d",
+    )
+    .await;
     assert_eq!(distinct, N as u64);
     for id in [&ids[0], &ids[N / 2], &ids[N - 1]] {
         let path = format!("/v2/biometric-validations/{id}");

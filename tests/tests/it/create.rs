@@ -6,7 +6,13 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread")]
 async fn the_seed_example_returns_201_with_the_seed_response_and_get_returns_it() {
     let app = TestApp::spawn().await;
-    app.seed("client_123456789", "project_123456789", "flow_123456789", "login").await;
+    app.seed(
+        "client_123456789",
+        "project_123456789",
+        "flow_123456789",
+        "login",
+    )
+    .await;
     let token = app.token("client_123456789");
 
     let response = app.post(&token, &seed_request()).await;
@@ -17,17 +23,46 @@ async fn the_seed_example_returns_201_with_the_seed_response_and_get_returns_it(
 
     // Every field of the seed's response example is present.
     let expected_keys = [
-        "_id", "client", "project", "projectFlow", "status", "identifier", "type", "expiresAt",
-        "redirectUrl", "webhookUrl", "requires2FA", "ipAddress", "sendViaEmail", "email",
-        "language", "createdAt", "updatedAt",
+        "_id",
+        "client",
+        "project",
+        "projectFlow",
+        "status",
+        "identifier",
+        "type",
+        "expiresAt",
+        "redirectUrl",
+        "webhookUrl",
+        "requires2FA",
+        "ipAddress",
+        "sendViaEmail",
+        "email",
+        "language",
+        "createdAt",
+        "updatedAt",
     ];
-    let keys: Vec<&str> = data.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = data
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, expected_keys, "fields, in the seed's order");
 
     let request = seed_request();
     for field in [
-        "project", "projectFlow", "identifier", "type", "expiresAt", "redirectUrl", "webhookUrl",
-        "requires2FA", "ipAddress", "sendViaEmail", "email", "language",
+        "project",
+        "projectFlow",
+        "identifier",
+        "type",
+        "expiresAt",
+        "redirectUrl",
+        "webhookUrl",
+        "requires2FA",
+        "ipAddress",
+        "sendViaEmail",
+        "email",
+        "language",
     ] {
         assert_eq!(data[field], request[field], "{field} echoes the request");
     }
@@ -38,10 +73,15 @@ async fn the_seed_example_returns_201_with_the_seed_response_and_get_returns_it(
     assert_eq!(uuid.get_version_num(), 7, "_id is a UUIDv7");
     for ts in ["createdAt", "updatedAt"] {
         let t = data[ts].as_str().unwrap();
-        assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with('Z'), "{ts} = {t}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with('Z'),
+            "{ts} = {t}"
+        );
     }
 
-    let fetched = app.get(&token, &format!("/v2/biometric-validations/{id}")).await;
+    let fetched = app
+        .get(&token, &format!("/v2/biometric-validations/{id}"))
+        .await;
     assert_eq!(fetched.status(), 200);
     let fetched: Value = fetched.json().await.unwrap();
     assert_eq!(fetched, body, "GET returns the same object");
@@ -51,7 +91,8 @@ async fn the_seed_example_returns_201_with_the_seed_response_and_get_returns_it(
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_idempotency_key_yields_the_same_id_and_a_different_body_is_422() {
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
     let token = app.token("c1");
     let key = [("Idempotency-Key", "order-42")];
 
@@ -86,7 +127,8 @@ async fn the_same_idempotency_key_yields_the_same_id_and_a_different_body_is_422
 #[tokio::test(flavor = "multi_thread")]
 async fn prefer_respond_async_answers_202_with_a_location_that_resolves() {
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "onboarding").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "onboarding")
+        .await;
     let token = app.token("c1");
 
     let response = app
@@ -115,7 +157,11 @@ async fn without_a_worker_the_request_is_accepted_with_202_after_the_timeout() {
     .await;
     let token = app.token("c1");
     let response = app.post(&token, &seed_request()).await;
-    assert_eq!(response.status(), 202, "confirmed by the broker, answer late");
+    assert_eq!(
+        response.status(),
+        202,
+        "confirmed by the broker, answer late"
+    );
     assert!(response.headers().contains_key("location"));
 }
 
@@ -130,9 +176,12 @@ async fn a_broker_that_is_unreachable_gives_503_with_retry_after() {
     let mut overrides = app.overrides.clone();
     overrides.push(("amqp.url", "amqp://guest:guest@127.0.0.1:1/%2f".into()));
     let settings: bv_ingress::Settings =
-        bv_runtime::settings::load_from(bv_runtime::settings::DEFAULTS, None, Some(&overrides)).unwrap();
+        bv_runtime::settings::load_from(bv_runtime::settings::DEFAULTS, None, Some(&overrides))
+            .unwrap();
     let shutdown = bv_runtime::Shutdown::new();
-    let ingress = bv_ingress::Application::build(settings, shutdown.clone()).await.unwrap();
+    let ingress = bv_ingress::Application::build(settings, shutdown.clone())
+        .await
+        .unwrap();
     let base = format!("http://{}", ingress.local_addr().unwrap());
     let task = tokio::spawn(ingress.run());
 
@@ -149,8 +198,17 @@ async fn a_broker_that_is_unreachable_gives_503_with_retry_after() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
 
-    let health = app.http.get(format!("{base}/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), 200, "liveness does not depend on the broker");
+    let health = app
+        .http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "liveness does not depend on the broker"
+    );
     let ready = app.http.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     shutdown.trigger();
@@ -160,13 +218,15 @@ async fn a_broker_that_is_unreachable_gives_503_with_retry_after() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_expired_while_queued_is_stored_as_expired() {
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
     let mut request = seed_request();
     request["expiresAt"] = json!("2020-01-01T00:00:00Z");
     let mut body = request.as_object().unwrap().clone();
     body.insert("client".into(), json!("c1"));
     let id = uuid::Uuid::now_v7().to_string();
-    app.publish_raw(Some(&id), &serde_json::to_vec(&body).unwrap()).await;
+    app.publish_raw(Some(&id), &serde_json::to_vec(&body).unwrap())
+        .await;
 
     let token = app.token("c1");
     let path = format!("/v2/biometric-validations/{id}");

@@ -21,22 +21,59 @@ fn with(field: &str, value: Value) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn database_rules_reject_bad_projects_and_flows() {
     let app = TestApp::spawn().await;
-    app.seed("client_a", "project_123456789", "flow_123456789", "login").await;
-    app.seed_flow("project_123456789", "flow_paused", "login", "paused").await;
-    app.seed_flow("project_123456789", "flow_draft", "login", "draft").await;
-    app.seed_flow("project_123456789", "flow_onboarding", "onboarding", "active").await;
+    app.seed("client_a", "project_123456789", "flow_123456789", "login")
+        .await;
+    app.seed_flow("project_123456789", "flow_paused", "login", "paused")
+        .await;
+    app.seed_flow("project_123456789", "flow_draft", "login", "draft")
+        .await;
+    app.seed_flow(
+        "project_123456789",
+        "flow_onboarding",
+        "onboarding",
+        "active",
+    )
+    .await;
     app.seed("client_b", "project_b", "flow_b", "login").await;
     app.seed("client_a", "project_a2", "flow_a2", "login").await;
     let t = app.token("client_a");
 
     let cases = [
-        (with("project", json!("project_unknown")), "INVALID_PROJECT", "project"),
-        (with("project", json!("project_b")), "INVALID_PROJECT", "project"),
-        (with("projectFlow", json!("flow_unknown")), "INVALID_PROJECT_FLOW", "projectFlow"),
-        (with("projectFlow", json!("flow_b")), "INVALID_PROJECT_FLOW", "projectFlow"),
-        (with("projectFlow", json!("flow_a2")), "INVALID_PROJECT_FLOW", "projectFlow"),
-        (with("projectFlow", json!("flow_paused")), "INVALID_PROJECT_FLOW", "projectFlow"),
-        (with("projectFlow", json!("flow_draft")), "INVALID_PROJECT_FLOW", "projectFlow"),
+        (
+            with("project", json!("project_unknown")),
+            "INVALID_PROJECT",
+            "project",
+        ),
+        (
+            with("project", json!("project_b")),
+            "INVALID_PROJECT",
+            "project",
+        ),
+        (
+            with("projectFlow", json!("flow_unknown")),
+            "INVALID_PROJECT_FLOW",
+            "projectFlow",
+        ),
+        (
+            with("projectFlow", json!("flow_b")),
+            "INVALID_PROJECT_FLOW",
+            "projectFlow",
+        ),
+        (
+            with("projectFlow", json!("flow_a2")),
+            "INVALID_PROJECT_FLOW",
+            "projectFlow",
+        ),
+        (
+            with("projectFlow", json!("flow_paused")),
+            "INVALID_PROJECT_FLOW",
+            "projectFlow",
+        ),
+        (
+            with("projectFlow", json!("flow_draft")),
+            "INVALID_PROJECT_FLOW",
+            "projectFlow",
+        ),
     ];
     for (body, code, field) in cases {
         let err = expect(app.post(&t, &body).await, 400, code).await;
@@ -46,11 +83,21 @@ async fn database_rules_reject_bad_projects_and_flows() {
     // Type fit: login needs a login flow, onboarding an onboarding flow.
     let mut login_on_onboarding = with("projectFlow", json!("flow_onboarding"));
     login_on_onboarding["type"] = json!("login");
-    let err = expect(app.post(&t, &login_on_onboarding).await, 400, "INVALID_PROJECT_FLOW").await;
+    let err = expect(
+        app.post(&t, &login_on_onboarding).await,
+        400,
+        "INVALID_PROJECT_FLOW",
+    )
+    .await;
     assert!(err["error"].as_str().unwrap().contains("login"), "{err}");
     let mut onboarding_on_login = seed_request();
     onboarding_on_login["type"] = json!("onboarding");
-    expect(app.post(&t, &onboarding_on_login).await, 400, "INVALID_PROJECT_FLOW").await;
+    expect(
+        app.post(&t, &onboarding_on_login).await,
+        400,
+        "INVALID_PROJECT_FLOW",
+    )
+    .await;
     // validation and oneTimeLink take either type.
     for kind in ["validation", "oneTimeLink"] {
         let mut ok = with("projectFlow", json!("flow_onboarding"));
@@ -63,7 +110,8 @@ async fn database_rules_reject_bad_projects_and_flows() {
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_fields_are_named() {
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
     let t = app.token("c1");
 
     let mut missing = seed_request();
@@ -84,7 +132,12 @@ async fn invalid_fields_are_named() {
         ("language", json!("de")),
         ("project", json!("")),
     ] {
-        let err = expect(app.post(&t, &with(field, value)).await, 400, "INVALID_FIELD").await;
+        let err = expect(
+            app.post(&t, &with(field, value)).await,
+            400,
+            "INVALID_FIELD",
+        )
+        .await;
         assert_eq!(err["field"], field);
     }
 
@@ -93,7 +146,13 @@ async fn invalid_fields_are_named() {
     let err = expect(app.post(&t, &no_email).await, 400, "EMAIL_REQUIRED").await;
     assert_eq!(err["field"], "email");
 
-    let err = expect(app.post(&t, &with("projectflow", json!("flow_123456789"))).await, 400, "UNKNOWN_FIELD").await;
+    let err = expect(
+        app.post(&t, &with("projectflow", json!("flow_123456789")))
+            .await,
+        400,
+        "UNKNOWN_FIELD",
+    )
+    .await;
     assert_eq!(err["field"], "projectflow");
     assert!(err["error"].as_str().unwrap().contains("projectflow"));
 
@@ -113,10 +172,17 @@ async fn invalid_fields_are_named() {
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_expired_and_forged_tokens_are_401() {
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
     let url = format!("{}/v2/biometric-validations", app.base_url);
 
-    let none = app.http.post(&url).json(&seed_request()).send().await.unwrap();
+    let none = app
+        .http
+        .post(&url)
+        .json(&seed_request())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
     expect(none, 401, "UNAUTHORIZED").await;
 
@@ -125,13 +191,20 @@ async fn missing_expired_and_forged_tokens_are_401() {
     assert!(err["error"].as_str().unwrap().contains("expired"));
 
     let forged = token_signed("c1", 3600, "another-secret-of-at-least-32-characters!!");
-    let err = expect(app.post(&forged, &seed_request()).await, 401, "UNAUTHORIZED").await;
+    let err = expect(
+        app.post(&forged, &seed_request()).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
     assert!(err["error"].as_str().unwrap().contains("signature"));
 
     let garbage = app.post("not.a.jwt", &seed_request()).await;
     expect(garbage, 401, "UNAUTHORIZED").await;
 
-    let read = app.get(&token("c1", -3600), "/v2/biometric-validations").await;
+    let read = app
+        .get(&token("c1", -3600), "/v2/biometric-validations")
+        .await;
     expect(read, 401, "UNAUTHORIZED").await;
     assert_eq!(app.count().await, 0);
 }

@@ -9,13 +9,18 @@ use opentelemetry::trace::TraceId;
 async fn one_trace_spans_the_ingress_and_the_worker() {
     let exporter = init_telemetry();
     let app = TestApp::spawn().await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
 
     // The caller starts the trace; every span of the request must join it.
     let trace_id = TraceId::from_bytes(*uuid::Uuid::new_v4().as_bytes());
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     let response = app
-        .post_with(&app.token("c1"), &seed_request(), &[("traceparent", &traceparent)])
+        .post_with(
+            &app.token("c1"),
+            &seed_request(),
+            &[("traceparent", &traceparent)],
+        )
         .await;
     assert_eq!(response.status(), 201);
 
@@ -36,10 +41,15 @@ async fn one_trace_spans_the_ingress_and_the_worker() {
             .filter(|s| s.span_context.trace_id() == trace_id)
             .map(|s| s.name.to_string())
             .collect::<Vec<_>>();
-        found = wanted.iter().all(|w| names.iter().any(|n| n.starts_with(w)));
+        found = wanted
+            .iter()
+            .all(|w| names.iter().any(|n| n.starts_with(w)));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(found, "spans in the trace: {names:?}");
     let process = names.iter().find(|n| n.starts_with("process ")).unwrap();
-    assert!(process.ends_with(&app.prefix.names().create_queue), "{process}");
+    assert!(
+        process.ends_with(&app.prefix.names().create_queue),
+        "{process}"
+    );
 }

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread")]
 async fn client_b_can_neither_create_in_nor_read_client_a() {
     let app = TestApp::spawn().await;
-    app.seed("client_a", "project_123456789", "flow_123456789", "login").await;
+    app.seed("client_a", "project_123456789", "flow_123456789", "login")
+        .await;
     app.seed("client_b", "project_b", "flow_b", "login").await;
     let a = app.token("client_a");
     let b = app.token("client_b");
@@ -21,24 +22,42 @@ async fn client_b_can_neither_create_in_nor_read_client_a() {
     assert_eq!(err["code"], "INVALID_PROJECT");
 
     // B cannot read A's validation: not found, same as an unknown id.
-    let read = app.get(&b, &format!("/v2/biometric-validations/{id}")).await;
+    let read = app
+        .get(&b, &format!("/v2/biometric-validations/{id}"))
+        .await;
     assert_eq!(read.status(), 404);
     let err: Value = read.json().await.unwrap();
     assert_eq!(err["code"], "BIOMETRIC_VALIDATION_NOT_FOUND");
     let unknown = app
-        .get(&b, &format!("/v2/biometric-validations/{}", uuid::Uuid::now_v7()))
+        .get(
+            &b,
+            &format!("/v2/biometric-validations/{}", uuid::Uuid::now_v7()),
+        )
         .await;
     assert_eq!(unknown.status(), 404);
 
     // B's list is empty; A's has the one validation.
-    let list: Value = app.get(&b, "/v2/biometric-validations").await.json().await.unwrap();
+    let list: Value = app
+        .get(&b, "/v2/biometric-validations")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["data"], json!([]));
     assert_eq!(list["pagination"]["total"], 0);
-    let list: Value = app.get(&a, "/v2/biometric-validations").await.json().await.unwrap();
+    let list: Value = app
+        .get(&a, "/v2/biometric-validations")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["pagination"]["total"], 1);
     // And B asking for A's project by filter sees nothing.
     let list: Value = app
-        .get(&b, "/v2/biometric-validations?where_project=project_123456789")
+        .get(
+            &b,
+            "/v2/biometric-validations?where_project=project_123456789",
+        )
         .await
         .json()
         .await

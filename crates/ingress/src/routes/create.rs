@@ -36,19 +36,31 @@ pub async fn create(
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 ErrorCode::PayloadTooLarge,
-                format!("The request body exceeds {} bytes", state.settings.max_body_bytes),
+                format!(
+                    "The request body exceeds {} bytes",
+                    state.settings.max_body_bytes
+                ),
             )
         } else {
-            ApiError::new(ErrorCode::InvalidJson, format!("Cannot read the request body: {rejection}"))
+            ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("Cannot read the request body: {rejection}"),
+            )
         }
     })?;
     check_content_type(&headers)?;
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidJson, format!("The request body is not valid JSON: {e}"))
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("The request body is not valid JSON: {e}"),
+        )
     })?;
     let request = NewValidation::parse(&value, Expiry::MustBeAfter(chrono::Utc::now()))?;
     let id = match idempotency_key(&headers)? {
-        Some(key) => Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{client}\n{key}").as_bytes()),
+        Some(key) => Uuid::new_v5(
+            &IDEMPOTENCY_NAMESPACE,
+            format!("{client}\n{key}").as_bytes(),
+        ),
         None => Uuid::now_v7(),
     };
     let command = CreateCommand { client, request };
@@ -56,8 +68,13 @@ pub async fn create(
 
     match state.publisher.send(id, &command.encode(), wait).await {
         Ok(Sent::Answered(reply)) => {
-            let status = StatusCode::from_u16(reply.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            state.metrics.create(if status.is_success() { "created" } else { "rejected" });
+            let status = StatusCode::from_u16(reply.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            state.metrics.create(if status.is_success() {
+                "created"
+            } else {
+                "rejected"
+            });
             Ok((status, Json(*reply)).into_response())
         }
         Ok(Sent::Queued) => {
@@ -86,9 +103,19 @@ pub async fn create(
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    match headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         None => Ok(()),
-        Some(ct) if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
+        Some(ct)
+            if ct
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) =>
+        {
+            Ok(())
+        }
         Some(ct) => Err(ApiError::new(
             ErrorCode::InvalidJson,
             format!("Content-Type must be application/json, not `{ct}`"),
@@ -104,7 +131,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
         return Err(ApiError::new(
             ErrorCode::InvalidParameters,
-            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+            format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+            ),
         ));
     }
     Ok(Some(key.to_owned()))
@@ -126,7 +155,10 @@ mod tests {
     #[test]
     fn prefer_respond_async_is_found_among_other_preferences() {
         let mut h = HeaderMap::new();
-        h.insert("prefer", HeaderValue::from_static("return=minimal, respond-async"));
+        h.insert(
+            "prefer",
+            HeaderValue::from_static("return=minimal, respond-async"),
+        );
         assert!(prefers_async(&h));
         h.insert("prefer", HeaderValue::from_static("return=minimal"));
         assert!(!prefers_async(&h));
@@ -136,9 +168,15 @@ mod tests {
     fn content_type_must_be_json_when_given() {
         let mut h = HeaderMap::new();
         assert!(check_content_type(&h).is_ok());
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         assert!(check_content_type(&h).is_ok());
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert_eq!(check_content_type(&h).unwrap_err().code, ErrorCode::InvalidJson);
+        assert_eq!(
+            check_content_type(&h).unwrap_err().code,
+            ErrorCode::InvalidJson
+        );
     }
 }

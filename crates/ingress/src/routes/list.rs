@@ -29,9 +29,10 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, Failure> {
     let q = parse(query.as_deref().unwrap_or(""), state.settings.max_per_page)?;
-    let (rows, total) = bv_store::validations::list(&state.db, &client, &q.filter, q.page, q.per_page)
-        .await
-        .map_err(db_unavailable)?;
+    let (rows, total) =
+        bv_store::validations::list(&state.db, &client, &q.filter, q.page, q.per_page)
+            .await
+            .map_err(db_unavailable)?;
     let data: Vec<_> = rows.iter().map(bv_store::validations::to_api).collect();
     Ok(Json(json!({
         "success": true,
@@ -89,7 +90,10 @@ pub fn parse(raw: &str, max_per_page: u64) -> Result<ListQuery, ApiError> {
             }
             "where_type" => {
                 ValidationType::parse(&value).ok_or_else(|| {
-                    bad(name, "must be one of validation, login, onboarding, oneTimeLink")
+                    bad(
+                        name,
+                        "must be one of validation, login, onboarding, oneTimeLink",
+                    )
                 })?;
                 q.filter.kind = Some(value);
             }
@@ -120,7 +124,12 @@ pub fn parse(raw: &str, max_per_page: u64) -> Result<ListQuery, ApiError> {
 fn status(name: &str, value: &str) -> Result<String, ApiError> {
     ValidationStatus::parse(value)
         .map(|s| s.as_str().to_owned())
-        .ok_or_else(|| bad(name, "must be one of new, pending, completed, failed, expired"))
+        .ok_or_else(|| {
+            bad(
+                name,
+                "must be one of new, pending, completed, failed, expired",
+            )
+        })
 }
 
 fn non_empty(name: &str, value: String) -> Result<String, ApiError> {

@@ -17,7 +17,10 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v2/biometric-validations", post(create::create).get(list::list))
+        .route(
+            "/v2/biometric-validations",
+            post(create::create).get(list::list),
+        )
         .route("/v2/biometric-validations/{id}", get(read::get_one))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

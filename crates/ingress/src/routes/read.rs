@@ -20,5 +20,7 @@ pub async fn get_one(
         .await
         .map_err(db_unavailable)?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(ReplyBody::created(bv_store::validations::to_api(&row))))
+    Ok(Json(ReplyBody::created(bv_store::validations::to_api(
+        &row,
+    ))))
 }
