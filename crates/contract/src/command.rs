@@ -36,7 +36,7 @@ impl CreateCommand {
             ));
         };
         let client = match map.remove("client") {
-            Some(Value::String(c)) if !c.trim().is_empty() && c.len() <= MAX_CLIENT_LEN => {
+            Some(Value::String(c)) if !c.trim().is_empty() && c.trim().len() <= MAX_CLIENT_LEN => {
                 c.trim().to_owned()
             }
             Some(Value::String(_)) => {

@@ -11,6 +11,7 @@ pub mod command;
 pub mod error;
 pub mod request;
 pub mod validation;
+pub mod webhook;
 
 pub use command::{CreateCommand, ReplyBody};
 pub use error::{ApiError, ErrorCode};

@@ -8,5 +8,5 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use settings::{AmqpSettings, AuthSettings, DatabaseSettings, TelemetrySettings};
+pub use settings::{AmqpSettings, AuthSettings, DatabaseSettings, TelemetrySettings, WebhookSettings};
 pub use shutdown::Shutdown;

@@ -247,6 +247,39 @@ impl Validate for TelemetrySettings {
     }
 }
 
+/// `[webhooks]`: used by the worker (allow-list) and bvctl (rotation overlap).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// CIDRs a webhook may target although they are not public addresses.
+    pub allowed_cidrs: Vec<String>,
+    /// How long a rotated-out signing secret keeps signing.
+    #[serde(with = "humantime_serde")]
+    pub secret_overlap: Duration,
+}
+
+impl WebhookSettings {
+    /// The allow-list, parsed.
+    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, SettingError> {
+        self.allowed_cidrs
+            .iter()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| {
+                let c = c.trim();
+                c.parse::<ipnet::IpNet>()
+                    .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| SettingError::new("webhooks.allowed_cidrs", format!("`{c}` is not a CIDR such as 10.0.0.0/8")))
+            })
+            .collect()
+    }
+}
+
+impl Validate for WebhookSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        self.allowed_networks().map(|_| ())
+    }
+}
+
 /// Fails when a duration is zero.
 pub fn positive(key: &str, d: Duration) -> Result<(), SettingError> {
     if d.is_zero() {

@@ -5,6 +5,7 @@
 //! too, so every binary opens the database the same way.
 
 pub mod entity;
+pub mod deliveries;
 pub mod flows;
 pub mod projects;
 pub mod secrets;

@@ -107,7 +107,7 @@ pub async fn list(
             .order_by_asc(Column::Id)
     };
     let rows = query
-        .offset((page.saturating_sub(1)) * per_page)
+        .offset(page.saturating_sub(1).saturating_mul(per_page))
         .limit(per_page)
         .all(db)
         .await?;
@@ -121,7 +121,7 @@ pub async fn expire_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result
         .col_expr(Column::Status, Expr::value("expired"))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Status.eq("new"))
-        .filter(Column::ExpiresAt.lt(now))
+        .filter(Column::ExpiresAt.lte(now))
         .exec(db)
         .await?;
     Ok(result.rows_affected)

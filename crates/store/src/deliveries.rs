@@ -1,0 +1,327 @@
+//! The notification outbox: planning deliveries with a validation, claiming
+//! due ones with a lease, recording attempts, and re-arming them on request.
+//!
+//! Claiming is a compare-and-set on the lease, correct on any database; on
+//! PostgreSQL the candidate rows are also locked `FOR UPDATE SKIP LOCKED`, so
+//! concurrent dispatchers do not even contend for the same rows.
+
+use std::time::Duration;
+
+use bv_contract::format_timestamp;
+use bv_contract::webhook::CREATED_EVENT;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::entity::delivery::{self, Column, Entity, Model};
+use crate::entity::{biometric_validation, delivery_attempt, project};
+
+pub const PENDING: &str = "pending";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+pub const EMAIL: &str = "email";
+pub const WEBHOOK: &str = "webhook";
+
+/// The `webhook-id` of a delivery: stable across its retries and redeliveries.
+pub fn webhook_id(id: Uuid) -> String {
+    format!("msg_{}", id.simple())
+}
+
+/// The outbox rows a newly created validation needs: an email when
+/// `sendViaEmail` is set (and it has not already expired), a webhook to the
+/// request's `webhookUrl` or else the project's default URL.
+pub fn plan(
+    validation: &biometric_validation::Model,
+    project: &project::Model,
+    trace_parent: Option<String>,
+) -> Vec<delivery::ActiveModel> {
+    let now = validation.created_at;
+    let data = crate::validations::to_api(validation);
+    let row = |channel: &str, target: String, payload: String| delivery::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        validation_id: Set(validation.id),
+        client: Set(validation.client.clone()),
+        project: Set(validation.project.clone()),
+        channel: Set(channel.into()),
+        target: Set(target),
+        event_type: Set(CREATED_EVENT.into()),
+        payload: Set(payload),
+        language: Set(validation.language.clone()),
+        status: Set(PENDING.into()),
+        attempts: Set(0),
+        schedule_started_at: Set(now),
+        schedule_attempts: Set(0),
+        next_attempt_at: Set(Some(now)),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        last_error: Set(None),
+        last_status: Set(None),
+        trace_parent: Set(trace_parent.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let mut rows = Vec::new();
+    if validation.send_via_email
+        && validation.status != "expired"
+        && let Some(email) = &validation.email
+    {
+        let payload = serde_json::to_string(&data).unwrap_or_default();
+        rows.push(row(EMAIL, email.clone(), payload));
+    }
+    if let Some(url) = validation.webhook_url.clone().or_else(|| project.webhook_url.clone()) {
+        let body = json!({
+            "type": CREATED_EVENT,
+            "timestamp": format_timestamp(now),
+            "data": data,
+        });
+        rows.push(row(WEBHOOK, url, body.to_string()));
+    }
+    rows
+}
+
+/// Leases up to `limit` due deliveries to `owner` for `lease`.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let claimable = || {
+        Condition::all()
+            .add(Column::Status.eq(PENDING))
+            .add(Column::NextAttemptAt.lte(now))
+            .add(
+                Condition::any()
+                    .add(Column::LeaseExpiresAt.is_null())
+                    .add(Column::LeaseExpiresAt.lt(now)),
+            )
+    };
+    let txn = db.begin().await?;
+    let mut query = Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(claimable())
+        .order_by_asc(Column::NextAttemptAt)
+        .limit(limit);
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let ids: Vec<Uuid> = query.into_tuple().all(&txn).await?;
+    if ids.is_empty() {
+        txn.commit().await?;
+        return Ok(Vec::new());
+    }
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+    Entity::update_many()
+        .col_expr(Column::LeaseOwner, Expr::value(owner))
+        .col_expr(Column::LeaseExpiresAt, Expr::value(until))
+        .filter(Column::Id.is_in(ids.clone()))
+        .filter(claimable())
+        .exec(&txn)
+        .await?;
+    // Only what this update took: another dispatcher may have won some rows.
+    let claimed = Entity::find()
+        .filter(Column::Id.is_in(ids))
+        .filter(Column::LeaseOwner.eq(owner))
+        .filter(Column::LeaseExpiresAt.eq(until))
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// What an attempt decided for its delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    Succeeded,
+    RetryAt(DateTime<Utc>),
+    Failed,
+}
+
+/// One attempt's record.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub started_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Records an attempt and moves the delivery on, releasing the lease.
+/// Returns false when `owner` no longer held the lease (the attempt is still
+/// recorded; the delivery's state is left to the new holder).
+pub async fn record_attempt(
+    db: &DatabaseConnection,
+    delivery: &Model,
+    owner: &str,
+    attempt: Attempt,
+    next: &Next,
+) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let (status, next_at, outcome) = match next {
+        Next::Succeeded => (SUCCEEDED, None, "succeeded"),
+        Next::RetryAt(at) => (PENDING, Some(*at), "retry"),
+        Next::Failed => (FAILED, None, "failed"),
+    };
+    let number = delivery.attempts + 1;
+    let txn = db.begin().await?;
+    let updated = Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::Attempts, Expr::value(number))
+        .col_expr(Column::ScheduleAttempts, Expr::value(delivery.schedule_attempts + 1))
+        .col_expr(Column::NextAttemptAt, Expr::value(next_at))
+        .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(Column::LastError, Expr::value(attempt.error.clone()))
+        .col_expr(Column::LastStatus, Expr::value(attempt.response_status.map(i32::from)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(delivery.id))
+        .filter(Column::LeaseOwner.eq(owner))
+        .exec(&txn)
+        .await?
+        .rows_affected
+        == 1;
+    delivery_attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        delivery_id: Set(delivery.id),
+        attempt: Set(number),
+        started_at: Set(attempt.started_at),
+        duration_ms: Set(i64::try_from(attempt.duration.as_millis()).unwrap_or(i64::MAX)),
+        outcome: Set(outcome.into()),
+        response_status: Set(attempt.response_status.map(i32::from)),
+        response_body: Set(attempt.response_body),
+        error: Set(attempt.error),
+        worker: Set(owner.into()),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Re-arms a delivery for an immediate attempt with a fresh retry schedule.
+/// `client` scopes the lookup (the API); `None` is the operator (bvctl).
+pub async fn redeliver(
+    db: &impl ConnectionTrait,
+    client: Option<&str>,
+    validation_id: Option<Uuid>,
+    id: Uuid,
+) -> Result<Option<Model>, DbErr> {
+    let mut query = Entity::find_by_id(id);
+    if let Some(client) = client {
+        query = query.filter(Column::Client.eq(client));
+    }
+    if let Some(v) = validation_id {
+        query = query.filter(Column::ValidationId.eq(v));
+    }
+    let Some(found) = query.one(db).await? else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let mut active = found.into_active_model();
+    active.status = Set(PENDING.into());
+    active.schedule_started_at = Set(now);
+    active.schedule_attempts = Set(0);
+    active.next_attempt_at = Set(Some(now));
+    active.updated_at = Set(now);
+    active.update(db).await.map(Some)
+}
+
+/// A validation's deliveries with their attempts, oldest first.
+pub async fn for_validation(
+    db: &impl ConnectionTrait,
+    client: &str,
+    validation_id: Uuid,
+) -> Result<Vec<(Model, Vec<delivery_attempt::Model>)>, DbErr> {
+    let rows = Entity::find()
+        .filter(Column::Client.eq(client))
+        .filter(Column::ValidationId.eq(validation_id))
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Channel)
+        .all(db)
+        .await?;
+    with_attempts(db, rows).await
+}
+
+/// Deliveries across all clients, newest first (bvctl).
+pub async fn list(db: &impl ConnectionTrait, status: Option<&str>, limit: u64) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find().order_by_desc(Column::CreatedAt).limit(limit);
+    if let Some(status) = status {
+        query = query.filter(Column::Status.eq(status));
+    }
+    query.all(db).await
+}
+
+pub async fn attempts_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<delivery_attempt::Model>, DbErr> {
+    delivery_attempt::Entity::find()
+        .filter(delivery_attempt::Column::DeliveryId.eq(id))
+        .order_by_asc(delivery_attempt::Column::Attempt)
+        .all(db)
+        .await
+}
+
+async fn with_attempts(
+    db: &impl ConnectionTrait,
+    rows: Vec<Model>,
+) -> Result<Vec<(Model, Vec<delivery_attempt::Model>)>, DbErr> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let attempts = attempts_of(db, row.id).await?;
+        out.push((row, attempts));
+    }
+    Ok(out)
+}
+
+/// Pending deliveries: the backlog.
+pub async fn backlog(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    Entity::find().filter(Column::Status.eq(PENDING)).count(db).await
+}
+
+/// When the next pending delivery is due, if any.
+pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let next: Option<Option<DateTime<Utc>>> = Entity::find()
+        .select_only()
+        .column(Column::NextAttemptAt)
+        .filter(Column::Status.eq(PENDING))
+        .order_by_asc(Column::NextAttemptAt)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(next.flatten())
+}
+
+/// A delivery as the API and bvctl show it.
+pub fn to_api(d: &Model, attempts: &[delivery_attempt::Model]) -> Value {
+    json!({
+        "_id": d.id.to_string(),
+        "validation": d.validation_id.to_string(),
+        "channel": d.channel,
+        "target": d.target,
+        "eventType": d.event_type,
+        "webhookId": (d.channel == WEBHOOK).then(|| webhook_id(d.id)),
+        "status": d.status,
+        "attempts": d.attempts,
+        "nextAttemptAt": d.next_attempt_at.map(format_timestamp),
+        "lastError": d.last_error,
+        "lastStatus": d.last_status,
+        "createdAt": format_timestamp(d.created_at),
+        "updatedAt": format_timestamp(d.updated_at),
+        "history": attempts.iter().map(|a| json!({
+            "attempt": a.attempt,
+            "startedAt": format_timestamp(a.started_at),
+            "durationMs": a.duration_ms,
+            "outcome": a.outcome,
+            "responseStatus": a.response_status,
+            "error": a.error,
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,43 @@
+//! One notification to deliver (the outbox): an email or a webhook.
+
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "deliveries")]
+pub struct Model {
+    /// Also the webhook's `webhook-id` (as `msg_<id>`) and the email's Message-ID.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub validation_id: Uuid,
+    pub client: String,
+    pub project: String,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// The URL or the email address.
+    pub target: String,
+    /// e.g. `biometric_validation.created`.
+    pub event_type: String,
+    /// Webhook: the exact body sent. Email: the validation as the API returns it.
+    pub payload: String,
+    pub language: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    /// Attempts ever made.
+    pub attempts: i32,
+    /// When the current retry schedule began (creation, or the last redelivery).
+    pub schedule_started_at: DateTimeUtc,
+    /// Attempts made in the current schedule: the backoff's exponent.
+    pub schedule_attempts: i32,
+    pub next_attempt_at: Option<DateTimeUtc>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTimeUtc>,
+    pub last_error: Option<String>,
+    pub last_status: Option<i32>,
+    /// W3C traceparent of the request that created it: attempts join its trace.
+    pub trace_parent: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl ActiveModelBehavior for ActiveModel {}
