@@ -156,6 +156,9 @@ pub fn overrides(db_url: &str, prefix: &str) -> Vec<(&'static str, String)> {
         ("worker.http_addr", "127.0.0.1:0".into()),
         ("worker.db_retry_max", "10s".into()),
         ("telemetry.log_level", "warn".into()),
+        // Dispatch only where a test asks for it (see `Options::dispatching`):
+        // the seed's webhookUrl points at example.com, never to be contacted.
+        ("worker.dispatch", "false".into()),
     ]
 }
 

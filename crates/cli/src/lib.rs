@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bv_migration::{Migrator, MigratorTrait};
 use bv_runtime::settings::{SettingError, Validate};
-use bv_runtime::{AuthSettings, DatabaseSettings};
+use bv_runtime::{AuthSettings, DatabaseSettings, WebhookSettings};
 use bv_store::flows::NewFlow;
 use bv_store::projects::NewProject;
 use clap::{Parser, Subcommand};
@@ -43,6 +43,23 @@ enum Command {
     /// Issue bearer tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Inspect and re-send notifications (emails and webhooks).
+    #[command(subcommand)]
+    Deliveries(DeliveriesCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum DeliveriesCmd {
+    /// List deliveries, newest first.
+    List {
+        /// `pending`, `succeeded` or `failed`.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Send a delivery again now, with a fresh retry schedule and the same webhook-id.
+    Redeliver { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +81,14 @@ enum ProjectCmd {
     List {
         #[arg(long)]
         client: Option<String>,
+    },
+    /// Replace a project's webhook signing secret; prints the new one. The old
+    /// secret keeps signing alongside it for the overlap (`webhooks.secret_overlap`).
+    RotateSecret {
+        id: String,
+        /// Overrides `webhooks.secret_overlap`, e.g. `1h`.
+        #[arg(long)]
+        overlap: Option<String>,
     },
 }
 
@@ -109,6 +134,7 @@ enum TokenCmd {
 struct Settings {
     database: DatabaseSettings,
     auth: AuthSettings,
+    webhooks: WebhookSettings,
 }
 
 impl Validate for Settings {
@@ -261,6 +287,74 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 flow_json(&f).to_string()
             } else {
                 format!("flow {} is now {}", f.id, f.status)
+            }
+        }
+        Command::Project(ProjectCmd::RotateSecret { id, overlap }) => {
+            let overlap = match overlap {
+                Some(o) => {
+                    humantime::parse_duration(&o).map_err(|e| anyhow::anyhow!("--overlap: {e}"))?
+                }
+                None => settings.webhooks.secret_overlap,
+            };
+            let p = bv_store::projects::rotate_secret(&db, &id, overlap)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no project `{id}`"))?;
+            let until = p
+                .previous_secret_expires_at
+                .map(bv_contract::format_timestamp)
+                .unwrap_or_default();
+            if cli.json {
+                let mut v = project_json(&p, true);
+                v["previousSecretExpiresAt"] = json!(until);
+                v.to_string()
+            } else {
+                format!(
+                    "new webhook secret for {} (shown once): {}\nthe previous secret also signs until {until}",
+                    p.id, p.webhook_secret
+                )
+            }
+        }
+        Command::Deliveries(DeliveriesCmd::List { status, limit }) => {
+            if let Some(s) = &status
+                && ![
+                    bv_store::deliveries::PENDING,
+                    bv_store::deliveries::SUCCEEDED,
+                    bv_store::deliveries::FAILED,
+                ]
+                .contains(&s.as_str())
+            {
+                anyhow::bail!("--status must be `pending`, `succeeded` or `failed`");
+            }
+            let rows = bv_store::deliveries::list(&db, status.as_deref(), limit).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for d in &rows {
+                let attempts = bv_store::deliveries::attempts_of(&db, d.id).await?;
+                let mut v = bv_store::deliveries::to_api(d, &attempts);
+                v["client"] = json!(d.client);
+                out.push(v);
+            }
+            render(cli.json, out, |v| {
+                format!(
+                    "{}  {}  {}  {} attempts  {}  {}",
+                    v["_id"],
+                    v["channel"],
+                    v["status"],
+                    v["attempts"],
+                    v["target"],
+                    v["lastError"].as_str().unwrap_or("")
+                )
+            })
+        }
+        Command::Deliveries(DeliveriesCmd::Redeliver { id }) => {
+            let id = uuid::Uuid::parse_str(&id)
+                .map_err(|_| anyhow::anyhow!("`{id}` is not a delivery id"))?;
+            let d = bv_store::deliveries::redeliver(&db, None, None, id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no delivery `{id}`"))?;
+            if cli.json {
+                bv_store::deliveries::to_api(&d, &[]).to_string()
+            } else {
+                format!("delivery {} will be sent again now (same webhook-id)", d.id)
             }
         }
         Command::Token(_) => unreachable!("handled above"),

@@ -9,6 +9,10 @@ pub const CREATE_ROUTING_KEY: &str = "biometric_validation.create";
 pub const CREATE_MESSAGE_TYPE: &str = "biometric_validation.create.v1";
 /// The AMQP `type` property of a worker's reply.
 pub const REPLY_MESSAGE_TYPE: &str = "biometric_validation.create.reply.v1";
+/// The routing key of the redeliver command (re-send one delivery).
+pub const REDELIVER_ROUTING_KEY: &str = "delivery.redeliver";
+/// The AMQP `type` property of a redeliver command.
+pub const REDELIVER_MESSAGE_TYPE: &str = "delivery.redeliver.v1";
 /// Header on a dead-lettered message: the error code that sent it there.
 pub const DEAD_CODE_HEADER: &str = "x-bv-error-code";
 /// Header on a dead-lettered message: the human reason.
@@ -32,6 +36,8 @@ pub struct Names {
     pub dead_exchange: String,
     /// Queue holding dead create commands: `<prefix>.biometric_validation.create.dead`.
     pub create_dead_queue: String,
+    /// Quorum queue of redeliver commands: `<prefix>.delivery.redeliver`.
+    pub redeliver_queue: String,
 }
 
 impl Names {
@@ -41,6 +47,7 @@ impl Names {
             create_queue: format!("{prefix}.{CREATE_ROUTING_KEY}"),
             dead_exchange: format!("{prefix}.dead"),
             create_dead_queue: format!("{prefix}.{CREATE_ROUTING_KEY}.dead"),
+            redeliver_queue: format!("{prefix}.{REDELIVER_ROUTING_KEY}"),
         }
     }
 }

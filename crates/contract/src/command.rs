@@ -110,6 +110,15 @@ impl ReplyBody {
     }
 }
 
+/// Asks the worker to send one delivery again (the API's redeliver endpoint).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RedeliverCommand {
+    pub client: String,
+    pub validation: uuid::Uuid,
+    pub delivery: uuid::Uuid,
+}
+
 /// Builds a JSON object from the request and client, for publishers that
 /// prefer to assemble the body themselves (used by examples and tests).
 pub fn command_body(client: &str, request: &Map<String, Value>) -> Vec<u8> {

@@ -13,7 +13,7 @@ pub mod request;
 pub mod validation;
 pub mod webhook;
 
-pub use command::{CreateCommand, ReplyBody};
+pub use command::{CreateCommand, RedeliverCommand, ReplyBody};
 pub use error::{ApiError, ErrorCode};
 pub use request::{Language, NewValidation, ValidationType};
 pub use validation::{BiometricValidation, ValidationStatus, format_timestamp};

@@ -32,13 +32,23 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// The `webhook-signature` header value: one signature per secret.
-pub fn signature_header(secrets: &[&str], id: &str, timestamp: i64, body: &[u8]) -> Result<String, BadSecret> {
-    let signatures: Result<Vec<String>, BadSecret> =
-        secrets.iter().map(|s| sign(s, id, timestamp, body)).collect();
+pub fn signature_header(
+    secrets: &[&str],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, BadSecret> {
+    let signatures: Result<Vec<String>, BadSecret> = secrets
+        .iter()
+        .map(|s| sign(s, id, timestamp, body))
+        .collect();
     Ok(signatures?.join(" "))
 }
 
@@ -46,13 +56,20 @@ pub fn signature_header(secrets: &[&str], id: &str, timestamp: i64, body: &[u8])
 /// (compared in constant time).
 pub fn verify(secret: &str, id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
     let Ok(key) = key(secret) else { return false };
-    header.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|sig| {
-        let Ok(expected) = STANDARD.decode(sig) else { return false };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else { return false };
-        mac.update(format!("{id}.{timestamp}.").as_bytes());
-        mac.update(body);
-        mac.verify_slice(&expected).is_ok()
-    })
+    header
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|sig| {
+            let Ok(expected) = STANDARD.decode(sig) else {
+                return false;
+            };
+            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
+                return false;
+            };
+            mac.update(format!("{id}.{timestamp}.").as_bytes());
+            mac.update(body);
+            mac.verify_slice(&expected).is_ok()
+        })
 }
 
 #[cfg(test)]
@@ -76,7 +93,13 @@ mod tests {
     fn any_changed_part_fails_verification() {
         assert!(!verify(SECRET, "msg_other", TS, BODY, EXPECTED));
         assert!(!verify(SECRET, ID, TS + 1, BODY, EXPECTED));
-        assert!(!verify(SECRET, ID, TS, br#"{"test": 2432232315}"#, EXPECTED));
+        assert!(!verify(
+            SECRET,
+            ID,
+            TS,
+            br#"{"test": 2432232315}"#,
+            EXPECTED
+        ));
         assert!(!verify("whsec_c2VjcmV0", ID, TS, BODY, EXPECTED));
     }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bv_contract::ReplyBody;
-use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, DIRECT_REPLY_TO, Names};
+use bv_contract::amqp::{DIRECT_REPLY_TO, Names, REPLY_STATUS_HEADER};
 use bv_runtime::amqp::{connect_with_retry, declare_topology, reconnect_backoff};
 use bv_runtime::propagation::inject_current;
 use bv_runtime::{AmqpSettings, Shutdown};
@@ -40,9 +40,27 @@ pub enum SendError {
 #[derive(Debug)]
 pub enum Sent {
     /// The worker answered in time.
-    Answered(Box<ReplyBody>),
+    Answered(Reply),
     /// Accepted by the broker; no answer yet (or none asked for).
     Queued,
+}
+
+/// The worker's answer: the HTTP status and JSON body to return.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// A command to publish.
+pub struct Outgoing<'a> {
+    pub routing_key: &'a str,
+    pub message_type: &'a str,
+    /// The `message_id`: for a create command, the validation `_id`.
+    pub id: Uuid,
+    pub body: &'a [u8],
+    /// Wait this long for the worker's answer; `None` publishes only.
+    pub wait: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -50,7 +68,7 @@ struct Session {
     channel: Channel,
 }
 
-type Waiters = Mutex<HashMap<String, oneshot::Sender<ReplyBody>>>;
+type Waiters = Mutex<HashMap<String, oneshot::Sender<Reply>>>;
 
 pub struct Publisher {
     session: RwLock<Option<Session>>,
@@ -96,12 +114,14 @@ impl Publisher {
 
     /// Publishes a create command with `id` as its `message_id`; when
     /// `wait` is set, waits up to `wait` for the worker's answer.
-    pub async fn send(
-        &self,
-        id: Uuid,
-        body: &[u8],
-        wait: Option<Duration>,
-    ) -> Result<Sent, SendError> {
+    pub async fn send(&self, msg: Outgoing<'_>) -> Result<Sent, SendError> {
+        let Outgoing {
+            routing_key,
+            message_type,
+            id,
+            body,
+            wait,
+        } = msg;
         let session = self
             .session
             .read()
@@ -115,7 +135,7 @@ impl Publisher {
             messaging.system = "rabbitmq",
             messaging.operation.type = "publish",
             messaging.destination.name = %self.names.commands_exchange,
-            messaging.rabbitmq.destination.routing_key = CREATE_ROUTING_KEY,
+            messaging.rabbitmq.destination.routing_key = routing_key,
             messaging.message.id = %id,
         );
         let mut headers = FieldTable::default();
@@ -125,7 +145,7 @@ impl Publisher {
             .with_message_id(id.to_string().into())
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
-            .with_type(CREATE_MESSAGE_TYPE.into())
+            .with_type(message_type.into())
             .with_timestamp(chrono::Utc::now().timestamp().try_into().unwrap_or(0))
             .with_headers(headers);
         let mut reply = None;
@@ -151,7 +171,7 @@ impl Publisher {
                 .channel
                 .basic_publish(
                     self.names.commands_exchange.as_str().into(),
-                    CREATE_ROUTING_KEY.into(),
+                    routing_key.into(),
                     BasicPublishOptions {
                         mandatory: true,
                         ..Default::default()
@@ -178,7 +198,7 @@ impl Publisher {
             return Ok(Sent::Queued);
         };
         match tokio::time::timeout(wait, rx).await {
-            Ok(Ok(answer)) => Ok(Sent::Answered(Box::new(answer))),
+            Ok(Ok(answer)) => Ok(Sent::Answered(answer)),
             _ => Ok(Sent::Queued),
         }
     }
@@ -257,16 +277,27 @@ impl Publisher {
                 .lock()
                 .ok()
                 .and_then(|mut w| w.remove(correlation.as_str()));
-            match (waiter, serde_json::from_slice::<ReplyBody>(&delivery.data)) {
-                (Some(tx), Ok(body)) => {
-                    let _ = tx.send(body);
-                }
-                (Some(_), Err(e)) => {
-                    tracing::error!(error = %e, "undecodable reply from the worker")
-                }
-                // The caller stopped waiting (timeout): it answered 202.
-                (None, _) => {}
+            // No waiter: the caller stopped waiting (timeout) and answered 202.
+            if let Some(tx) = waiter {
+                let _ = tx.send(reply_of(delivery));
             }
         }
+    }
+}
+
+/// A reply's status (from its `x-bv-status` header, else from its body).
+fn reply_of(delivery: lapin::message::Delivery) -> Reply {
+    let status =
+        bv_runtime::amqp::header_str(delivery.properties.headers().as_ref(), REPLY_STATUS_HEADER)
+            .and_then(|s| s.parse().ok())
+            .or_else(|| {
+                serde_json::from_slice::<ReplyBody>(&delivery.data)
+                    .ok()
+                    .map(|b| b.http_status())
+            })
+            .unwrap_or(500);
+    Reply {
+        status,
+        body: delivery.data,
     }
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use bv_contract::amqp::{CREATE_ROUTING_KEY, Names};
+use bv_contract::amqp::{CREATE_ROUTING_KEY, Names, REDELIVER_ROUTING_KEY};
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -129,6 +129,24 @@ pub async fn declare_topology(
             names.create_queue.as_str().into(),
             names.commands_exchange.as_str().into(),
             CREATE_ROUTING_KEY.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut redeliver_args = FieldTable::default();
+    redeliver_args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));
+    channel
+        .queue_declare(
+            names.redeliver_queue.as_str().into(),
+            durable_queue,
+            redeliver_args,
+        )
+        .await?;
+    channel
+        .queue_bind(
+            names.redeliver_queue.as_str().into(),
+            names.commands_exchange.as_str().into(),
+            REDELIVER_ROUTING_KEY.into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )

@@ -8,5 +8,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use settings::{AmqpSettings, AuthSettings, DatabaseSettings, TelemetrySettings, WebhookSettings};
+pub use settings::{
+    AmqpSettings, AuthSettings, DatabaseSettings, TelemetrySettings, WebhookSettings,
+};
 pub use shutdown::Shutdown;

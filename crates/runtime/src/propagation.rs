@@ -65,3 +65,21 @@ pub fn set_parent_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
     let _ = span.set_parent(parent);
 }
+
+/// The W3C `traceparent` of `span`, to store and continue the trace later.
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    let mut carrier = Headers(HashMap::new());
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
+    carrier.0.remove("traceparent")
+}
+
+/// Makes `span` a child of a stored `traceparent`.
+pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
+    let mut carrier = Headers(HashMap::new());
+    carrier
+        .0
+        .insert("traceparent".to_owned(), traceparent.to_owned());
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(parent);
+}

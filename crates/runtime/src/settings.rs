@@ -268,7 +268,12 @@ impl WebhookSettings {
                 let c = c.trim();
                 c.parse::<ipnet::IpNet>()
                     .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| SettingError::new("webhooks.allowed_cidrs", format!("`{c}` is not a CIDR such as 10.0.0.0/8")))
+                    .map_err(|_| {
+                        SettingError::new(
+                            "webhooks.allowed_cidrs",
+                            format!("`{c}` is not a CIDR such as 10.0.0.0/8"),
+                        )
+                    })
             })
             .collect()
     }

@@ -74,7 +74,11 @@ pub fn plan(
         let payload = serde_json::to_string(&data).unwrap_or_default();
         rows.push(row(EMAIL, email.clone(), payload));
     }
-    if let Some(url) = validation.webhook_url.clone().or_else(|| project.webhook_url.clone()) {
+    if let Some(url) = validation
+        .webhook_url
+        .clone()
+        .or_else(|| project.webhook_url.clone())
+    {
         let body = json!({
             "type": CREATED_EVENT,
             "timestamp": format_timestamp(now),
@@ -176,12 +180,21 @@ pub async fn record_attempt(
     let updated = Entity::update_many()
         .col_expr(Column::Status, Expr::value(status))
         .col_expr(Column::Attempts, Expr::value(number))
-        .col_expr(Column::ScheduleAttempts, Expr::value(delivery.schedule_attempts + 1))
+        .col_expr(
+            Column::ScheduleAttempts,
+            Expr::value(delivery.schedule_attempts + 1),
+        )
         .col_expr(Column::NextAttemptAt, Expr::value(next_at))
         .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .col_expr(Column::LastError, Expr::value(attempt.error.clone()))
-        .col_expr(Column::LastStatus, Expr::value(attempt.response_status.map(i32::from)))
+        .col_expr(
+            Column::LastStatus,
+            Expr::value(attempt.response_status.map(i32::from)),
+        )
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(delivery.id))
         .filter(Column::LeaseOwner.eq(owner))
@@ -252,7 +265,11 @@ pub async fn for_validation(
 }
 
 /// Deliveries across all clients, newest first (bvctl).
-pub async fn list(db: &impl ConnectionTrait, status: Option<&str>, limit: u64) -> Result<Vec<Model>, DbErr> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    status: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
     let mut query = Entity::find().order_by_desc(Column::CreatedAt).limit(limit);
     if let Some(status) = status {
         query = query.filter(Column::Status.eq(status));
@@ -260,7 +277,10 @@ pub async fn list(db: &impl ConnectionTrait, status: Option<&str>, limit: u64) -
     query.all(db).await
 }
 
-pub async fn attempts_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<delivery_attempt::Model>, DbErr> {
+pub async fn attempts_of(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Vec<delivery_attempt::Model>, DbErr> {
     delivery_attempt::Entity::find()
         .filter(delivery_attempt::Column::DeliveryId.eq(id))
         .order_by_asc(delivery_attempt::Column::Attempt)
@@ -282,21 +302,46 @@ async fn with_attempts(
 
 /// Pending deliveries: the backlog.
 pub async fn backlog(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    Entity::find().filter(Column::Status.eq(PENDING)).count(db).await
+    Entity::find()
+        .filter(Column::Status.eq(PENDING))
+        .count(db)
+        .await
 }
 
-/// When the next pending delivery is due, if any.
-pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
-    let next: Option<Option<DateTime<Utc>>> = Entity::find()
+/// When a pending delivery next becomes claimable: the earliest due time of
+/// unleased rows, or lease expiry of leased ones.
+pub async fn next_claimable(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let due: Option<Option<DateTime<Utc>>> = Entity::find()
         .select_only()
         .column(Column::NextAttemptAt)
         .filter(Column::Status.eq(PENDING))
+        .filter(
+            Condition::any()
+                .add(Column::LeaseExpiresAt.is_null())
+                .add(Column::LeaseExpiresAt.lt(now)),
+        )
         .order_by_asc(Column::NextAttemptAt)
         .limit(1)
         .into_tuple()
         .one(db)
         .await?;
-    Ok(next.flatten())
+    let lease_ends: Option<Option<DateTime<Utc>>> = Entity::find()
+        .select_only()
+        .column(Column::LeaseExpiresAt)
+        .filter(Column::Status.eq(PENDING))
+        .filter(Column::LeaseExpiresAt.gte(now))
+        .order_by_asc(Column::LeaseExpiresAt)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok([due.flatten(), lease_ends.flatten()]
+        .into_iter()
+        .flatten()
+        .min())
 }
 
 /// A delivery as the API and bvctl show it.

@@ -4,8 +4,8 @@
 //! projects and flows, and the ingress only reads. Connection set-up lives here
 //! too, so every binary opens the database the same way.
 
-pub mod entity;
 pub mod deliveries;
+pub mod entity;
 pub mod flows;
 pub mod projects;
 pub mod secrets;

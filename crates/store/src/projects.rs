@@ -53,3 +53,25 @@ pub async fn list(
     }
     query.all(db).await
 }
+
+/// Replaces a project's signing secret. The old one keeps signing (alongside
+/// the new one) for `overlap`, so consumers can switch without a gap.
+pub async fn rotate_secret(
+    db: &impl ConnectionTrait,
+    id: &str,
+    overlap: std::time::Duration,
+) -> Result<Option<project::Model>, DbErr> {
+    let Some(found) = get(db, id).await? else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let old = found.webhook_secret.clone();
+    let mut active: project::ActiveModel = found.into();
+    active.previous_webhook_secret = Set(Some(old));
+    active.previous_secret_expires_at = Set(Some(
+        now + chrono::Duration::from_std(overlap).unwrap_or(chrono::Duration::zero()),
+    ));
+    active.webhook_secret = Set(secrets::webhook_secret());
+    active.updated_at = Set(now);
+    active.update(db).await.map(Some)
+}

@@ -43,6 +43,8 @@ pub struct Context {
     pub names: Names,
     pub settings: WorkerSettings,
     pub metrics: Arc<Metrics>,
+    /// Wakes the dispatcher when new deliveries are committed.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// Runs one consumer until shutdown (`Ok`) or a broker error (`Err`).
@@ -121,7 +123,10 @@ async fn process_batch(
         .into_iter()
         .map(|delivery| {
             let span = process_span(&ctx.names.create_queue, &delivery);
-            let decoded = span.in_scope(|| decode(&delivery));
+            let decoded = span.in_scope(|| decode(&delivery)).map(|mut incoming| {
+                incoming.trace_parent = bv_runtime::propagation::traceparent_of(&span);
+                incoming
+            });
             Item {
                 delivery,
                 span,
@@ -171,6 +176,9 @@ async fn process_batch(
         }
     };
 
+    if outcomes.iter().any(|o| matches!(o, Outcome::Created(_))) {
+        ctx.wake.notify_one();
+    }
     let mut outcomes = outcomes.into_iter();
     for item in &items {
         let outcome = match &item.decoded {
@@ -215,37 +223,53 @@ async fn finish(
             .instrument(span.clone())
             .await?;
     }
-    if let Some(reply_to) = item.delivery.properties.reply_to() {
-        let mut headers = FieldTable::default();
-        set_header(
-            &mut headers,
-            REPLY_STATUS_HEADER,
-            &reply.http_status().to_string(),
-        );
-        set_header(
-            &mut headers,
-            REPLY_REPLAYED_HEADER,
-            if replayed { "true" } else { "false" },
-        );
-        let mut props = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_type(REPLY_MESSAGE_TYPE.into())
-            .with_headers(headers);
-        if let Some(correlation) = item.delivery.properties.correlation_id() {
-            props = props.with_correlation_id(correlation.clone());
-        }
-        let body = serde_json::to_vec(&reply)?;
-        // The reply is best effort: a caller that stopped waiting has its answer via GET.
-        let _confirm = channel
-            .basic_publish(
-                "".into(),
-                reply_to.clone(),
-                BasicPublishOptions::default(),
-                &body,
-                props,
-            )
-            .await?;
+    let body = serde_json::to_vec(&reply)?;
+    publish_reply(
+        channel,
+        &item.delivery,
+        reply.http_status(),
+        replayed,
+        &body,
+    )
+    .await
+}
+
+/// Answers a request that asked for it (`reply_to`), echoing its
+/// `correlation_id`. Best effort: a caller that stopped waiting has its
+/// answer through the API.
+pub(crate) async fn publish_reply(
+    channel: &Channel,
+    request: &Delivery,
+    status: u16,
+    replayed: bool,
+    body: &[u8],
+) -> anyhow::Result<()> {
+    let Some(reply_to) = request.properties.reply_to() else {
+        return Ok(());
+    };
+    let mut headers = FieldTable::default();
+    set_header(&mut headers, REPLY_STATUS_HEADER, &status.to_string());
+    set_header(
+        &mut headers,
+        REPLY_REPLAYED_HEADER,
+        if replayed { "true" } else { "false" },
+    );
+    let mut props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_type(REPLY_MESSAGE_TYPE.into())
+        .with_headers(headers);
+    if let Some(correlation) = request.properties.correlation_id() {
+        props = props.with_correlation_id(correlation.clone());
     }
+    let _confirm = channel
+        .basic_publish(
+            "".into(),
+            reply_to.clone(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await?;
     Ok(())
 }
 
@@ -368,5 +392,6 @@ fn decode(delivery: &Delivery) -> Result<Incoming, ApiError> {
         id,
         command,
         fingerprint,
+        trace_parent: None,
     })
 }

@@ -2,8 +2,8 @@
 //!
 //! Liveness never depends on RabbitMQ or the database; readiness does.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::State as Extract;
@@ -16,7 +16,8 @@ use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct State {
-    pub db: DatabaseConnection,
+    /// Set once the database is connected.
+    pub db: Arc<OnceLock<DatabaseConnection>>,
     /// True while consumers are attached to the queue.
     pub ready: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
@@ -40,7 +41,10 @@ async fn readyz(Extract(state): Extract<State>) -> (StatusCode, &'static str) {
     if !state.ready.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "not consuming");
     }
-    match state.db.ping().await {
+    let Some(db) = state.db.get() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database not connected");
+    };
+    match db.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }

@@ -6,13 +6,15 @@
 //! shutdown stop taking work and finish what is in flight.
 
 pub mod consumer;
+pub mod dispatch;
 pub mod health;
 pub mod metrics;
 pub mod persist;
+pub mod redeliver;
 pub mod settings;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bv_contract::amqp::Names;
@@ -20,6 +22,7 @@ use bv_migration::{Migrator, MigratorTrait};
 use bv_runtime::Shutdown;
 use bv_runtime::amqp::{connect_with_retry, declare_topology, reconnect_backoff};
 use bv_store::sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::consumer::Context;
@@ -28,37 +31,56 @@ pub use crate::settings::Settings;
 
 /// Runs the worker until `shutdown` is triggered.
 pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
-    let Some(db) = connect_db(&settings, &shutdown).await? else {
-        return Ok(());
-    };
-    if settings.database.migrate_on_start {
-        Migrator::up(&db, None).await?;
-    }
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
-    let ctx = Arc::new(Context {
-        db: db.clone(),
-        names: Names::new(&settings.amqp.prefix),
-        settings: settings.worker.clone(),
-        metrics: metrics.clone(),
-    });
+    let db_cell = Arc::new(OnceLock::new());
 
+    // Liveness first: it must not wait for the database or the broker.
     let listener = tokio::net::TcpListener::bind(settings.worker.http_addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "health and metrics listening");
     let health = tokio::spawn(health::serve(
         listener,
         health::State {
-            db: db.clone(),
+            db: db_cell.clone(),
             ready: ready.clone(),
-            metrics,
+            metrics: metrics.clone(),
         },
         shutdown.clone(),
     ));
+
+    let Some(db) = connect_db(&settings, &shutdown).await? else {
+        let _ = health.await;
+        return Ok(());
+    };
+    if settings.database.migrate_on_start {
+        Migrator::up(&db, None).await?;
+    }
+    let _ = db_cell.set(db.clone());
+    let wake = Arc::new(Notify::new());
+    let ctx = Arc::new(Context {
+        db: db.clone(),
+        names: Names::new(&settings.amqp.prefix),
+        settings: settings.worker.clone(),
+        metrics: metrics.clone(),
+        wake: wake.clone(),
+    });
+
     let sweeper = tokio::spawn(sweep_expired(
         db.clone(),
         settings.worker.expiry_sweep_interval,
         shutdown.clone(),
     ));
+    let dispatcher = if settings.worker.dispatch {
+        let dispatcher = Arc::new(dispatch::Dispatcher::new(
+            db.clone(),
+            &settings,
+            wake,
+            metrics,
+        )?);
+        Some(tokio::spawn(dispatcher.run(shutdown.clone())))
+    } else {
+        None
+    };
 
     let mut delays = reconnect_backoff();
     while !shutdown.is_triggered() {
@@ -81,6 +103,9 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         let _ = conn.close(200, "bye".into()).await;
     }
 
+    if let Some(dispatcher) = dispatcher {
+        let _ = dispatcher.await;
+    }
     let _ = sweeper.await;
     let _ = health.await;
     let _ = db.close().await;

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 pub struct Metrics {
@@ -11,6 +12,9 @@ pub struct Metrics {
     pub dead_lettered: Counter,
     pub requeued: Counter,
     pub db_errors: Counter,
+    attempts: Family<Vec<(String, String)>, Counter>,
+    /// Pending deliveries, as last seen by the dispatcher.
+    pub backlog: Gauge,
 }
 
 impl Metrics {
@@ -40,7 +44,21 @@ impl Metrics {
             "Failed attempts to persist a batch",
             db_errors.clone(),
         );
+        let attempts = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts by channel (email, webhook) and outcome (succeeded, retry, failed)",
+            attempts.clone(),
+        );
+        let backlog = Gauge::default();
+        registry.register(
+            "delivery_backlog",
+            "Deliveries pending (due now or scheduled for retry)",
+            backlog.clone(),
+        );
         Metrics {
+            attempts,
+            backlog,
             registry,
             commands,
             dead_lettered,
@@ -52,6 +70,15 @@ impl Metrics {
     pub fn processed(&self, outcome: &str) {
         self.commands
             .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+            .inc();
+    }
+
+    pub fn attempt(&self, channel: &str, outcome: &str) {
+        self.attempts
+            .get_or_create(&vec![
+                ("channel".to_owned(), channel.to_owned()),
+                ("outcome".to_owned(), outcome.to_owned()),
+            ])
             .inc();
     }
 

@@ -5,7 +5,9 @@
 //! matches, `IDEMPOTENCY_KEY_REUSED` when it does not); otherwise the database
 //! rules are checked (project and flow exist, belong to the client, are active,
 //! and the flow's type fits) and the row is inserted. Everything the batch
-//! writes commits together, so the caller acks only what is durable.
+//! writes commits together, so the caller acks only what is durable. The
+//! notifications a new validation needs (outbox rows) are written in the
+//! same transaction; a redelivered command writes none.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,6 +26,9 @@ pub struct Incoming {
     pub id: Uuid,
     pub command: CreateCommand,
     pub fingerprint: String,
+    /// The W3C traceparent of the command's processing span, stored with its
+    /// deliveries so every attempt joins the request's trace.
+    pub trace_parent: Option<String>,
 }
 
 /// What became of one command.
@@ -80,6 +85,7 @@ pub async fn persist_batch(
 
     let mut outcomes = Vec::with_capacity(items.len());
     let mut inserts = Vec::new();
+    let mut outbox = Vec::new();
     for item in items {
         if let Some(existing) = stored.get(&item.id) {
             outcomes.push(if existing.request_hash == item.fingerprint {
@@ -89,11 +95,19 @@ pub async fn persist_batch(
             });
             continue;
         }
-        if let Err(err) = check_references(&item.command, &projects, &flows) {
-            outcomes.push(Outcome::Rejected(err));
-            continue;
-        }
+        let project = match check_references(&item.command, &projects, &flows) {
+            Ok(project) => project,
+            Err(err) => {
+                outcomes.push(Outcome::Rejected(err));
+                continue;
+            }
+        };
         let model = new_model(item, now);
+        outbox.extend(bv_store::deliveries::plan(
+            &model,
+            project,
+            item.trace_parent.clone(),
+        ));
         // A second copy of the same id later in this batch is a redelivery of this one.
         stored.insert(item.id, model.clone());
         inserts.push(model.clone().into_active_model().reset_all());
@@ -105,17 +119,23 @@ pub async fn persist_batch(
             .exec_without_returning(&txn)
             .await?;
     }
+    // The notifications commit with their validation: none lost, none doubled.
+    if !outbox.is_empty() {
+        bv_store::entity::delivery::Entity::insert_many(outbox)
+            .exec_without_returning(&txn)
+            .await?;
+    }
     txn.commit().await?;
     Ok(outcomes)
 }
 
 /// The database rules: the project is the client's and active; the flow is
 /// the project's, active, and of a type that fits the request.
-fn check_references(
+fn check_references<'a>(
     command: &CreateCommand,
-    projects: &HashMap<String, project::Model>,
+    projects: &'a HashMap<String, project::Model>,
     flows: &HashMap<String, project_flow::Model>,
-) -> Result<(), ApiError> {
+) -> Result<&'a project::Model, ApiError> {
     let request = &command.request;
     let project = projects
         .get(&request.project)
@@ -141,7 +161,7 @@ fn check_references(
             flow.kind
         )));
     }
-    Ok(())
+    Ok(project)
 }
 
 fn new_model(item: &Incoming, now: DateTime<Utc>) -> biometric_validation::Model {

@@ -100,10 +100,16 @@ impl Validate for Settings {
             return Err(SettingError::new("worker.prefetch", "must be at least 1"));
         }
         if w.concurrency == 0 {
-            return Err(SettingError::new("worker.concurrency", "must be at least 1"));
+            return Err(SettingError::new(
+                "worker.concurrency",
+                "must be at least 1",
+            ));
         }
         if w.batch_size == 0 || w.batch_size > 1000 {
-            return Err(SettingError::new("worker.batch_size", "must be between 1 and 1000"));
+            return Err(SettingError::new(
+                "worker.batch_size",
+                "must be between 1 and 1000",
+            ));
         }
         positive("worker.db_retry_max", w.db_retry_max)?;
         positive("worker.expiry_sweep_interval", w.expiry_sweep_interval)?;
@@ -111,19 +117,31 @@ impl Validate for Settings {
         let d = &self.delivery;
         positive("delivery.initial_delay", d.initial_delay)?;
         if !(d.factor >= 1.0 && d.factor.is_finite()) {
-            return Err(SettingError::new("delivery.factor", "must be a number of at least 1"));
+            return Err(SettingError::new(
+                "delivery.factor",
+                "must be a number of at least 1",
+            ));
         }
         if d.max_delay < d.initial_delay {
-            return Err(SettingError::new("delivery.max_delay", "must be at least delivery.initial_delay"));
+            return Err(SettingError::new(
+                "delivery.max_delay",
+                "must be at least delivery.initial_delay",
+            ));
         }
         positive("delivery.max_age", d.max_age)?;
         positive("delivery.timeout", d.timeout)?;
         if d.lease <= d.timeout {
-            return Err(SettingError::new("delivery.lease", "must be longer than delivery.timeout"));
+            return Err(SettingError::new(
+                "delivery.lease",
+                "must be longer than delivery.timeout",
+            ));
         }
         positive("delivery.poll_interval", d.poll_interval)?;
         if d.concurrency == 0 {
-            return Err(SettingError::new("delivery.concurrency", "must be at least 1"));
+            return Err(SettingError::new(
+                "delivery.concurrency",
+                "must be at least 1",
+            ));
         }
 
         let e = &self.email;
@@ -134,21 +152,34 @@ impl Validate for Settings {
                 }
             }
             "smtp" => {
-                if lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&e.smtp_url).is_err() {
+                if lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&e.smtp_url)
+                    .is_err()
+                {
                     return Err(SettingError::new(
                         "email.smtp_url",
                         "is not an SMTP URL such as smtp://user:pass@host:587?tls=required",
                     ));
                 }
             }
-            _ => return Err(SettingError::new("email.transport", "must be `smtp` or `file`")),
+            _ => {
+                return Err(SettingError::new(
+                    "email.transport",
+                    "must be `smtp` or `file`",
+                ));
+            }
         }
         if e.from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(SettingError::new("email.from", "is not a mailbox such as `Name <addr@example.com>`"));
+            return Err(SettingError::new(
+                "email.from",
+                "is not a mailbox such as `Name <addr@example.com>`",
+            ));
         }
         match url::Url::parse(&self.links.base_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-            _ => Err(SettingError::new("links.base_url", "must be an absolute http(s) URL")),
+            _ => Err(SettingError::new(
+                "links.base_url",
+                "must be an absolute http(s) URL",
+            )),
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY};
 use bv_contract::request::Expiry;
 use bv_contract::{ApiError, CreateCommand, ErrorCode, NewValidation};
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::Client;
 use crate::error::Failure;
-use crate::publisher::{SendError, Sent};
+use crate::publisher::{Outgoing, Reply, SendError, Sent};
 use crate::state::AppState;
 
 /// Namespace of ids derived from `Idempotency-Key` (UUIDv5 of `client \n key`).
@@ -66,16 +67,24 @@ pub async fn create(
     let command = CreateCommand { client, request };
     let wait = (!prefers_async(&headers)).then_some(state.settings.reply_timeout);
 
-    match state.publisher.send(id, &command.encode(), wait).await {
+    let sent = state
+        .publisher
+        .send(Outgoing {
+            routing_key: CREATE_ROUTING_KEY,
+            message_type: CREATE_MESSAGE_TYPE,
+            id,
+            body: &command.encode(),
+            wait,
+        })
+        .await;
+    match sent {
         Ok(Sent::Answered(reply)) => {
-            let status = StatusCode::from_u16(reply.http_status())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            state.metrics.create(if status.is_success() {
+            state.metrics.create(if reply.status == 201 {
                 "created"
             } else {
                 "rejected"
             });
-            Ok((status, Json(*reply)).into_response())
+            Ok(json_response(reply))
         }
         Ok(Sent::Queued) => {
             state.metrics.create("queued");
@@ -92,14 +101,30 @@ pub async fn create(
         }
         Err(err) => {
             state.metrics.create("unavailable");
-            tracing::warn!(error = %err, "command not accepted by the broker");
-            let reason = match err {
-                SendError::NotConnected => "the message broker is unreachable",
-                SendError::NotConfirmed(_) => "the message broker did not accept the request",
-            };
-            Err(ApiError::unavailable(reason).into())
+            Err(unavailable(err))
         }
     }
+}
+
+/// A worker's reply as the HTTP response.
+pub fn json_response(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.body,
+    )
+        .into_response()
+}
+
+/// The broker would not take a command: `503` with `Retry-After`.
+pub fn unavailable(err: SendError) -> Failure {
+    tracing::warn!(error = %err, "command not accepted by the broker");
+    let reason = match err {
+        SendError::NotConnected => "the message broker is unreachable",
+        SendError::NotConfirmed(_) => "the message broker did not accept the request",
+    };
+    ApiError::unavailable(reason).into()
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

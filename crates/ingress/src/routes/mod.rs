@@ -1,6 +1,7 @@
 //! The HTTP API: routes, request spans and per-route metrics.
 
-mod create;
+pub mod create;
+mod deliveries;
 mod list;
 mod ops;
 mod read;
@@ -22,6 +23,14 @@ pub fn router(state: AppState) -> Router {
             post(create::create).get(list::list),
         )
         .route("/v2/biometric-validations/{id}", get(read::get_one))
+        .route(
+            "/v2/biometric-validations/{id}/deliveries",
+            get(deliveries::list),
+        )
+        .route(
+            "/v2/biometric-validations/{id}/deliveries/{delivery}/redeliver",
+            post(deliveries::redeliver),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

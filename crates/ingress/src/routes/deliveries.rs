@@ -1,0 +1,71 @@
+//! A validation's notifications, for its owning client:
+//! `GET /v2/biometric-validations/{id}/deliveries` lists them with their
+//! attempts; `POST …/deliveries/{deliveryId}/redeliver` sends one again (a new
+//! attempt with the same `webhook-id`). The redelivery is a command to the
+//! worker, which owns every write.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use bv_contract::amqp::{REDELIVER_MESSAGE_TYPE, REDELIVER_ROUTING_KEY};
+use bv_contract::{ApiError, ErrorCode, RedeliverCommand};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::Client;
+use crate::error::{Failure, db_unavailable};
+use crate::publisher::{Outgoing, Sent};
+use crate::routes::create::{json_response, unavailable};
+use crate::state::AppState;
+
+pub async fn list(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Failure> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
+    // The validation must be the caller's: otherwise, not found.
+    bv_store::validations::get(&state.db, &client, id)
+        .await
+        .map_err(db_unavailable)?
+        .ok_or_else(ApiError::not_found)?;
+    let rows = bv_store::deliveries::for_validation(&state.db, &client, id)
+        .await
+        .map_err(db_unavailable)?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|(d, attempts)| bv_store::deliveries::to_api(d, attempts))
+        .collect();
+    Ok(Json(json!({"success": true, "data": data})))
+}
+
+pub async fn redeliver(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    let not_found = || ApiError::new(ErrorCode::DeliveryNotFound, "Delivery not found");
+    let validation = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let delivery = Uuid::parse_str(&delivery).map_err(|_| not_found())?;
+    let body = serde_json::to_vec(&RedeliverCommand {
+        client,
+        validation,
+        delivery,
+    })
+    .map_err(|_| ApiError::internal())?;
+    let sent = state
+        .publisher
+        .send(Outgoing {
+            routing_key: REDELIVER_ROUTING_KEY,
+            message_type: REDELIVER_MESSAGE_TYPE,
+            id: Uuid::now_v7(),
+            body: &body,
+            wait: Some(state.settings.reply_timeout),
+        })
+        .await
+        .map_err(unavailable)?;
+    match sent {
+        Sent::Answered(reply) => Ok(json_response(reply)),
+        Sent::Queued => Err(ApiError::unavailable("the worker did not answer in time").into()),
+    }
+}

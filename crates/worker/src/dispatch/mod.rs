@@ -1,0 +1,284 @@
+//! The delivery dispatcher: sends what the outbox holds.
+//!
+//! Loop: claim due deliveries with a lease (as many as there are free
+//! slots), send each outside any transaction, record the attempt and move the
+//! delivery on (succeeded, retry at a computed time, or failed). A new
+//! delivery is dispatched at once (the consumer wakes the loop after its
+//! commit); otherwise the loop sleeps until the next delivery is due, at most
+//! `poll_interval`. A crashed dispatcher's leases expire and another takes
+//! the rows over.
+
+pub mod email;
+pub mod policy;
+pub mod ssrf;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bv_store::deliveries::{self, Attempt, EMAIL, Next, WEBHOOK};
+use bv_store::entity::delivery;
+use bv_store::sea_orm::{DatabaseConnection, DbErr};
+use chrono::Utc;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{Instrument, field};
+
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use bv_runtime::Shutdown;
+use policy::{Policy, Verdict};
+
+/// What one attempt produced.
+#[derive(Clone, Debug)]
+pub struct AttemptResult {
+    pub verdict: Verdict,
+    /// HTTP status, or SMTP reply code.
+    pub status: Option<u16>,
+    /// The response body (truncated) or SMTP reply text.
+    pub body: Option<String>,
+    pub error: Option<String>,
+}
+
+impl AttemptResult {
+    pub fn give_up(error: String) -> Self {
+        AttemptResult {
+            verdict: Verdict::GiveUp,
+            status: None,
+            body: None,
+            error: Some(error),
+        }
+    }
+
+    pub fn retry(error: String, retry_after: Option<Duration>) -> Self {
+        AttemptResult {
+            verdict: Verdict::Retry { retry_after },
+            status: None,
+            body: None,
+            error: Some(error),
+        }
+    }
+}
+
+pub struct Dispatcher {
+    db: DatabaseConnection,
+    /// This process's lease owner name.
+    owner: String,
+    policy: Policy,
+    webhook: webhook::WebhookSender,
+    email: email::EmailSender,
+    lease: Duration,
+    poll_interval: Duration,
+    concurrency: usize,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: &Settings,
+        wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let guard = ssrf::Guard::new(settings.webhooks.allowed_networks()?);
+        Ok(Dispatcher {
+            db,
+            owner: format!(
+                "{}-{}-{}",
+                hostname(),
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            policy: Policy::new(settings.delivery.clone()),
+            webhook: webhook::WebhookSender::new(guard, settings.delivery.timeout)?,
+            email: email::EmailSender::new(
+                &settings.email,
+                &settings.links,
+                settings.delivery.timeout,
+            )?,
+            lease: settings.delivery.lease,
+            poll_interval: settings.delivery.poll_interval,
+            concurrency: usize::from(settings.delivery.concurrency),
+            wake,
+            metrics,
+        })
+    }
+
+    /// Runs until shutdown, then lets in-flight attempts finish.
+    pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
+        tracing::info!(owner = %self.owner, "delivery dispatcher started");
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut in_flight = JoinSet::new();
+        while !shutdown.is_triggered() {
+            while in_flight.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            let mut claimed = 0;
+            if free > 0 {
+                match deliveries::claim_due(
+                    &self.db,
+                    &self.owner,
+                    Utc::now(),
+                    self.lease,
+                    free as u64,
+                )
+                .await
+                {
+                    Ok(rows) => {
+                        claimed = rows.len();
+                        for row in rows {
+                            let Ok(permit) = slots.clone().acquire_owned().await else {
+                                break;
+                            };
+                            in_flight.spawn(self.clone().attempt(row, permit));
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "claiming deliveries failed"),
+                }
+            }
+            if free > 0 && claimed == free {
+                continue; // there may be more due right now
+            }
+            let wait = self.idle_wait().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = shutdown.wait() => {}
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+        tracing::info!("delivery dispatcher stopped");
+    }
+
+    /// How long to sleep when nothing could be claimed: until the next
+    /// delivery is due (or a lease runs out), at most `poll_interval`.
+    async fn idle_wait(&self) -> Duration {
+        if let Ok(backlog) = deliveries::backlog(&self.db).await {
+            self.metrics
+                .backlog
+                .set(i64::try_from(backlog).unwrap_or(i64::MAX));
+        }
+        let floor = Duration::from_millis(20);
+        match deliveries::next_claimable(&self.db, Utc::now()).await {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(floor)
+                .clamp(floor, self.poll_interval),
+            _ => self.poll_interval,
+        }
+    }
+
+    async fn attempt(self: Arc<Self>, d: delivery::Model, _slot: OwnedSemaphorePermit) {
+        let span = tracing::info_span!(
+            "bv.delivery.attempt",
+            otel.name = format!("deliver {}", d.channel),
+            otel.kind = "client",
+            bv.delivery.id = %d.id,
+            bv.delivery.channel = %d.channel,
+            bv.delivery.attempt = d.attempts + 1,
+            bv.validation.id = %d.validation_id,
+            bv.delivery.outcome = field::Empty,
+            http.response.status_code = field::Empty,
+            error.type = field::Empty,
+        );
+        if let Some(parent) = &d.trace_parent {
+            bv_runtime::propagation::set_parent_from_traceparent(&span, parent);
+        }
+        self.attempt_inner(d).instrument(span).await;
+    }
+
+    async fn attempt_inner(&self, d: delivery::Model) {
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let result = match d.channel.as_str() {
+            WEBHOOK => match self.secrets(&d).await {
+                Ok(secrets) => {
+                    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                    self.webhook.send(&d, &secrets).await
+                }
+                Err(err) => {
+                    AttemptResult::retry(format!("cannot load the signing secret: {err}"), None)
+                }
+            },
+            EMAIL => self.email.send(&d).await,
+            other => AttemptResult::give_up(format!("unknown channel `{other}`")),
+        };
+        let duration = clock.elapsed();
+        let attempt_no = u32::try_from(d.schedule_attempts + 1).unwrap_or(u32::MAX);
+        let next = self.policy.decide(
+            &result.verdict,
+            attempt_no,
+            d.schedule_started_at,
+            Utc::now(),
+        );
+        let outcome = match &next {
+            Next::Succeeded => "succeeded",
+            Next::RetryAt(_) => "retry",
+            Next::Failed => "failed",
+        };
+        let span = tracing::Span::current();
+        span.record("bv.delivery.outcome", outcome);
+        if let Some(status) = result.status {
+            span.record("http.response.status_code", status);
+        }
+        if let Some(error) = &result.error {
+            span.record("error.type", error.as_str());
+        }
+        self.metrics.attempt(&d.channel, outcome);
+        match &next {
+            Next::Succeeded => {
+                tracing::info!(delivery = %d.id, channel = %d.channel, ?duration, "delivered")
+            }
+            Next::RetryAt(at) => tracing::warn!(
+                delivery = %d.id, channel = %d.channel, error = result.error.as_deref().unwrap_or(""),
+                next_attempt_at = %at, "delivery failed; will retry"
+            ),
+            Next::Failed => tracing::error!(
+                delivery = %d.id, channel = %d.channel, error = result.error.as_deref().unwrap_or(""),
+                "delivery failed for good; redeliver it with the API or `bvctl deliveries redeliver`"
+            ),
+        }
+        let attempt = Attempt {
+            started_at,
+            duration,
+            response_status: result.status,
+            response_body: result.body,
+            error: result.error,
+        };
+        match deliveries::record_attempt(&self.db, &d, &self.owner, attempt, &next).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(delivery = %d.id, "lease lost during the attempt; another dispatcher owns it now")
+            }
+            // The lease runs out and the delivery is attempted again: at least once.
+            Err(err) => {
+                tracing::error!(delivery = %d.id, error = %err, "cannot record the attempt")
+            }
+        }
+    }
+
+    /// The project's signing secrets: the current one, and the previous one
+    /// while its overlap window lasts.
+    async fn secrets(&self, d: &delivery::Model) -> Result<Vec<String>, DbErr> {
+        let project = bv_store::projects::get(&self.db, &d.project)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(format!("project {}", d.project)))?;
+        let mut secrets = vec![project.webhook_secret];
+        if let (Some(previous), Some(until)) = (
+            project.previous_webhook_secret,
+            project.previous_secret_expires_at,
+        ) && until > Utc::now()
+        {
+            secrets.push(previous);
+        }
+        Ok(secrets)
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned())
+}

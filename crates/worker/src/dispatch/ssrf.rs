@@ -1,0 +1,184 @@
+//! SSRF protection for webhooks: a target must resolve to public addresses
+//! unless an allow-list (`webhooks.allowed_cidrs`) admits it.
+//!
+//! The HTTP client resolves through [`GuardedResolver`], so the addresses it
+//! connects to are exactly the ones checked (no DNS rebinding between check
+//! and connect). IP-literal URLs never reach a resolver, so [`Guard::check`]
+//! checks them up front.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use url::{Host, Url};
+
+/// Whether `ip` is a globally routable unicast address.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: embeds an IPv4 address
+                || (s[0] == 0x2002)) // 6to4: embeds an IPv4 address
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_unspecified()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240) // reserved
+}
+
+/// Decides which addresses a webhook may reach.
+#[derive(Clone, Debug, Default)]
+pub struct Guard {
+    allowed: Vec<IpNet>,
+}
+
+impl Guard {
+    pub fn new(allowed: Vec<IpNet>) -> Self {
+        Guard { allowed }
+    }
+
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        is_public(ip) || self.allowed.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Resolves `host` and keeps the permitted addresses; an error names the
+    /// refused ones.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+            .collect();
+        let (permitted, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
+            resolved.into_iter().partition(|a| self.permits(a.ip()));
+        if permitted.is_empty() {
+            let ips: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+            return Err(refusal(host, &ips.join(", ")));
+        }
+        Ok(permitted)
+    }
+
+    /// Checks a webhook URL before sending: IP literals here, names by resolving.
+    pub async fn check(&self, url: &Url) -> Result<(), String> {
+        let port = url.port_or_known_default().unwrap_or(443);
+        match url.host() {
+            Some(Host::Ipv4(ip)) => self.check_ip(url, IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => self.check_ip(url, IpAddr::V6(ip)),
+            Some(Host::Domain(name)) => self.resolve(name, port).await.map(|_| ()),
+            None => Err("the webhook URL has no host".into()),
+        }
+    }
+
+    fn check_ip(&self, url: &Url, ip: IpAddr) -> Result<(), String> {
+        if self.permits(ip) {
+            Ok(())
+        } else {
+            Err(refusal(url.host_str().unwrap_or_default(), &ip.to_string()))
+        }
+    }
+}
+
+fn refusal(host: &str, ips: &str) -> String {
+    format!(
+        "refused: `{host}` resolves to a non-public address ({ips}); \
+         allow it with BV__WEBHOOKS__ALLOWED_CIDRS if it is trusted"
+    )
+}
+
+/// reqwest's resolver, filtered by the guard.
+pub struct GuardedResolver(pub Arc<Guard>);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.0.clone();
+        Box::pin(async move {
+            let addrs = guard
+                .resolve(name.as_str(), 0)
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_public_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!is_public(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)));
+    }
+
+    #[tokio::test]
+    async fn literals_and_localhost_are_refused_unless_allowed() {
+        let strict = Guard::default();
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://[::1]/x",
+            "http://10.0.0.1/x",
+            "http://localhost:9/x",
+        ] {
+            let err = strict.check(&Url::parse(url).unwrap()).await.unwrap_err();
+            assert!(err.contains("non-public"), "{url}: {err}");
+        }
+        let allowed = Guard::new(vec!["127.0.0.0/8".parse().unwrap()]);
+        assert!(
+            allowed
+                .check(&Url::parse("http://127.0.0.1:9/x").unwrap())
+                .await
+                .is_ok()
+        );
+        assert!(
+            allowed
+                .check(&Url::parse("http://10.0.0.1/x").unwrap())
+                .await
+                .is_err()
+        );
+    }
+}
