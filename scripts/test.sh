@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh rabbitmq postgres
+# The email tests run a real SMTP server (aiosmtpd).
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --test-threads 4 --no-fail-fast "$@"

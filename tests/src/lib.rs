@@ -471,3 +471,294 @@ where
     }
     false
 }
+
+impl Options {
+    /// An app whose worker dispatches, on a schedule shortened for tests:
+    /// retries from 200 ms doubling to 2 s, giving up after a minute; 1 s
+    /// request timeout; loopback allow-listed (test receivers live there);
+    /// email written to a fresh folder unless a test points it at SMTP.
+    pub fn dispatching() -> Self {
+        Options {
+            no_worker: false,
+            settings: dispatch_settings(),
+        }
+    }
+
+    /// Adds or replaces a setting.
+    pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.settings.retain(|(k, _)| *k != key);
+        self.settings.push((key, value.into()));
+        self
+    }
+}
+
+/// The settings of [`Options::dispatching`].
+pub fn dispatch_settings() -> Vec<(&'static str, String)> {
+    let mail_dir = std::env::temp_dir().join(format!("bv-test-mail-{}", Uuid::new_v4().simple()));
+    vec![
+        ("worker.dispatch", "true".into()),
+        ("webhooks.allowed_cidrs", "127.0.0.0/8".into()),
+        ("delivery.initial_delay", "200ms".into()),
+        ("delivery.factor", "2".into()),
+        ("delivery.max_delay", "2s".into()),
+        ("delivery.max_age", "1m".into()),
+        ("delivery.timeout", "1s".into()),
+        ("delivery.lease", "5s".into()),
+        ("delivery.poll_interval", "200ms".into()),
+        ("email.transport", "file".into()),
+        ("email.file_dir", mail_dir.display().to_string()),
+        ("links.base_url", "https://verify.example.com/bv".into()),
+    ]
+}
+
+/// A port on 127.0.0.1 with nothing listening (yet): connections are refused.
+pub fn reserve_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// How the test receiver answers one request.
+#[derive(Clone, Debug)]
+pub enum Behavior {
+    Status(u16),
+    /// A status with a `Retry-After` header (seconds).
+    RetryAfter(u16, u64),
+    /// Answers 200 only after this long (past the worker's timeout).
+    Hang(Duration),
+}
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub at: std::time::Instant,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+    /// The answer it was given (a hung request counts as its status, though
+    /// the worker had given up on it).
+    pub behavior: Behavior,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn succeeded(&self) -> bool {
+        matches!(self.behavior, Behavior::Status(s) if (200..300).contains(&s))
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    script: std::collections::VecDeque<Behavior>,
+    default: Option<Behavior>,
+    received: Vec<Received>,
+}
+
+/// The integrator's webhook endpoint: a real axum server on 127.0.0.1 that
+/// records every request and answers from a script (then with a default).
+pub struct Receiver {
+    pub port: u16,
+    state: Arc<Mutex<ReceiverState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+use std::sync::{Arc, Mutex};
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// Listens on `port` (0 for any).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let shared = state.clone();
+        let app =
+            axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
+                let state = shared.clone();
+                async move {
+                    let behavior = {
+                        let mut s = state.lock().unwrap();
+                        let behavior = s
+                            .script
+                            .pop_front()
+                            .or_else(|| s.default.clone())
+                            .unwrap_or(Behavior::Status(200));
+                        s.received.push(Received {
+                            at: std::time::Instant::now(),
+                            headers: headers
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                                .collect(),
+                            body,
+                            behavior: behavior.clone(),
+                        });
+                        behavior
+                    };
+                    use axum::response::IntoResponse;
+                    let code = |s: u16| axum::http::StatusCode::from_u16(s).unwrap();
+                    match behavior {
+                        Behavior::Status(s) => (code(s), "recorded").into_response(),
+                        Behavior::RetryAfter(s, secs) => {
+                            (code(s), [("retry-after", secs.to_string())], "later").into_response()
+                        }
+                        Behavior::Hang(d) => {
+                            tokio::time::sleep(d).await;
+                            (code(200), "too late").into_response()
+                        }
+                    }
+                }
+            });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { port, state, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Answers the next requests with these, in order.
+    pub fn script(&self, behaviors: impl IntoIterator<Item = Behavior>) {
+        self.state.lock().unwrap().script.extend(behaviors);
+    }
+
+    /// Answers with this once the script is used up.
+    pub fn set_default(&self, behavior: Behavior) {
+        self.state.lock().unwrap().default = Some(behavior);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Waits until `n` requests have arrived; returns them.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let got = self.received();
+            if got.len() >= n || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A real SMTP server process (aiosmtpd, `tests/smtp/smtp_sink.py`) writing
+/// what it accepts, decoded, into its own folder.
+pub struct SmtpServer {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    _child: tokio::process::Child,
+}
+
+impl SmtpServer {
+    pub async fn start_on(port: u16) -> Self {
+        let dir = std::env::temp_dir().join(format!("bv-test-smtp-{}", Uuid::new_v4().simple()));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp/smtp_sink.py");
+        let child = tokio::process::Command::new("python3")
+            .arg(script)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the SMTP server (python3 with aiosmtpd)");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return SmtpServer {
+                    port,
+                    dir,
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the SMTP server did not start on port {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The messages accepted so far, oldest first.
+    pub fn messages(&self) -> Vec<Value> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| std::fs::read(p).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect()
+    }
+
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let got = self.messages();
+            if got.len() >= n || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl TestApp {
+    /// The deliveries of one validation, as the API lists them.
+    pub async fn deliveries(&self, client: &str, id: &str) -> Vec<Value> {
+        let response = self
+            .get(
+                &self.token(client),
+                &format!("/v2/biometric-validations/{id}/deliveries"),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until every delivery of a validation has left `pending`.
+    pub async fn settled_deliveries(&self, client: &str, id: &str, limit: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let rows = self.deliveries(client, id).await;
+            let settled = !rows.is_empty() && rows.iter().all(|d| d["status"] != "pending");
+            if settled || tokio::time::Instant::now() >= deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -71,7 +71,17 @@ pub fn load_from<T: DeserializeOwned + Validate>(
     }
     builder = builder.add_source(env);
     for (key, value) in overrides.unwrap_or_default() {
-        builder = builder.set_override(*key, value.as_str())?;
+        builder = if LIST_KEYS.contains(key) {
+            let items: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect();
+            builder.set_override(*key, items)?
+        } else {
+            builder.set_override(*key, value.as_str())?
+        };
     }
     let config = builder
         .build()

@@ -136,6 +136,7 @@ async fn run_consumers(
             stop.clone(),
         ));
     }
+    consumers.spawn(redeliver::consume(ctx.clone(), conn.clone(), stop.clone()));
     ready.store(true, Ordering::Relaxed);
     let mut result = Ok(());
     while let Some(joined) = consumers.join_next().await {

@@ -1,7 +1,6 @@
 //! Crash safety: a worker killed with SIGKILL mid-stream loses nothing and
 //! duplicates nothing once it is started again.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY};
@@ -10,20 +9,15 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::json;
 
-fn spawn_worker(app: &TestApp) -> tokio::process::Child {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-bv-worker"));
-    for (key, value) in &app.overrides {
-        cmd.env(bv_runtime::settings::env_var(key), value);
-    }
-    // Small batches so the kill lands between commits.
-    cmd.env("BV__WORKER__BATCH_SIZE", "5")
-        .env("BV__WORKER__PREFETCH", "20")
-        .env("BV__WORKER__CONCURRENCY", "2")
-        .env("BV__TELEMETRY__LOG_LEVEL", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    cmd.spawn().expect("spawn bv-worker")
+use crate::support::spawn_worker;
+
+/// Small batches so the kill lands between commits.
+fn small_batches() -> Vec<(&'static str, String)> {
+    vec![
+        ("worker.batch_size", "5".into()),
+        ("worker.prefetch", "20".into()),
+        ("worker.concurrency", "2".into()),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -75,7 +69,7 @@ async fn a_worker_killed_mid_stream_persists_every_command_exactly_once_after_re
     }
     let _ = conn.close(200, "bye".into()).await;
 
-    let mut worker = spawn_worker(&app);
+    let mut worker = spawn_worker(&app, &small_batches());
     // Kill it once some, but not all, are stored.
     assert!(
         eventually(Duration::from_secs(30), || async {
@@ -91,7 +85,7 @@ async fn a_worker_killed_mid_stream_persists_every_command_exactly_once_after_re
         "killed mid-stream ({at_kill} of {N} stored)"
     );
 
-    let mut worker = spawn_worker(&app);
+    let mut worker = spawn_worker(&app, &small_batches());
     let all = eventually(Duration::from_secs(60), || async {
         app.count().await >= N as u64
     })

@@ -1,9 +1,13 @@
 //! End-to-end tests: one binary, one module per capability.
 
 mod amqp;
+mod cluster;
 mod crash;
 mod create;
+mod deliveries;
+mod email;
 mod errors;
 mod list;
+mod support;
 mod telemetry;
 mod tenancy;

@@ -1,0 +1,128 @@
+//! Dispatchers in separate worker processes: crash recovery and sharing.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bv_e2e::{
+    Behavior, Receiver, TestApp, count_rows, dispatch_settings, eventually, seed_request,
+};
+use serde_json::json;
+
+use crate::support::spawn_worker;
+
+const CLIENT: &str = "client_123456789";
+
+/// An app without an in-process worker, seeded, and `n` commands published
+/// whose webhooks go to `receiver`.
+async fn app_with_commands(receiver: &Receiver, n: usize) -> TestApp {
+    let app = TestApp::spawn_with(bv_e2e::Options {
+        no_worker: true,
+        settings: vec![],
+    })
+    .await;
+    app.seed(CLIENT, "project_123456789", "flow_123456789", "login")
+        .await;
+    for i in 0..n {
+        let mut body = seed_request().as_object().unwrap().clone();
+        body.insert("client".into(), json!(CLIENT));
+        body.insert("identifier".into(), json!(format!("user-{i}")));
+        body.insert(
+            "webhookUrl".into(),
+            json!(receiver.url(&format!("/hook/{i}"))),
+        );
+        body.insert("sendViaEmail".into(), json!(false));
+        body.remove("email");
+        app.publish_raw(
+            Some(&uuid::Uuid::now_v7().to_string()),
+            &serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    }
+    app
+}
+
+/// Successful (2xx) deliveries per webhook-id.
+fn successes(receiver: &Receiver) -> HashMap<String, usize> {
+    let mut by_id = HashMap::new();
+    for r in receiver.received().iter().filter(|r| r.succeeded()) {
+        *by_id.entry(r.header("webhook-id").to_owned()).or_insert(0) += 1;
+    }
+    by_id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_during_a_retry_schedule_delivers_everything_after_restart() {
+    const N: usize = 20;
+    let receiver = Receiver::start().await;
+    receiver.set_default(Behavior::Status(503));
+    let app = app_with_commands(&receiver, N).await;
+    let settings = dispatch_settings();
+
+    let mut worker = spawn_worker(&app, &settings);
+    // Every delivery has failed at least once: they are mid-schedule.
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            count_rows(
+                &app.db,
+                "(SELECT DISTINCT delivery_id FROM delivery_attempts) d",
+            )
+            .await
+                >= N as u64
+        })
+        .await
+    );
+    worker.start_kill().unwrap();
+    let _ = worker.wait().await;
+    let pending = count_rows(&app.db, "deliveries WHERE status = 'pending'").await;
+    assert_eq!(pending, N as u64, "all still pending after the kill");
+
+    receiver.set_default(Behavior::Status(200));
+    let mut worker = spawn_worker(&app, &settings);
+    // Leases of attempts cut off by the kill expire (5 s) and are taken over.
+    let done = eventually(Duration::from_secs(40), || async {
+        successes(&receiver).len() >= N
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    worker.start_kill().unwrap();
+    let _ = worker.wait().await;
+    assert!(done, "every pending delivery went out after the restart");
+    let by_id = successes(&receiver);
+    assert_eq!(by_id.len(), N);
+    assert!(
+        by_id.values().all(|n| *n == 1),
+        "none delivered twice: {by_id:?}"
+    );
+    assert_eq!(
+        count_rows(&app.db, "deliveries WHERE status = 'succeeded'").await,
+        N as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_worker_processes_send_each_delivery_once() {
+    const N: usize = 60;
+    let receiver = Receiver::start().await;
+    let app = app_with_commands(&receiver, N).await;
+    let settings = dispatch_settings();
+    let mut a = spawn_worker(&app, &settings);
+    let mut b = spawn_worker(&app, &settings);
+
+    let done = eventually(Duration::from_secs(30), || async {
+        successes(&receiver).len() >= N
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    a.start_kill().unwrap();
+    b.start_kill().unwrap();
+    let _ = (a.wait().await, b.wait().await);
+    assert!(done);
+    assert_eq!(
+        receiver.received().len(),
+        N,
+        "each webhook sent exactly once"
+    );
+    assert_eq!(count_rows(&app.db, "biometric_validations").await, N as u64);
+    let workers = count_rows(&app.db, "(SELECT DISTINCT worker FROM delivery_attempts) w").await;
+    assert!(workers >= 1);
+}
