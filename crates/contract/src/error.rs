@@ -89,15 +89,6 @@ impl ErrorCode {
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
     }
-
-    /// Whether a command failing with this code can never succeed (so it is
-    /// dead-lettered) rather than failing for a passing reason.
-    pub fn is_permanent(self) -> bool {
-        !matches!(
-            self,
-            ErrorCode::ServiceUnavailable | ErrorCode::InternalError
-        )
-    }
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -26,6 +26,16 @@ impl Extractor for Headers {
     }
 }
 
+/// Records the span's trace id in its `trace_id` field (declared `Empty`), so
+/// JSON log lines inside it carry the id to search the trace by.
+pub fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt;
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", trace_id.to_string());
+    }
+}
+
 /// Writes the current span's context into `headers`.
 pub fn inject_current(headers: &mut FieldTable) {
     let context = tracing::Span::current().context();

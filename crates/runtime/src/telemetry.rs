@@ -75,7 +75,7 @@ pub fn install(
         tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .boxed()
     } else {
         tracing_subscriber::fmt::layer().boxed()

@@ -357,8 +357,10 @@ fn process_span(queue: &str, delivery: &Delivery) -> Span {
         messaging.rabbitmq.delivery_tag = delivery.delivery_tag,
         bv.outcome = field::Empty,
         error.type = field::Empty,
+        trace_id = field::Empty,
     );
     set_parent_from(&span, delivery.properties.headers().as_ref());
+    bv_runtime::propagation::record_trace_id(&span);
     span
 }
 

@@ -127,3 +127,37 @@ async fn a_bad_setting_stops_the_worker_at_start_naming_it() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("BV__AMQP__URL"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_worker_cleanly_and_returns_its_messages() {
+    let app = TestApp::spawn_with(bv_e2e::Options {
+        no_worker: true,
+        settings: vec![],
+    })
+    .await;
+    let mut worker = spawn_worker(&app, &bv_e2e::dispatch_settings());
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            app.consumers().await > 0
+        })
+        .await
+    );
+    let pid = worker.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), worker.wait())
+        .await
+        .expect("exits within the grace period")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            app.consumers().await == 0
+        })
+        .await
+    );
+}

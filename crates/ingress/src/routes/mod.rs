@@ -58,8 +58,10 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         url.path = %request.uri().path(),
         http.response.status_code = tracing::field::Empty,
         bv.client = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     propagation::set_parent_from_http(&span, request.headers());
+    propagation::record_trace_id(&span);
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);

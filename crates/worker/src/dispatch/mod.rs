@@ -181,10 +181,12 @@ impl Dispatcher {
             bv.delivery.outcome = field::Empty,
             http.response.status_code = field::Empty,
             error.type = field::Empty,
+            trace_id = field::Empty,
         );
         if let Some(parent) = &d.trace_parent {
             bv_runtime::propagation::set_parent_from_traceparent(&span, parent);
         }
+        bv_runtime::propagation::record_trace_id(&span);
         self.attempt_inner(d).instrument(span).await;
     }
 
