@@ -13,6 +13,8 @@ pub const REPLY_MESSAGE_TYPE: &str = "biometric_validation.create.reply.v1";
 pub const REDELIVER_ROUTING_KEY: &str = "delivery.redeliver";
 /// The AMQP `type` property of a redeliver command.
 pub const REDELIVER_MESSAGE_TYPE: &str = "delivery.redeliver.v1";
+/// The AMQP `type` property of a worker's reply to a redeliver command.
+pub const REDELIVER_REPLY_MESSAGE_TYPE: &str = "delivery.redeliver.reply.v1";
 /// Header on a dead-lettered message: the error code that sent it there.
 pub const DEAD_CODE_HEADER: &str = "x-bv-error-code";
 /// Header on a dead-lettered message: the human reason.

@@ -5,7 +5,7 @@
 //! `message_id` property, which is also the idempotency key.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::request::{Expiry, NewValidation};
@@ -117,14 +117,6 @@ pub struct RedeliverCommand {
     pub client: String,
     pub validation: uuid::Uuid,
     pub delivery: uuid::Uuid,
-}
-
-/// Builds a JSON object from the request and client, for publishers that
-/// prefer to assemble the body themselves (used by examples and tests).
-pub fn command_body(client: &str, request: &Map<String, Value>) -> Vec<u8> {
-    let mut map = request.clone();
-    map.insert("client".into(), Value::String(client.into()));
-    serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -244,6 +244,10 @@ pub async fn redeliver(
     active.schedule_started_at = Set(now);
     active.schedule_attempts = Set(0);
     active.next_attempt_at = Set(Some(now));
+    // An attempt in flight loses its lease: its result no longer moves the
+    // delivery, which is sent again as asked.
+    active.lease_owner = Set(None);
+    active.lease_expires_at = Set(None);
     active.updated_at = Set(now);
     active.update(db).await.map(Some)
 }

@@ -43,20 +43,3 @@ pub async fn connect(
         .sqlx_logging(false);
     Database::connect(options).await
 }
-
-/// Whether an error means the database is unreachable or overloaded (worth
-/// retrying later) rather than a fault in the statement.
-pub fn is_transient(err: &DbErr) -> bool {
-    matches!(
-        err,
-        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) | DbErr::Exec(_) | DbErr::Query(_)
-    ) && !is_unique_violation(err)
-}
-
-/// Whether an error is a unique-constraint violation (a concurrent insert won).
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}

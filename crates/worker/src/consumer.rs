@@ -224,14 +224,17 @@ async fn finish(
             .await?;
     }
     let body = serde_json::to_vec(&reply)?;
-    publish_reply(
-        channel,
-        &item.delivery,
-        reply.http_status(),
-        replayed,
-        &body,
-    )
-    .await
+    let to = ReplyTo {
+        request: &item.delivery,
+        message_type: REPLY_MESSAGE_TYPE,
+    };
+    publish_reply(channel, to, reply.http_status(), replayed, &body).await
+}
+
+/// The request being answered and the `type` of the answer.
+pub(crate) struct ReplyTo<'a> {
+    pub request: &'a Delivery,
+    pub message_type: &'a str,
 }
 
 /// Answers a request that asked for it (`reply_to`), echoing its
@@ -239,12 +242,12 @@ async fn finish(
 /// answer through the API.
 pub(crate) async fn publish_reply(
     channel: &Channel,
-    request: &Delivery,
+    to: ReplyTo<'_>,
     status: u16,
     replayed: bool,
     body: &[u8],
 ) -> anyhow::Result<()> {
-    let Some(reply_to) = request.properties.reply_to() else {
+    let Some(reply_to) = to.request.properties.reply_to() else {
         return Ok(());
     };
     let mut headers = FieldTable::default();
@@ -256,9 +259,9 @@ pub(crate) async fn publish_reply(
     );
     let mut props = BasicProperties::default()
         .with_content_type("application/json".into())
-        .with_type(REPLY_MESSAGE_TYPE.into())
+        .with_type(to.message_type.into())
         .with_headers(headers);
-    if let Some(correlation) = request.properties.correlation_id() {
+    if let Some(correlation) = to.request.properties.correlation_id() {
         props = props.with_correlation_id(correlation.clone());
     }
     let _confirm = channel

@@ -4,18 +4,18 @@
 //! delivery back (`200`) or `DELIVERY_NOT_FOUND` (`404`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use bv_contract::amqp::REDELIVER_REPLY_MESSAGE_TYPE;
 use bv_contract::{ApiError, ErrorCode, RedeliverCommand};
 use bv_runtime::Shutdown;
 use futures::StreamExt;
 use lapin::Connection;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use serde_json::json;
 
-use crate::consumer::{Context, publish_reply};
+use crate::consumer::{Context, ReplyTo, publish_reply};
 
 /// Consumes redeliver commands until shutdown (`Ok`) or a broker error.
 pub async fn consume(
@@ -44,36 +44,27 @@ pub async fn consume(
             anyhow::bail!("the broker cancelled the redeliver consumer");
         };
         let delivery = delivery?;
-        match handle(&ctx, &delivery).await {
-            Ok((status, body)) => {
-                publish_reply(
-                    &channel,
-                    &delivery,
-                    status,
-                    false,
-                    &serde_json::to_vec(&body)?,
-                )
-                .await?;
-                delivery.acker.ack(BasicAckOptions::default()).await?;
-            }
+        let (status, body) = match handle(&ctx, &delivery).await {
+            Ok(answer) => answer,
             Err(err) => {
-                tracing::warn!(error = %err, "redeliver failed; returning it to the queue");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                delivery
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await?;
+                // The caller is told to retry; nothing loops on the queue.
+                tracing::warn!(error = %err, "redeliver failed: database unavailable");
+                let err = ApiError::unavailable("the database is unavailable");
+                (err.http_status(), json!(err))
             }
-        }
+        };
+        let to = ReplyTo {
+            request: &delivery,
+            message_type: REDELIVER_REPLY_MESSAGE_TYPE,
+        };
+        publish_reply(&channel, to, status, false, &serde_json::to_vec(&body)?).await?;
+        delivery.acker.ack(BasicAckOptions::default()).await?;
     }
     let _ = channel.close(200, "shutdown".into()).await;
     Ok(())
 }
 
-/// The answer (status and body), or a database error worth retrying.
+/// The answer (status and body), or a database error.
 async fn handle(
     ctx: &Context,
     delivery: &Delivery,

@@ -239,3 +239,30 @@ async fn a_command_expired_while_queued_is_stored_as_expired() {
     let got: Value = app.get(&token, &path).await.json().await.unwrap();
     assert_eq!(got["data"]["status"], "expired");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_validation_left_new_past_its_expiry_becomes_expired() {
+    let app = TestApp::spawn_with(bv_e2e::Options {
+        no_worker: false,
+        settings: vec![("worker.expiry_sweep_interval", "200ms".into())],
+    })
+    .await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
+    let token = app.token("c1");
+    let mut request = seed_request();
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
+    request["expiresAt"] = json!(soon.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let created: Value = app.post(&token, &request).await.json().await.unwrap();
+    assert_eq!(created["data"]["status"], "new");
+    let path = format!(
+        "/v2/biometric-validations/{}",
+        created["data"]["_id"].as_str().unwrap()
+    );
+    let expired = bv_e2e::eventually(std::time::Duration::from_secs(10), || async {
+        let got: Value = app.get(&token, &path).await.json().await.unwrap();
+        got["data"]["status"] == "expired"
+    })
+    .await;
+    assert!(expired, "the sweep marks it expired");
+}

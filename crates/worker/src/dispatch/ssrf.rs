@@ -65,40 +65,60 @@ impl Guard {
     }
 
     /// Resolves `host` and keeps the permitted addresses; an error names the
-    /// refused ones.
-    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    /// refused ones, or says the name did not resolve.
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Blocked> {
         let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
-            .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+            .map_err(|e| Blocked::Unresolved(format!("cannot resolve `{host}`: {e}")))?
             .collect();
         let (permitted, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
             resolved.into_iter().partition(|a| self.permits(a.ip()));
         if permitted.is_empty() {
             let ips: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
-            return Err(refusal(host, &ips.join(", ")));
+            return Err(Blocked::Refused(refusal(host, &ips.join(", "))));
         }
         Ok(permitted)
     }
 
     /// Checks a webhook URL before sending: IP literals here, names by resolving.
-    pub async fn check(&self, url: &Url) -> Result<(), String> {
+    pub async fn check(&self, url: &Url) -> Result<(), Blocked> {
         let port = url.port_or_known_default().unwrap_or(443);
         match url.host() {
             Some(Host::Ipv4(ip)) => self.check_ip(url, IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => self.check_ip(url, IpAddr::V6(ip)),
             Some(Host::Domain(name)) => self.resolve(name, port).await.map(|_| ()),
-            None => Err("the webhook URL has no host".into()),
+            None => Err(Blocked::Refused("the webhook URL has no host".into())),
         }
     }
 
-    fn check_ip(&self, url: &Url, ip: IpAddr) -> Result<(), String> {
+    fn check_ip(&self, url: &Url, ip: IpAddr) -> Result<(), Blocked> {
         if self.permits(ip) {
             Ok(())
         } else {
-            Err(refusal(url.host_str().unwrap_or_default(), &ip.to_string()))
+            let host = url.host_str().unwrap_or_default();
+            Err(Blocked::Refused(refusal(host, &ip.to_string())))
         }
     }
 }
+
+/// Why a webhook target cannot be used now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// Non-public and not allow-listed: never sent, the delivery fails.
+    Refused(String),
+    /// The name does not resolve (yet): worth retrying.
+    Unresolved(String),
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocked::Refused(s) | Blocked::Unresolved(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for Blocked {}
 
 fn refusal(host: &str, ips: &str) -> String {
     format!(
@@ -117,7 +137,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let addrs = guard
                 .resolve(name.as_str(), 0)
                 .await
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.into() })?;
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
             let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
         })
@@ -165,7 +185,10 @@ mod tests {
             "http://localhost:9/x",
         ] {
             let err = strict.check(&Url::parse(url).unwrap()).await.unwrap_err();
-            assert!(err.contains("non-public"), "{url}: {err}");
+            assert!(
+                matches!(&err, Blocked::Refused(r) if r.contains("non-public")),
+                "{url}: {err}"
+            );
         }
         let allowed = Guard::new(vec!["127.0.0.0/8".parse().unwrap()]);
         assert!(

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::AttemptResult;
 use super::policy::{Verdict, parse_retry_after};
-use super::ssrf::{Guard, GuardedResolver};
+use super::ssrf::{Blocked, Guard, GuardedResolver};
 
 /// Response bodies are stored up to this many bytes.
 pub const MAX_STORED_BODY: usize = 4096;
@@ -51,8 +51,10 @@ impl WebhookSender {
             Ok(url) => url,
             Err(e) => return AttemptResult::give_up(format!("invalid webhook URL: {e}")),
         };
-        if let Err(reason) = self.guard.check(&url).await {
-            return AttemptResult::give_up(reason);
+        match self.guard.check(&url).await {
+            Ok(()) => {}
+            Err(Blocked::Refused(reason)) => return AttemptResult::give_up(reason),
+            Err(Blocked::Unresolved(reason)) => return AttemptResult::retry(reason, None),
         }
         let id = webhook_id(d.id);
         let timestamp = Utc::now().timestamp();
