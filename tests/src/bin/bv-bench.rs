@@ -125,8 +125,8 @@ async fn bare_consume(names: &Names, n: usize) -> anyhow::Result<f64> {
 
 fn settings_for(db: &TestDb, prefix: &TestPrefix) -> Vec<(&'static str, String)> {
     let mut o = bv_e2e::overrides(&db.url, &prefix.prefix);
+    // The worker's own defaults, not the test harness's small pool.
     o.retain(|(k, _)| *k != "database.max_connections");
-    o.push(("database.max_connections", "10".into()));
     o.push(("telemetry.log_level", "error".into()));
     o
 }
