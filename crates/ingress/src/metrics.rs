@@ -28,6 +28,11 @@ impl Metrics {
             "Create requests by result (created, queued, rejected, unavailable)",
             creates.clone(),
         );
+        for result in ["created", "queued", "rejected", "unavailable"] {
+            creates
+                .get_or_create(&vec![("result".to_owned(), result.to_owned())])
+                .inc_by(0);
+        }
         Metrics {
             registry,
             requests,

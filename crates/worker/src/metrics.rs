@@ -56,6 +56,22 @@ impl Metrics {
             "Deliveries pending (due now or scheduled for retry)",
             backlog.clone(),
         );
+        // Every series exists from the start (at 0), so dashboards and alerts see them.
+        for outcome in ["created", "replayed", "rejected"] {
+            commands
+                .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+                .inc_by(0);
+        }
+        for channel in ["email", "webhook"] {
+            for outcome in ["succeeded", "retry", "failed"] {
+                attempts
+                    .get_or_create(&vec![
+                        ("channel".to_owned(), channel.to_owned()),
+                        ("outcome".to_owned(), outcome.to_owned()),
+                    ])
+                    .inc_by(0);
+            }
+        }
         Metrics {
             attempts,
             backlog,

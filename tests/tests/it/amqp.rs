@@ -58,6 +58,11 @@ async fn the_same_message_id_delivered_twice_yields_one_row() {
     );
     assert_eq!(app.count().await, 2, "the duplicate wrote nothing");
     assert_eq!(
+        bv_e2e::count_rows(&app.db, "deliveries").await,
+        4,
+        "an email and a webhook per validation, none for the duplicate"
+    );
+    assert_eq!(
         dead_letters(&app).await.len(),
         0,
         "a redelivery is not poison"
@@ -147,4 +152,39 @@ async fn poison_messages_are_dead_lettered_with_their_reason_and_later_messages_
     assert!(dead[3].1.contains("projectflow"), "{}", dead[3].1);
     assert_eq!(dead[0].2, b"{not json", "the original body is kept");
     assert_eq!(app.count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_is_retried_with_backoff_and_loses_nothing() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
+    // The table disappears: every attempt to persist fails until it is back.
+    app.db
+        .execute_unprepared("ALTER TABLE deliveries RENAME TO deliveries_away")
+        .await
+        .unwrap();
+    let id = uuid::Uuid::now_v7().to_string();
+    app.publish_raw(Some(&id), &command("c1")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.count().await,
+        0,
+        "nothing half-written while the outbox is unavailable"
+    );
+    app.db
+        .execute_unprepared("ALTER TABLE deliveries_away RENAME TO deliveries")
+        .await
+        .unwrap();
+
+    assert!(
+        eventually(Duration::from_secs(15), || async { app.count().await == 1 }).await,
+        "persisted once the database is back"
+    );
+    assert_eq!(bv_e2e::count_rows(&app.db, "deliveries").await, 2);
+    assert!(
+        dead_letters(&app).await.is_empty(),
+        "an outage is not poison"
+    );
 }

@@ -135,13 +135,37 @@ async fn sigterm_stops_the_worker_cleanly_and_returns_its_messages() {
         settings: vec![],
     })
     .await;
-    let mut worker = spawn_worker(&app, &bv_e2e::dispatch_settings());
+    let port = bv_e2e::reserve_port();
+    let mut settings = bv_e2e::dispatch_settings();
+    settings.push(("worker.http_addr", format!("127.0.0.1:{port}")));
+    let mut worker = spawn_worker(&app, &settings);
     assert!(
         eventually(Duration::from_secs(20), || async {
             app.consumers().await > 0
         })
         .await
     );
+
+    // Its operational endpoints answer while it runs.
+    let get = |path: &'static str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    assert_eq!(get("/healthz").await.status(), 200);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            get("/readyz").await.status() == 200
+        })
+        .await
+    );
+    let metrics = get("/metrics").await.text().await.unwrap();
+    for name in [
+        "bv_worker_commands_total{outcome=\"created\"} 0",
+        "bv_worker_delivery_attempts_total{channel=\"webhook\",outcome=\"failed\"} 0",
+        "bv_worker_delivery_backlog 0",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
     let pid = worker.id().unwrap().to_string();
     let killed = tokio::process::Command::new("kill")
         .args(["-TERM", &pid])

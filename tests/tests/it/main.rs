@@ -1,11 +1,13 @@
 //! End-to-end tests: one binary, one module per capability.
 
 mod amqp;
+mod cli;
 mod cluster;
 mod crash;
 mod create;
 mod deliveries;
 mod email;
+mod embedded;
 mod errors;
 mod list;
 mod support;

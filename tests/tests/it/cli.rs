@@ -1,0 +1,159 @@
+//! bvctl, as an operator runs it.
+
+use std::time::Duration;
+
+use bv_e2e::{JWT_SECRET, Options, TestApp, eventually, seed_request};
+use serde_json::Value;
+
+async fn bvctl(app: &TestApp, args: &[&str]) -> Value {
+    let output = crate::support::bvctl()
+        .args(args)
+        .env("BV__DATABASE__URL", &app.test_db.url)
+        .env("BV__AUTH__JWT_SECRET", JWT_SECRET)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "bvctl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        Value::String(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_sets_up_a_client_whose_token_the_ingress_accepts() {
+    let app = TestApp::spawn().await;
+    let migrated = bvctl(&app, &["--json", "migrate"]).await;
+    assert_eq!(migrated["applied"], 2);
+
+    let project = bvctl(
+        &app,
+        &[
+            "--json",
+            "project",
+            "create",
+            "--client",
+            "acme",
+            "--name",
+            "Acme",
+            "--id",
+            "project_123456789",
+        ],
+    )
+    .await;
+    assert_eq!(project["id"], "project_123456789");
+    assert!(
+        project["webhookSecret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    let flow = bvctl(
+        &app,
+        &[
+            "--json",
+            "flow",
+            "create",
+            "--project",
+            "project_123456789",
+            "--type",
+            "login",
+            "--id",
+            "flow_123456789",
+        ],
+    )
+    .await;
+    assert_eq!(flow["status"], "active");
+    let listed = bvctl(&app, &["--json", "project", "list", "--client", "acme"]).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(
+        listed[0].get("webhookSecret").is_none(),
+        "the secret is shown only at creation"
+    );
+
+    let token = bvctl(&app, &["token", "issue", "--client", "acme", "--ttl", "1h"]).await;
+    let token = token.as_str().unwrap();
+    let response = app.post(token, &seed_request()).await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["client"], "acme");
+
+    // Pausing the flow takes effect at once.
+    bvctl(&app, &["flow", "set-status", "flow_123456789", "paused"]).await;
+    let response = app.post(token, &seed_request()).await;
+    assert_eq!(response.status(), 400);
+    let err: Value = response.json().await.unwrap();
+    assert_eq!(err["code"], "INVALID_PROJECT_FLOW");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_usage_is_reported_without_a_panic() {
+    let app = TestApp::spawn_with(Options {
+        no_worker: true,
+        settings: vec![],
+    })
+    .await;
+    for args in [
+        &["flow", "create", "--project", "nope", "--type", "login"][..],
+        &["flow", "create", "--project", "p", "--type", "selfie"][..],
+        &["deliveries", "redeliver", "not-a-uuid"][..],
+        &["token", "issue", "--client", "c", "--ttl", "forever"][..],
+    ] {
+        let output = crate::support::bvctl()
+            .args(args)
+            .env("BV__DATABASE__URL", &app.test_db.url)
+            .env("BV__AUTH__JWT_SECRET", JWT_SECRET)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with("bvctl: ") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_redelivers_a_failed_delivery_with_bvctl() {
+    // No allow-list: the loopback webhook is refused, so the delivery fails at once.
+    let app = TestApp::spawn_with(Options::dispatching().with("webhooks.allowed_cidrs", "")).await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
+    let mut body = seed_request();
+    body["webhookUrl"] = serde_json::json!("http://127.0.0.1:9/hook");
+    body["sendViaEmail"] = serde_json::json!(false);
+    let created: Value = app
+        .post(&app.token("c1"), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["data"]["_id"].as_str().unwrap();
+    let d = app
+        .settled_deliveries("c1", id, Duration::from_secs(5))
+        .await;
+    assert_eq!(d[0]["status"], "failed");
+
+    let failed = bvctl(
+        &app,
+        &["--json", "deliveries", "list", "--status", "failed"],
+    )
+    .await;
+    let delivery = failed[0]["_id"].as_str().unwrap().to_owned();
+    assert_eq!(delivery, d[0]["_id"].as_str().unwrap());
+    let redelivered = bvctl(&app, &["--json", "deliveries", "redeliver", &delivery]).await;
+    assert_eq!(redelivered["status"], "pending");
+    // The dispatcher picks it up again (and, still refused, fails it again).
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let d = app.deliveries("c1", id).await;
+            d[0]["attempts"] == 2 && d[0]["status"] == "failed"
+        })
+        .await
+    );
+}
