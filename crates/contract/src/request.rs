@@ -29,6 +29,7 @@ pub const FIELDS: [&str; 12] = [
     "language",
 ];
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
 const MAX_ID_LEN: usize = 128;
 const MAX_IDENTIFIER_LEN: usize = 512;
 const MAX_URL_LEN: usize = 2048;
@@ -269,11 +270,13 @@ impl NewValidation {
         hasher.update([0]);
         // Serializing a struct is deterministic: fields in declaration order.
         hasher.update(serde_json::to_vec(self).unwrap_or_default());
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        let digest = hasher.finalize();
+        let mut hex = String::with_capacity(digest.len() * 2);
+        for byte in digest {
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        hex
     }
 }
 
@@ -505,5 +508,11 @@ mod tests {
         assert_eq!(a.fingerprint("c1"), a.clone().fingerprint("c1"));
         assert_ne!(a.fingerprint("c1"), a.fingerprint("c2"));
         assert_ne!(a.fingerprint("c1"), b.fingerprint("c1"));
+        let f = a.fingerprint("c1");
+        assert_eq!(f.len(), 64);
+        assert!(
+            f.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
     }
 }

@@ -45,6 +45,27 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Wakes the dispatcher when new deliveries are committed.
     pub wake: Arc<tokio::sync::Notify>,
+    /// `process <queue>`, the messaging span name, made once.
+    process_span_name: String,
+}
+
+impl Context {
+    pub fn new(
+        db: DatabaseConnection,
+        names: Names,
+        settings: WorkerSettings,
+        metrics: Arc<Metrics>,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        Context {
+            process_span_name: format!("process {}", names.create_queue),
+            db,
+            names,
+            settings,
+            metrics,
+            wake,
+        }
+    }
 }
 
 /// Runs one consumer until shutdown (`Ok`) or a broker error (`Err`).
@@ -122,7 +143,7 @@ async fn process_batch(
     let items: Vec<Item> = deliveries
         .into_iter()
         .map(|delivery| {
-            let span = process_span(&ctx.names.create_queue, &delivery);
+            let span = process_span(ctx, &delivery);
             let decoded = span.in_scope(|| decode(&delivery)).map(|mut incoming| {
                 incoming.trace_parent = bv_runtime::propagation::traceparent_of(&span);
                 incoming
@@ -203,11 +224,6 @@ async fn finish(
     outcome: Outcome,
 ) -> anyhow::Result<()> {
     let span = &item.span;
-    let (reply, replayed) = match &outcome {
-        Outcome::Created(m) => (ReplyBody::created(bv_store::validations::to_api(m)), false),
-        Outcome::Replayed(m) => (ReplyBody::created(bv_store::validations::to_api(m)), true),
-        Outcome::Rejected(err) => (ReplyBody::Failed(err.clone()), false),
-    };
     let label = match &outcome {
         Outcome::Created(_) => "created",
         Outcome::Replayed(_) => "replayed",
@@ -223,6 +239,14 @@ async fn finish(
             .instrument(span.clone())
             .await?;
     }
+    if item.delivery.properties.reply_to().is_none() {
+        return Ok(());
+    }
+    let (reply, replayed) = match outcome {
+        Outcome::Created(m) => (ReplyBody::created(bv_store::validations::to_api(&m)), false),
+        Outcome::Replayed(m) => (ReplyBody::created(bv_store::validations::to_api(&m)), true),
+        Outcome::Rejected(err) => (ReplyBody::Failed(err), false),
+    };
     let body = serde_json::to_vec(&reply)?;
     let to = ReplyTo {
         request: &item.delivery,
@@ -348,10 +372,11 @@ async fn persist_with_retry(
     }
 }
 
-fn process_span(queue: &str, delivery: &Delivery) -> Span {
+fn process_span(ctx: &Context, delivery: &Delivery) -> Span {
+    let queue = ctx.names.create_queue.as_str();
     let span = tracing::info_span!(
         "bv.process",
-        otel.name = format!("process {queue}"),
+        otel.name = ctx.process_span_name.as_str(),
         otel.kind = "consumer",
         messaging.system = "rabbitmq",
         messaging.operation.type = "process",

@@ -57,13 +57,13 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
     }
     let _ = db_cell.set(db.clone());
     let wake = Arc::new(Notify::new());
-    let ctx = Arc::new(Context {
-        db: db.clone(),
-        names: Names::new(&settings.amqp.prefix),
-        settings: settings.worker.clone(),
-        metrics: metrics.clone(),
-        wake: wake.clone(),
-    });
+    let ctx = Arc::new(Context::new(
+        db.clone(),
+        Names::new(&settings.amqp.prefix),
+        settings.worker.clone(),
+        metrics.clone(),
+        wake.clone(),
+    ));
 
     let sweeper = tokio::spawn(sweep_expired(
         db.clone(),
