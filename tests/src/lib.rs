@@ -114,7 +114,11 @@ impl Drop for TestPrefix {
         run_blocking(async move {
             let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
             let ch = conn.create_channel().await?;
-            for q in [&names.create_queue, &names.create_dead_queue] {
+            for q in [
+                &names.create_queue,
+                &names.create_dead_queue,
+                &names.redeliver_queue,
+            ] {
                 let _ = ch
                     .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
                     .await;
@@ -136,7 +140,9 @@ fn run_blocking(fut: impl std::future::Future<Output = anyhow::Result<()>> + Sen
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(fut)
+        // A slow broker or database must not hang the suite.
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), fut).await })
+            .map_err(|_| anyhow::anyhow!("timed out after 30 s"))?
     });
     if let Ok(Err(err)) = handle.join() {
         eprintln!("test cleanup failed: {err:#}");
