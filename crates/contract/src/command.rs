@@ -36,7 +36,11 @@ impl CreateCommand {
             ));
         };
         let client = match map.remove("client") {
-            Some(Value::String(c)) if !c.trim().is_empty() && c.trim().len() <= MAX_CLIENT_LEN => {
+            Some(Value::String(c))
+                if !c.trim().is_empty()
+                    && c.trim().len() <= MAX_CLIENT_LEN
+                    && !c.chars().any(char::is_control) =>
+            {
                 c.trim().to_owned()
             }
             Some(Value::String(_)) => {
@@ -44,7 +48,7 @@ impl CreateCommand {
                     ErrorCode::InvalidField,
                     "client",
                     format!(
-                        "`client` must be a non-empty string of at most {MAX_CLIENT_LEN} characters"
+                        "`client` must be a non-empty string of at most {MAX_CLIENT_LEN} characters, without control characters"
                     ),
                 ));
             }

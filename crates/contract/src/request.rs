@@ -319,6 +319,9 @@ impl Fields<'_> {
         if s.len() > max {
             return Err(invalid(name, &format!("must be at most {max} characters")));
         }
+        if s.chars().any(char::is_control) {
+            return Err(invalid(name, "must not contain control characters"));
+        }
         Ok(s.to_owned())
     }
 
@@ -439,6 +442,8 @@ mod tests {
             ("email", json!("not-an-email")),
             ("language", json!("fr")),
             ("project", json!("x".repeat(200))),
+            ("identifier", json!("nul\u{0}byte")),
+            ("email", json!("a\u{7}@example.com")),
         ];
         for (field, value) in cases {
             assert_eq!(

@@ -34,7 +34,7 @@ use tracing::{Instrument, Span, field};
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::persist::{Incoming, Outcome, persist_batch};
+use crate::persist::{Incoming, Outcome, persist_isolating};
 use crate::settings::WorkerSettings;
 
 /// What every consumer shares.
@@ -351,7 +351,7 @@ async fn persist_with_retry(
         .build();
     loop {
         let now = Utc::now().trunc_subsecs(3);
-        match persist_batch(&ctx.db, items, now).await {
+        match persist_isolating(&ctx.db, items, now).await {
             Ok(outcomes) => return Ok(outcomes),
             Err(err) => {
                 ctx.metrics.db_errors.inc();

@@ -11,11 +11,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bv_contract::{ApiError, CreateCommand, ValidationStatus};
+use bv_contract::{ApiError, CreateCommand, ErrorCode, ValidationStatus};
 use bv_store::entity::{biometric_validation, project, project_flow};
 use bv_store::sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, TransactionTrait,
+    QueryFilter, RuntimeErr, TransactionTrait, sqlx,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -127,6 +127,57 @@ pub async fn persist_batch(
     }
     txn.commit().await?;
     Ok(outcomes)
+}
+
+/// Like [`persist_batch`], but when the database refuses the batch (rather
+/// than being unreachable) the commands are persisted one by one, so one
+/// command the database cannot store fails alone (rejected with the reason,
+/// then dead-lettered) instead of holding back the others. When every one of
+/// them fails too, or the database becomes unreachable, the error is returned
+/// and the caller retries the batch: the database is at fault, not the
+/// commands (those already committed are then seen as redeliveries).
+pub async fn persist_isolating(
+    db: &DatabaseConnection,
+    items: &[Incoming],
+    now: DateTime<Utc>,
+) -> Result<Vec<Outcome>, DbErr> {
+    let err = match persist_batch(db, items, now).await {
+        Ok(outcomes) => return Ok(outcomes),
+        Err(err) => err,
+    };
+    if items.len() < 2 || !refused_by_database(&err) {
+        return Err(err);
+    }
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut stored = 0;
+    for item in items {
+        match persist_batch(db, std::slice::from_ref(item), now).await {
+            Ok(one) => {
+                stored += 1;
+                outcomes.extend(one);
+            }
+            Err(e) if refused_by_database(&e) => {
+                tracing::error!(id = %item.id, error = %e, "the database refused a command");
+                outcomes.push(Outcome::Rejected(ApiError::new(
+                    ErrorCode::InternalError,
+                    format!("The command could not be stored: {e}"),
+                )));
+            }
+            Err(_) => return Err(err),
+        }
+    }
+    if stored == 0 { Err(err) } else { Ok(outcomes) }
+}
+
+/// Whether the database answered a statement with an error (something in the
+/// data or the schema), as opposed to being unreachable.
+fn refused_by_database(err: &DbErr) -> bool {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(e.as_ref(), sqlx::Error::Database(_))
+        }
+        _ => false,
+    }
 }
 
 /// The database rules: the project is the client's and active; the flow is

@@ -188,3 +188,53 @@ async fn a_database_outage_is_retried_with_backoff_and_loses_nothing() {
         "an outage is not poison"
     );
 }
+
+fn incoming(identifier: &str) -> bv_worker::persist::Incoming {
+    let mut body = seed_request().as_object().unwrap().clone();
+    body.insert("client".into(), json!("c1"));
+    body.insert("identifier".into(), json!(identifier));
+    let command = bv_contract::CreateCommand::decode(
+        &serde_json::to_vec(&body).unwrap(),
+        bv_contract::request::Expiry::AnyTime,
+    )
+    .unwrap();
+    bv_worker::persist::Incoming {
+        id: uuid::Uuid::now_v7(),
+        fingerprint: command.request.fingerprint(&command.client),
+        command,
+        trace_parent: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_the_database_refuses_fails_alone_not_its_batch() {
+    use bv_worker::persist::{Outcome, persist_isolating};
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn_with(bv_e2e::Options { no_worker: true, settings: vec![] }).await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    // A rule only the database knows, refusing one of the commands.
+    app.db
+        .execute_unprepared(
+            "ALTER TABLE biometric_validations ADD CONSTRAINT refuses_poison CHECK (identifier <> 'poison')",
+        )
+        .await
+        .unwrap();
+
+    let batch = [incoming("a"), incoming("poison"), incoming("b")];
+    let outcomes = persist_isolating(&app.db, &batch, chrono::Utc::now()).await.unwrap();
+    assert!(matches!(outcomes[0], Outcome::Created(_)));
+    assert!(
+        matches!(&outcomes[1], Outcome::Rejected(e) if e.code == bv_contract::ErrorCode::InternalError
+            && e.error.contains("could not be stored")),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(matches!(outcomes[2], Outcome::Created(_)));
+    assert_eq!(app.count().await, 2, "the others were stored");
+    assert_eq!(bv_e2e::count_rows(&app.db, "deliveries").await, 4);
+
+    // When every command is refused, the database is at fault: the batch is retried.
+    let all_refused = [incoming("poison"), incoming("poison")];
+    assert!(persist_isolating(&app.db, &all_refused, chrono::Utc::now()).await.is_err());
+    assert_eq!(app.count().await, 2);
+}
