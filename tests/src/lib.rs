@@ -768,3 +768,60 @@ impl TestApp {
         }
     }
 }
+
+/// A worker's answer to a command: its `x-bv-status`, `x-bv-replayed` and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: String,
+    pub replayed: bool,
+    pub body: Value,
+}
+
+/// Publishes a create command with `reply_to` (direct reply-to) and waits up
+/// to 10 s for the worker's answer.
+pub async fn request_reply(names: &Names, message_id: &str, body: &[u8]) -> anyhow::Result<Answer> {
+    use bv_contract::amqp::{DIRECT_REPLY_TO, REPLY_REPLAYED_HEADER, REPLY_STATUS_HEADER};
+    use futures::StreamExt;
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let ch = conn.create_channel().await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    let mut replies = ch
+        .basic_consume(
+            DIRECT_REPLY_TO.into(),
+            "".into(),
+            lapin::options::BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_type(CREATE_MESSAGE_TYPE.into())
+        .with_message_id(message_id.into())
+        .with_reply_to(DIRECT_REPLY_TO.into())
+        .with_correlation_id(message_id.into());
+    ch.basic_publish(
+        names.commands_exchange.as_str().into(),
+        CREATE_ROUTING_KEY.into(),
+        BasicPublishOptions::default(),
+        body,
+        props,
+    )
+    .await?
+    .await?;
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no reply"))??;
+    let headers = reply.properties.headers().as_ref();
+    let answer = Answer {
+        status: bv_runtime::amqp::header_str(headers, REPLY_STATUS_HEADER).unwrap_or_default(),
+        replayed: bv_runtime::amqp::header_str(headers, REPLY_REPLAYED_HEADER).as_deref()
+            == Some("true"),
+        body: serde_json::from_slice(&reply.data)?,
+    };
+    let _ = conn.close(200, "bye".into()).await;
+    Ok(answer)
+}

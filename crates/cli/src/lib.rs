@@ -82,6 +82,9 @@ enum ProjectCmd {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Activate or deactivate a project (`active` or `inactive`); an inactive
+    /// project takes no new validations.
+    SetStatus { id: String, status: String },
     /// Replace a project's webhook signing secret; prints the new one. The old
     /// secret keeps signing alongside it for the overlap (`webhooks.secret_overlap`).
     RotateSecret {
@@ -287,6 +290,21 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
                 flow_json(&f).to_string()
             } else {
                 format!("flow {} is now {}", f.id, f.status)
+            }
+        }
+        Command::Project(ProjectCmd::SetStatus { id, status }) => {
+            if ![bv_store::projects::ACTIVE, bv_store::projects::INACTIVE]
+                .contains(&status.as_str())
+            {
+                anyhow::bail!("the status must be `active` or `inactive`");
+            }
+            let p = bv_store::projects::set_status(&db, &id, &status)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no project `{id}`"))?;
+            if cli.json {
+                project_json(&p, false).to_string()
+            } else {
+                format!("project {} is now {}", p.id, p.status)
             }
         }
         Command::Project(ProjectCmd::RotateSecret { id, overlap }) => {

@@ -89,7 +89,10 @@ pub fn plan(
     rows
 }
 
-/// Leases up to `limit` due deliveries to `owner` for `lease`.
+/// Leases up to `limit` due deliveries to `owner` for `lease`. Each claim
+/// writes a fresh token (`<owner>/<random>`) into `lease_owner`: only the
+/// attempt holding that token may move the delivery on, even if the same
+/// process claims the row again after its lease ran out or a redelivery.
 pub async fn claim_due(
     db: &DatabaseConnection,
     owner: &str,
@@ -123,8 +126,9 @@ pub async fn claim_due(
         return Ok(Vec::new());
     }
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+    let token = format!("{owner}/{}", Uuid::new_v4().simple());
     Entity::update_many()
-        .col_expr(Column::LeaseOwner, Expr::value(owner))
+        .col_expr(Column::LeaseOwner, Expr::value(token.as_str()))
         .col_expr(Column::LeaseExpiresAt, Expr::value(until))
         .filter(Column::Id.is_in(ids.clone()))
         .filter(claimable())
@@ -133,8 +137,7 @@ pub async fn claim_due(
     // Only what this update took: another dispatcher may have won some rows.
     let claimed = Entity::find()
         .filter(Column::Id.is_in(ids))
-        .filter(Column::LeaseOwner.eq(owner))
-        .filter(Column::LeaseExpiresAt.eq(until))
+        .filter(Column::LeaseOwner.eq(token.as_str()))
         .all(&txn)
         .await?;
     txn.commit().await?;
@@ -159,13 +162,14 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-/// Records an attempt and moves the delivery on, releasing the lease.
-/// Returns false when `owner` no longer held the lease (the attempt is still
-/// recorded; the delivery's state is left to the new holder).
+/// Records an attempt by `worker` and moves the delivery on, releasing the
+/// lease. Returns false when the claim (the token in `delivery.lease_owner`)
+/// no longer held the lease: the attempt is still recorded, the delivery's
+/// state is left to whoever holds it now.
 pub async fn record_attempt(
     db: &DatabaseConnection,
     delivery: &Model,
-    owner: &str,
+    worker: &str,
     attempt: Attempt,
     next: &Next,
 ) -> Result<bool, DbErr> {
@@ -197,7 +201,7 @@ pub async fn record_attempt(
         )
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(delivery.id))
-        .filter(Column::LeaseOwner.eq(owner))
+        .filter(Column::LeaseOwner.eq(delivery.lease_owner.clone()))
         .exec(&txn)
         .await?
         .rows_affected
@@ -212,7 +216,7 @@ pub async fn record_attempt(
         response_status: Set(attempt.response_status.map(i32::from)),
         response_body: Set(attempt.response_body),
         error: Set(attempt.error),
-        worker: Set(owner.into()),
+        worker: Set(worker.into()),
     }
     .insert(&txn)
     .await?;

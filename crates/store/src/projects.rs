@@ -75,3 +75,18 @@ pub async fn rotate_secret(
     active.updated_at = Set(now);
     active.update(db).await.map(Some)
 }
+
+/// Sets a project's status (`active` or `inactive`).
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    id: &str,
+    status: &str,
+) -> Result<Option<project::Model>, DbErr> {
+    let Some(found) = get(db, id).await? else {
+        return Ok(None);
+    };
+    let mut active: project::ActiveModel = found.into();
+    active.status = Set(status.to_owned());
+    active.updated_at = Set(Utc::now());
+    active.update(db).await.map(Some)
+}

@@ -41,32 +41,46 @@ async fn the_same_message_id_delivered_twice_yields_one_row() {
     let app = TestApp::spawn().await;
     app.seed("c1", "project_123456789", "flow_123456789", "login")
         .await;
+    let names = app.prefix.names();
     let id = uuid::Uuid::now_v7().to_string();
-    app.publish_raw(Some(&id), &command("c1")).await;
-    app.publish_raw(Some(&id), &command("c1")).await;
-    // A marker published last: once it is stored, both copies were processed.
-    let marker = uuid::Uuid::now_v7().to_string();
-    app.publish_raw(Some(&marker), &command("c1")).await;
 
-    let token = app.token("c1");
-    let path = format!("/v2/biometric-validations/{marker}");
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            app.get(&token, &path).await.status() == 200
-        })
+    let first = bv_e2e::request_reply(&names, &id, &command("c1"))
         .await
+        .unwrap();
+    assert_eq!(first.status, "201");
+    assert!(!first.replayed);
+    let second = bv_e2e::request_reply(&names, &id, &command("c1"))
+        .await
+        .unwrap();
+    assert_eq!(second.status, "201");
+    assert!(
+        second.replayed,
+        "the second copy was recognised as a redelivery"
     );
-    assert_eq!(app.count().await, 2, "the duplicate wrote nothing");
+    assert_eq!(second.body, first.body, "answered with the stored record");
+
+    assert_eq!(app.count().await, 1);
     assert_eq!(
         bv_e2e::count_rows(&app.db, "deliveries").await,
-        4,
-        "an email and a webhook per validation, none for the duplicate"
+        2,
+        "one email and one webhook, none for the duplicate"
     );
     assert_eq!(
         dead_letters(&app).await.len(),
         0,
         "a redelivery is not poison"
     );
+
+    // The same id with another body is a reuse, not a retry.
+    let mut other = seed_request().as_object().unwrap().clone();
+    other.insert("client".into(), json!("c1"));
+    other.insert("identifier".into(), json!("someone-else"));
+    let reused = bv_e2e::request_reply(&names, &id, &serde_json::to_vec(&other).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(reused.status, "422");
+    assert_eq!(reused.body["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(app.count().await, 1);
 }
 
 /// Drains the app's dead-letter queue: (code, reason, body) of each message.
@@ -133,24 +147,41 @@ async fn poison_messages_are_dead_lettered_with_their_reason_and_later_messages_
         dead.extend(dead_letters(&app).await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let codes: Vec<&str> = dead.iter().map(|(c, _, _)| c.as_str()).collect();
+    // Consumers work in parallel: compare as sets, not in publishing order.
+    let mut codes: Vec<&str> = dead.iter().map(|(c, _, _)| c.as_str()).collect();
+    codes.sort_unstable();
     assert_eq!(
         codes,
         vec![
-            "INVALID_JSON",
-            "MISSING_FIELD",
             "INVALID_FIELD",
-            "UNKNOWN_FIELD",
-            "INVALID_PROJECT"
+            "INVALID_JSON",
+            "INVALID_PROJECT",
+            "MISSING_FIELD",
+            "UNKNOWN_FIELD"
         ]
     );
+    let reason = |code: &str| dead.iter().find(|(c, _, _)| c == code).unwrap().1.clone();
+    let body = |code: &str| dead.iter().find(|(c, _, _)| c == code).unwrap().2.clone();
     assert!(
-        dead[1].1.contains("message_id"),
-        "reason names the problem: {}",
-        dead[1].1
+        reason("MISSING_FIELD").contains("message_id"),
+        "{}",
+        reason("MISSING_FIELD")
     );
-    assert!(dead[3].1.contains("projectflow"), "{}", dead[3].1);
-    assert_eq!(dead[0].2, b"{not json", "the original body is kept");
+    assert!(
+        reason("UNKNOWN_FIELD").contains("projectflow"),
+        "{}",
+        reason("UNKNOWN_FIELD")
+    );
+    assert!(
+        reason("INVALID_FIELD").contains("not-a-uuid"),
+        "{}",
+        reason("INVALID_FIELD")
+    );
+    assert_eq!(
+        body("INVALID_JSON"),
+        b"{not json",
+        "the original body is kept"
+    );
     assert_eq!(app.count().await, 1);
 }
 
@@ -210,8 +241,13 @@ fn incoming(identifier: &str) -> bv_worker::persist::Incoming {
 async fn a_command_the_database_refuses_fails_alone_not_its_batch() {
     use bv_worker::persist::{Outcome, persist_isolating};
     use sea_orm::ConnectionTrait;
-    let app = TestApp::spawn_with(bv_e2e::Options { no_worker: true, settings: vec![] }).await;
-    app.seed("c1", "project_123456789", "flow_123456789", "login").await;
+    let app = TestApp::spawn_with(bv_e2e::Options {
+        no_worker: true,
+        settings: vec![],
+    })
+    .await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
     // A rule only the database knows, refusing one of the commands.
     app.db
         .execute_unprepared(
@@ -221,7 +257,9 @@ async fn a_command_the_database_refuses_fails_alone_not_its_batch() {
         .unwrap();
 
     let batch = [incoming("a"), incoming("poison"), incoming("b")];
-    let outcomes = persist_isolating(&app.db, &batch, chrono::Utc::now()).await.unwrap();
+    let outcomes = persist_isolating(&app.db, &batch, chrono::Utc::now())
+        .await
+        .unwrap();
     assert!(matches!(outcomes[0], Outcome::Created(_)));
     assert!(
         matches!(&outcomes[1], Outcome::Rejected(e) if e.code == bv_contract::ErrorCode::InternalError
@@ -235,6 +273,10 @@ async fn a_command_the_database_refuses_fails_alone_not_its_batch() {
 
     // When every command is refused, the database is at fault: the batch is retried.
     let all_refused = [incoming("poison"), incoming("poison")];
-    assert!(persist_isolating(&app.db, &all_refused, chrono::Utc::now()).await.is_err());
+    assert!(
+        persist_isolating(&app.db, &all_refused, chrono::Utc::now())
+            .await
+            .is_err()
+    );
     assert_eq!(app.count().await, 2);
 }

@@ -81,7 +81,22 @@ async fn an_operator_sets_up_a_client_whose_token_the_ingress_accepts() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["client"], "acme");
 
-    // Pausing the flow takes effect at once.
+    // Deactivating the project takes effect at once…
+    bvctl(
+        &app,
+        &["project", "set-status", "project_123456789", "inactive"],
+    )
+    .await;
+    let response = app.post(token, &seed_request()).await;
+    let err: Value = response.json().await.unwrap();
+    assert_eq!(err["code"], "INVALID_PROJECT");
+    bvctl(
+        &app,
+        &["project", "set-status", "project_123456789", "active"],
+    )
+    .await;
+
+    // …and so does pausing the flow.
     bvctl(&app, &["flow", "set-status", "flow_123456789", "paused"]).await;
     let response = app.post(token, &seed_request()).await;
     assert_eq!(response.status(), 400);

@@ -12,9 +12,8 @@ use crate::support::spawn_worker;
 
 const CLIENT: &str = "client_123456789";
 
-/// An app without an in-process worker, seeded, and `n` commands published
-/// whose webhooks go to `receiver`.
-async fn app_with_commands(receiver: &Receiver, n: usize) -> TestApp {
+/// An app without an in-process worker, seeded.
+async fn seeded_app() -> TestApp {
     let app = TestApp::spawn_with(bv_e2e::Options {
         no_worker: true,
         settings: vec![],
@@ -22,6 +21,11 @@ async fn app_with_commands(receiver: &Receiver, n: usize) -> TestApp {
     .await;
     app.seed(CLIENT, "project_123456789", "flow_123456789", "login")
         .await;
+    app
+}
+
+/// Publishes `n` commands whose webhooks go to `receiver`.
+async fn publish_commands(app: &TestApp, receiver: &Receiver, n: usize) {
     for i in 0..n {
         let mut body = seed_request().as_object().unwrap().clone();
         body.insert("client".into(), json!(CLIENT));
@@ -38,7 +42,6 @@ async fn app_with_commands(receiver: &Receiver, n: usize) -> TestApp {
         )
         .await;
     }
-    app
 }
 
 /// Successful (2xx) deliveries per webhook-id.
@@ -55,7 +58,8 @@ async fn a_worker_killed_during_a_retry_schedule_delivers_everything_after_resta
     const N: usize = 20;
     let receiver = Receiver::start().await;
     receiver.set_default(Behavior::Status(503));
-    let app = app_with_commands(&receiver, N).await;
+    let app = seeded_app().await;
+    publish_commands(&app, &receiver, N).await;
     let settings = dispatch_settings();
 
     let mut worker = spawn_worker(&app, &settings);
@@ -103,10 +107,19 @@ async fn a_worker_killed_during_a_retry_schedule_delivers_everything_after_resta
 async fn two_worker_processes_send_each_delivery_once() {
     const N: usize = 60;
     let receiver = Receiver::start().await;
-    let app = app_with_commands(&receiver, N).await;
+    let app = seeded_app().await;
     let settings = dispatch_settings();
     let mut a = spawn_worker(&app, &settings);
     let mut b = spawn_worker(&app, &settings);
+    // Both consume (8 consumers each) before the commands arrive, so both
+    // persist some and both dispatchers have work.
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            app.consumers().await >= 16
+        })
+        .await
+    );
+    publish_commands(&app, &receiver, N).await;
 
     let done = eventually(Duration::from_secs(30), || async {
         successes(&receiver).len() >= N
@@ -124,5 +137,5 @@ async fn two_worker_processes_send_each_delivery_once() {
     );
     assert_eq!(count_rows(&app.db, "biometric_validations").await, N as u64);
     let workers = count_rows(&app.db, "(SELECT DISTINCT worker FROM delivery_attempts) w").await;
-    assert!(workers >= 1);
+    assert_eq!(workers, 2, "both dispatchers took part");
 }

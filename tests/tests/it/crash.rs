@@ -14,9 +14,9 @@ use crate::support::spawn_worker;
 /// Small batches so the kill lands between commits.
 fn small_batches() -> Vec<(&'static str, String)> {
     vec![
-        ("worker.batch_size", "5".into()),
-        ("worker.prefetch", "20".into()),
-        ("worker.concurrency", "2".into()),
+        ("worker.batch_size", "2".into()),
+        ("worker.prefetch", "10".into()),
+        ("worker.concurrency", "1".into()),
     ]
 }
 
@@ -96,6 +96,12 @@ async fn a_worker_killed_mid_stream_persists_every_command_exactly_once_after_re
     let _ = worker.wait().await;
     assert!(all, "every command is persisted after restart");
     assert_eq!(app.count().await, N as u64, "exactly once");
+    // The outbox is where a redelivered command could have doubled something.
+    assert_eq!(
+        count_rows(&app.db, "deliveries").await,
+        2 * N as u64,
+        "one email and one webhook per validation, none twice"
+    );
     let distinct = count_rows(
         &app.db,
         "(SELECT DISTINCT identifier FROM biometric_validations) d",

@@ -38,6 +38,18 @@ async fn database_rules_reject_bad_projects_and_flows() {
     app.seed("client_a", "project_a2", "flow_a2", "login").await;
     let t = app.token("client_a");
 
+    // A deactivated project takes no new validations, even with an active flow.
+    app.seed("client_a", "project_inactive", "flow_inactive", "login")
+        .await;
+    bv_store::projects::set_status(&app.db, "project_inactive", "inactive")
+        .await
+        .unwrap();
+    let mut inactive = seed_request();
+    inactive["project"] = json!("project_inactive");
+    inactive["projectFlow"] = json!("flow_inactive");
+    let err = expect(app.post(&t, &inactive).await, 400, "INVALID_PROJECT").await;
+    assert_eq!(err["field"], "project");
+
     let cases = [
         (
             with("project", json!("project_unknown")),
@@ -114,10 +126,12 @@ async fn invalid_fields_are_named() {
         .await;
     let t = app.token("c1");
 
-    let mut missing = seed_request();
-    missing.as_object_mut().unwrap().remove("identifier");
-    let err = expect(app.post(&t, &missing).await, 400, "MISSING_FIELD").await;
-    assert_eq!(err["field"], "identifier");
+    for field in ["project", "projectFlow", "identifier", "type"] {
+        let mut missing = seed_request();
+        missing.as_object_mut().unwrap().remove(field);
+        let err = expect(app.post(&t, &missing).await, 400, "MISSING_FIELD").await;
+        assert_eq!(err["field"], field);
+    }
 
     for (field, value) in [
         ("type", json!("selfie")),

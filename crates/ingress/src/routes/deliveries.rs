@@ -6,7 +6,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use bv_contract::amqp::{REDELIVER_MESSAGE_TYPE, REDELIVER_ROUTING_KEY};
 use bv_contract::{ApiError, ErrorCode, RedeliverCommand};
 use serde_json::{Value, json};
@@ -66,6 +67,13 @@ pub async fn redeliver(
         .map_err(unavailable)?;
     match sent {
         Sent::Answered(reply) => Ok(json_response(reply)),
-        Sent::Queued => Err(ApiError::unavailable("the worker did not answer in time").into()),
+        // The command is queued and will be carried out: say so, not "retry".
+        Sent::Queued => Ok((
+            StatusCode::ACCEPTED,
+            Json(
+                json!({"success": true, "data": {"_id": delivery.to_string(), "status": "queued"}}),
+            ),
+        )
+            .into_response()),
     }
 }

@@ -14,6 +14,8 @@ use crate::error::{Failure, db_unavailable};
 use crate::state::AppState;
 
 const DEFAULT_PER_PAGE: u64 = 20;
+/// Deeper pages are refused rather than scanned (and kept within SQL's integer range).
+const MAX_PAGE: u64 = 1_000_000;
 
 /// A parsed list query.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,8 +73,8 @@ pub fn parse(raw: &str, max_per_page: u64) -> Result<ListQuery, ApiError> {
                 q.page = value
                     .parse()
                     .ok()
-                    .filter(|p| *p >= 1)
-                    .ok_or_else(|| bad(name, "must be a whole number from 1"))?
+                    .filter(|p| (1..=MAX_PAGE).contains(p))
+                    .ok_or_else(|| bad(name, "must be a whole number from 1 to 1000000"))?
             }
             "perPage" => {
                 let n: u64 = value
@@ -177,6 +179,7 @@ mod tests {
     fn bad_parameters_are_named() {
         for (raw, field) in [
             ("page=0", "page"),
+            ("page=18446744073709551615", "page"),
             ("perPage=x", "perPage"),
             ("where_status=done", "where_status"),
             ("where_type=selfie", "where_type"),

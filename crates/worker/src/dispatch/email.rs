@@ -123,6 +123,13 @@ impl EmailSender {
             Ok(v) => v,
             Err(e) => return AttemptResult::give_up(format!("unreadable payload: {e}")),
         };
+        if let Some(at) = validation.expires_at.as_deref()
+            && chrono::DateTime::parse_from_rfc3339(at).is_ok_and(|at| at <= chrono::Utc::now())
+        {
+            return AttemptResult::give_up(format!(
+                "the validation expired at {at}: its link no longer works"
+            ));
+        }
         let to: Mailbox = match d.target.parse() {
             Ok(m) => m,
             Err(e) => {

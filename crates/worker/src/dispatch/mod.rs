@@ -193,18 +193,13 @@ impl Dispatcher {
     async fn attempt_inner(&self, d: delivery::Model) {
         let started_at = Utc::now();
         let clock = Instant::now();
-        let result = match d.channel.as_str() {
-            WEBHOOK => match self.secrets(&d).await {
-                Ok(secrets) => {
-                    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-                    self.webhook.send(&d, &secrets).await
-                }
-                Err(err) => {
-                    AttemptResult::retry(format!("cannot load the signing secret: {err}"), None)
-                }
-            },
-            EMAIL => self.email.send(&d).await,
-            other => AttemptResult::give_up(format!("unknown channel `{other}`")),
+        // Never outlive the lease: past it, another claim may be sending too.
+        let budget = self.lease.saturating_sub(self.lease / 4);
+        let result = match tokio::time::timeout(budget, self.send(&d)).await {
+            Ok(result) => result,
+            Err(_) => {
+                AttemptResult::retry(format!("the attempt took longer than {budget:?}"), None)
+            }
         };
         let duration = clock.elapsed();
         let attempt_no = u32::try_from(d.schedule_attempts + 1).unwrap_or(u32::MAX);
@@ -257,6 +252,23 @@ impl Dispatcher {
             Err(err) => {
                 tracing::error!(delivery = %d.id, error = %err, "cannot record the attempt")
             }
+        }
+    }
+
+    /// One attempt on the delivery's channel.
+    async fn send(&self, d: &delivery::Model) -> AttemptResult {
+        match d.channel.as_str() {
+            WEBHOOK => match self.secrets(d).await {
+                Ok(secrets) => {
+                    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                    self.webhook.send(d, &secrets).await
+                }
+                Err(err) => {
+                    AttemptResult::retry(format!("cannot load the signing secret: {err}"), None)
+                }
+            },
+            EMAIL => self.email.send(d).await,
+            other => AttemptResult::give_up(format!("unknown channel `{other}`")),
         }
     }
 
