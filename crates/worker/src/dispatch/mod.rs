@@ -29,6 +29,9 @@ use crate::settings::Settings;
 use bv_runtime::Shutdown;
 use policy::{Policy, Verdict};
 
+/// How often the backlog gauge is refreshed.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
 /// What one attempt produced.
 #[derive(Clone, Debug)]
 pub struct AttemptResult {
@@ -110,7 +113,17 @@ impl Dispatcher {
         tracing::info!(owner = %self.owner, "delivery dispatcher started");
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut in_flight = JoinSet::new();
+        let mut backlog_seen: Option<Instant> = None;
         while !shutdown.is_triggered() {
+            // The backlog gauge, refreshed every few seconds, busy or idle.
+            if backlog_seen.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
+                if let Ok(backlog) = deliveries::backlog(&self.db).await {
+                    self.metrics
+                        .backlog
+                        .set(i64::try_from(backlog).unwrap_or(i64::MAX));
+                }
+                backlog_seen = Some(Instant::now());
+            }
             while in_flight.try_join_next().is_some() {}
             let free = slots.available_permits();
             let mut claimed = 0;
@@ -154,11 +167,6 @@ impl Dispatcher {
     /// How long to sleep when nothing could be claimed: until the next
     /// delivery is due (or a lease runs out), at most `poll_interval`.
     async fn idle_wait(&self) -> Duration {
-        if let Ok(backlog) = deliveries::backlog(&self.db).await {
-            self.metrics
-                .backlog
-                .set(i64::try_from(backlog).unwrap_or(i64::MAX));
-        }
         let floor = Duration::from_millis(20);
         match deliveries::next_claimable(&self.db, Utc::now()).await {
             Ok(Some(at)) => (at - Utc::now())
