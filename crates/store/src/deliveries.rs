@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bv_contract::format_timestamp;
 use bv_contract::webhook::CREATED_EVENT;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
@@ -173,7 +173,7 @@ pub async fn record_attempt(
     attempt: Attempt,
     next: &Next,
 ) -> Result<bool, DbErr> {
-    let now = Utc::now();
+    let now = Utc::now().trunc_subsecs(3);
     let (status, next_at, outcome) = match next {
         Next::Succeeded => (SUCCEEDED, None, "succeeded"),
         Next::RetryAt(at) => (PENDING, Some(*at), "retry"),
@@ -242,7 +242,7 @@ pub async fn redeliver(
     let Some(found) = query.one(db).await? else {
         return Ok(None);
     };
-    let now = Utc::now();
+    let now = Utc::now().trunc_subsecs(3);
     let mut active = found.into_active_model();
     active.status = Set(PENDING.into());
     active.schedule_started_at = Set(now);

@@ -1,6 +1,6 @@
 //! Project flows: created and listed by `bvctl`, checked by the worker.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     QueryFilter, QueryOrder,
@@ -23,7 +23,7 @@ pub struct NewFlow {
 }
 
 pub async fn create(db: &impl ConnectionTrait, new: NewFlow) -> Result<project_flow::Model, DbErr> {
-    let now = Utc::now();
+    let now = Utc::now().trunc_subsecs(3);
     project_flow::ActiveModel {
         id: Set(new.id.unwrap_or_else(|| secrets::prefixed_id("flow"))),
         project: Set(new.project),
@@ -61,6 +61,6 @@ pub async fn set_status(
     };
     let mut active: project_flow::ActiveModel = flow.into();
     active.status = Set(status.to_owned());
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(Utc::now().trunc_subsecs(3));
     active.update(db).await.map(Some)
 }

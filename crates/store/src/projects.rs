@@ -1,6 +1,6 @@
 //! Projects: created and listed by `bvctl`, checked by the worker.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     QueryFilter, QueryOrder,
@@ -22,7 +22,7 @@ pub struct NewProject {
 }
 
 pub async fn create(db: &impl ConnectionTrait, new: NewProject) -> Result<project::Model, DbErr> {
-    let now = Utc::now();
+    let now = Utc::now().trunc_subsecs(3);
     project::ActiveModel {
         id: Set(new.id.unwrap_or_else(|| secrets::prefixed_id("project"))),
         client: Set(new.client),
@@ -64,7 +64,7 @@ pub async fn rotate_secret(
     let Some(found) = get(db, id).await? else {
         return Ok(None);
     };
-    let now = Utc::now();
+    let now = Utc::now().trunc_subsecs(3);
     let old = found.webhook_secret.clone();
     let mut active: project::ActiveModel = found.into();
     active.previous_webhook_secret = Set(Some(old));
@@ -87,6 +87,6 @@ pub async fn set_status(
     };
     let mut active: project::ActiveModel = found.into();
     active.status = Set(status.to_owned());
-    active.updated_at = Set(Utc::now());
+    active.updated_at = Set(Utc::now().trunc_subsecs(3));
     active.update(db).await.map(Some)
 }

@@ -190,7 +190,12 @@ async fn sweep_expired(db: DatabaseConnection, every: Duration, shutdown: Shutdo
             _ = tick.tick() => {}
             _ = shutdown.wait() => return,
         }
-        match bv_store::validations::expire_due(&db, chrono::Utc::now()).await {
+        match bv_store::validations::expire_due(
+            &db,
+            chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3),
+        )
+        .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "validations past expiresAt marked expired"),
             Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
