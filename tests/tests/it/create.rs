@@ -266,3 +266,38 @@ async fn a_validation_left_new_past_its_expiry_becomes_expired() {
     .await;
     assert!(expired, "the sweep marks it expired");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotent_retry_after_the_originals_expiry_returns_the_original() {
+    let app = TestApp::spawn().await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
+    let token = app.token("c1");
+    let key = [("Idempotency-Key", "short-lived")];
+    let mut request = seed_request();
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    request["expiresAt"] = json!(soon.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+
+    let first = app.post_with(&token, &request, &key).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+
+    let retry = app.post_with(&token, &request, &key).await;
+    assert_eq!(
+        retry.status(),
+        201,
+        "a retry, not a new request with a past expiresAt"
+    );
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["data"]["_id"], first["data"]["_id"]);
+
+    let mut other = request.clone();
+    other["identifier"] = json!("someone-else");
+    let reused = app.post_with(&token, &other, &key).await;
+    assert_eq!(reused.status(), 422);
+    // Without the key, a past expiresAt is still an error.
+    let fresh = app.post(&token, &request).await;
+    assert_eq!(fresh.status(), 400);
+    assert_eq!(app.count().await, 1);
+}

@@ -14,12 +14,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY};
 use bv_contract::request::Expiry;
-use bv_contract::{ApiError, CreateCommand, ErrorCode, NewValidation};
+use bv_contract::{ApiError, CreateCommand, ErrorCode, NewValidation, ReplyBody};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Client;
-use crate::error::Failure;
+use crate::error::{Failure, db_unavailable};
 use crate::publisher::{Outgoing, Reply, SendError, Sent};
 use crate::state::AppState;
 
@@ -56,13 +56,28 @@ pub async fn create(
             format!("The request body is not valid JSON: {e}"),
         )
     })?;
-    let request = NewValidation::parse(&value, Expiry::MustBeAfter(chrono::Utc::now()))?;
-    let id = match idempotency_key(&headers)? {
+    let key = idempotency_key(&headers)?;
+    let id = match &key {
         Some(key) => Uuid::new_v5(
             &IDEMPOTENCY_NAMESPACE,
             format!("{client}\n{key}").as_bytes(),
         ),
         None => Uuid::now_v7(),
+    };
+    let request = match NewValidation::parse(&value, Expiry::MustBeAfter(chrono::Utc::now())) {
+        Ok(request) => request,
+        Err(err) => {
+            // A retry may arrive after the original's `expiresAt`: like any
+            // other retry, it gets the original validation.
+            if key.is_some()
+                && err.code == ErrorCode::InvalidField
+                && err.field.as_deref() == Some("expiresAt")
+                && let Some(original) = stored_original(&state, &client, id, &value).await?
+            {
+                return Ok(original);
+            }
+            return Err(err.into());
+        }
     };
     let command = CreateCommand { client, request };
     let wait = (!prefers_async(&headers)).then_some(state.settings.reply_timeout);
@@ -104,6 +119,30 @@ pub async fn create(
             Err(unavailable(err))
         }
     }
+}
+
+/// The validation an idempotent request already created, if any: `201` with
+/// it when the body is the same, `422` when the key was used for another.
+async fn stored_original(
+    state: &AppState,
+    client: &str,
+    id: Uuid,
+    body: &Value,
+) -> Result<Option<Response>, Failure> {
+    let Ok(request) = NewValidation::parse(body, Expiry::AnyTime) else {
+        return Ok(None);
+    };
+    let Some(row) = bv_store::validations::get(&state.db, client, id)
+        .await
+        .map_err(db_unavailable)?
+    else {
+        return Ok(None);
+    };
+    if row.request_hash != request.fingerprint(client) {
+        return Err(ApiError::idempotency_key_reused().into());
+    }
+    let reply = ReplyBody::created(bv_store::validations::to_api(&row));
+    Ok(Some((StatusCode::CREATED, Json(reply)).into_response()))
 }
 
 /// A worker's reply as the HTTP response.
