@@ -112,7 +112,7 @@ impl Drop for TestPrefix {
     fn drop(&mut self) {
         let names = self.names();
         run_blocking(async move {
-            let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+            let conn = amqp_connect().await?;
             let ch = conn.create_channel().await?;
             for q in [
                 &names.create_queue,
@@ -236,6 +236,8 @@ impl TestApp {
             db,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // A server that stops answering fails the test instead of hanging it.
+                .timeout(Duration::from_secs(30))
                 .build()
                 .expect("http client"),
             overrides,
@@ -269,7 +271,7 @@ impl TestApp {
 
     /// Consumers attached to this app's command queue.
     pub async fn consumers(&self) -> u32 {
-        let Ok(conn) = Connection::connect(AMQP_URL, ConnectionProperties::default()).await else {
+        let Ok(conn) = amqp_connect().await else {
             return 0;
         };
         let result = async {
@@ -406,7 +408,7 @@ pub async fn publish_raw(
     message_id: Option<&str>,
     body: &[u8],
 ) -> anyhow::Result<()> {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let conn = amqp_connect().await?;
     let ch = conn.create_channel().await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let mut props = BasicProperties::default()
@@ -517,10 +519,28 @@ pub fn dispatch_settings() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Connects to the test broker, failing after 10 s instead of hanging.
+pub async fn amqp_connect() -> anyhow::Result<Connection> {
+    let connect = Connection::connect(AMQP_URL, ConnectionProperties::default());
+    Ok(tokio::time::timeout(Duration::from_secs(10), connect).await??)
+}
+
 /// A port on 127.0.0.1 with nothing listening (yet): connections are refused.
+///
+/// Chosen below Linux's ephemeral range (32768–60999), so no other test's
+/// `bind(0)` and no outgoing connection can take it meanwhile (an outgoing
+/// connection whose source port equals its destination connects to itself).
 pub fn reserve_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 500) as u16 * 20;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 10_000;
+        let port = 20_000 + (start - 20_000 + offset) % 10_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// How the test receiver answers one request.
@@ -682,14 +702,16 @@ impl SmtpServer {
             .arg("--dir")
             .arg(&dir)
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("start the SMTP server (python3 with aiosmtpd)");
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            let probe = tokio::net::TcpStream::connect(("127.0.0.1", port));
+            if matches!(
+                tokio::time::timeout(Duration::from_secs(1), probe).await,
+                Ok(Ok(_))
+            ) {
                 return SmtpServer {
                     port,
                     dir,
@@ -782,7 +804,7 @@ pub struct Answer {
 pub async fn request_reply(names: &Names, message_id: &str, body: &[u8]) -> anyhow::Result<Answer> {
     use bv_contract::amqp::{DIRECT_REPLY_TO, REPLY_REPLAYED_HEADER, REPLY_STATUS_HEADER};
     use futures::StreamExt;
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let conn = amqp_connect().await?;
     let ch = conn.create_channel().await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let mut replies = ch

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// How long a publish may wait for the broker's confirm.
+/// How long a publish may take, sending and the broker's confirm together.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a command could not be handed to the broker.
@@ -166,7 +166,7 @@ impl Publisher {
             reply = Some(rx);
         }
 
-        async {
+        let publish = async {
             let confirm = session
                 .channel
                 .basic_publish(
@@ -181,15 +181,21 @@ impl Publisher {
                 )
                 .await
                 .map_err(|e| SendError::NotConfirmed(e.to_string()))?;
-            match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
-                Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-                Ok(Ok(Confirmation::Ack(Some(_)))) => Err(SendError::NotConfirmed(
+            match confirm.await {
+                Ok(Confirmation::Ack(None)) => Ok(()),
+                Ok(Confirmation::Ack(Some(_))) => Err(SendError::NotConfirmed(
                     "the command queue does not exist (message returned)".into(),
                 )),
-                Ok(Ok(other)) => Err(SendError::NotConfirmed(format!("{other:?}"))),
-                Ok(Err(e)) => Err(SendError::NotConfirmed(e.to_string())),
-                Err(_) => Err(SendError::NotConfirmed("no confirm within 5s".into())),
+                Ok(other) => Err(SendError::NotConfirmed(format!("{other:?}"))),
+                Err(e) => Err(SendError::NotConfirmed(e.to_string())),
             }
+        };
+        // Sending and confirming together are bounded: a blocked or stuck
+        // connection answers 503 instead of holding the request.
+        async {
+            tokio::time::timeout(CONFIRM_TIMEOUT, publish)
+                .await
+                .unwrap_or_else(|_| Err(SendError::NotConfirmed("no confirm within 5s".into())))
         }
         .instrument(span)
         .await?;

@@ -37,6 +37,9 @@ use crate::metrics::Metrics;
 use crate::persist::{Incoming, Outcome, persist_isolating};
 use crate::settings::WorkerSettings;
 
+/// How long a publish (reply or dead letter) may take.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What every consumer shares.
 pub struct Context {
     pub db: DatabaseConnection,
@@ -288,15 +291,21 @@ pub(crate) async fn publish_reply(
     if let Some(correlation) = to.request.properties.correlation_id() {
         props = props.with_correlation_id(correlation.clone());
     }
-    let _confirm = channel
-        .basic_publish(
-            "".into(),
-            reply_to.clone(),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        )
-        .await?;
+    let publish = channel.basic_publish(
+        "".into(),
+        reply_to.clone(),
+        BasicPublishOptions::default(),
+        body,
+        props,
+    );
+    match tokio::time::timeout(BROKER_TIMEOUT, publish).await {
+        Ok(sent) => {
+            sent?;
+        }
+        Err(_) => {
+            tracing::warn!("a reply could not be sent in time; the caller reads it via the API")
+        }
+    }
     Ok(())
 }
 
@@ -316,16 +325,23 @@ async fn dead_letter(
         .clone()
         .with_headers(headers)
         .with_delivery_mode(2);
-    let confirm = channel
-        .basic_publish(
-            ctx.names.dead_exchange.as_str().into(),
-            CREATE_ROUTING_KEY.into(),
-            BasicPublishOptions::default(),
-            &delivery.data,
-            props,
-        )
-        .await?
-        .await?;
+    let publish = async {
+        channel
+            .basic_publish(
+                ctx.names.dead_exchange.as_str().into(),
+                CREATE_ROUTING_KEY.into(),
+                BasicPublishOptions::default(),
+                &delivery.data,
+                props,
+            )
+            .await?
+            .await
+    };
+    // Unconfirmed in time: fail the consumer; its channel closes and the
+    // message returns to the queue.
+    let confirm = tokio::time::timeout(BROKER_TIMEOUT, publish)
+        .await
+        .map_err(|_| anyhow::anyhow!("no confirm for a dead letter within {BROKER_TIMEOUT:?}"))??;
     match confirm {
         Confirmation::Ack(_) => {
             ctx.metrics.dead_lettered.inc();
