@@ -386,6 +386,14 @@ impl Drop for TestApp {
         for task in &self.tasks {
             task.abort();
         }
+        // The mail folder `dispatch_settings` made for this app.
+        let temp = std::env::temp_dir();
+        for (key, value) in &self.overrides {
+            let dir = std::path::Path::new(value);
+            if *key == "email.file_dir" && dir.starts_with(&temp) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
     }
 }
 
