@@ -12,11 +12,12 @@ use crate::support::spawn_worker;
 
 const CLIENT: &str = "client_123456789";
 
-/// An app without an in-process worker, seeded.
+/// An app without an in-process worker, seeded; its settings (passed to the
+/// worker processes) dispatch on the shortened test schedule.
 async fn seeded_app() -> TestApp {
     let app = TestApp::spawn_with(bv_e2e::Options {
         no_worker: true,
-        settings: vec![],
+        settings: dispatch_settings(),
     })
     .await;
     app.seed(CLIENT, "project_123456789", "flow_123456789", "login")
@@ -60,9 +61,8 @@ async fn a_worker_killed_during_a_retry_schedule_delivers_everything_after_resta
     receiver.set_default(Behavior::Status(503));
     let app = seeded_app().await;
     publish_commands(&app, &receiver, N).await;
-    let settings = dispatch_settings();
 
-    let mut worker = spawn_worker(&app, &settings);
+    let mut worker = spawn_worker(&app, &[]);
     // Every delivery has failed at least once: they are mid-schedule.
     assert!(
         eventually(Duration::from_secs(30), || async {
@@ -81,7 +81,7 @@ async fn a_worker_killed_during_a_retry_schedule_delivers_everything_after_resta
     assert_eq!(pending, N as u64, "all still pending after the kill");
 
     receiver.set_default(Behavior::Status(200));
-    let mut worker = spawn_worker(&app, &settings);
+    let mut worker = spawn_worker(&app, &[]);
     // Leases of attempts cut off by the kill expire (5 s) and are taken over.
     let done = eventually(Duration::from_secs(40), || async {
         successes(&receiver).len() >= N
@@ -108,9 +108,8 @@ async fn two_worker_processes_send_each_delivery_once() {
     const N: usize = 60;
     let receiver = Receiver::start().await;
     let app = seeded_app().await;
-    let settings = dispatch_settings();
-    let mut a = spawn_worker(&app, &settings);
-    let mut b = spawn_worker(&app, &settings);
+    let mut a = spawn_worker(&app, &[]);
+    let mut b = spawn_worker(&app, &[]);
     // Both consume (8 consumers each) before the commands arrive, so both
     // persist some and both dispatchers have work.
     assert!(

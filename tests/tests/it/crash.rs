@@ -138,12 +138,11 @@ async fn a_bad_setting_stops_the_worker_at_start_naming_it() {
 async fn sigterm_stops_the_worker_cleanly_and_returns_its_messages() {
     let app = TestApp::spawn_with(bv_e2e::Options {
         no_worker: true,
-        settings: vec![],
+        settings: bv_e2e::dispatch_settings(),
     })
     .await;
     let port = bv_e2e::reserve_port();
-    let mut settings = bv_e2e::dispatch_settings();
-    settings.push(("worker.http_addr", format!("127.0.0.1:{port}")));
+    let settings = vec![("worker.http_addr", format!("127.0.0.1:{port}"))];
     let mut worker = spawn_worker(&app, &settings);
     assert!(
         eventually(Duration::from_secs(20), || async {
