@@ -1,6 +1,5 @@
 //! Prometheus metrics of the ingress, served at `/metrics`.
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
@@ -55,10 +54,9 @@ impl Metrics {
             .inc();
     }
 
+    /// The registry in Prometheus text format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = encode(&mut out, &self.registry);
-        out
+        bv_runtime::metrics::render(&self.registry)
     }
 }
 

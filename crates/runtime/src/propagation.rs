@@ -36,60 +36,59 @@ pub fn record_trace_id(span: &tracing::Span) {
     }
 }
 
-/// Writes the current span's context into `headers`.
-pub fn inject_current(headers: &mut FieldTable) {
-    let context = tracing::Span::current().context();
+/// The W3C headers (`traceparent`, `tracestate`) of a span's context.
+fn context_headers(span: &tracing::Span) -> HashMap<String, String> {
+    let context = span.context();
     let mut carrier = Headers(HashMap::new());
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
-    for (key, value) in carrier.0 {
+    carrier.0
+}
+
+/// Makes `span` a child of the context whose W3C headers `get` finds, if any.
+fn set_parent_with(span: &tracing::Span, get: impl Fn(&str) -> Option<String>) {
+    let carrier = Headers(
+        ["traceparent", "tracestate"]
+            .into_iter()
+            .filter_map(|key| get(key).map(|value| (key.to_owned(), value)))
+            .collect(),
+    );
+    if carrier.0.is_empty() {
+        return;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(parent);
+}
+
+/// Writes the current span's context into `headers`.
+pub fn inject_current(headers: &mut FieldTable) {
+    for (key, value) in context_headers(&tracing::Span::current()) {
         crate::amqp::set_header(headers, &key, &value);
     }
 }
 
-/// Makes `span` a child of the context carried in `headers`, if any.
+/// Makes `span` a child of the context carried in AMQP `headers`, if any.
 pub fn set_parent_from(span: &tracing::Span, headers: Option<&FieldTable>) {
-    let mut carrier = Headers(HashMap::new());
-    for key in ["traceparent", "tracestate"] {
-        if let Some(value) = crate::amqp::header_str(headers, key) {
-            carrier.0.insert(key.to_owned(), value);
-        }
-    }
-    if carrier.0.is_empty() {
-        return;
-    }
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
-    let _ = span.set_parent(parent);
+    set_parent_with(span, |key| crate::amqp::header_str(headers, key));
 }
 
 /// Makes `span` a child of the context in HTTP `traceparent`/`tracestate` headers, if any.
 pub fn set_parent_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
-    let mut carrier = Headers(HashMap::new());
-    for key in ["traceparent", "tracestate"] {
-        if let Some(value) = headers.get(key).and_then(|v| v.to_str().ok()) {
-            carrier.0.insert(key.to_owned(), value.to_owned());
-        }
-    }
-    if carrier.0.is_empty() {
-        return;
-    }
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
-    let _ = span.set_parent(parent);
+    set_parent_with(span, |key| {
+        headers
+            .get(key)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
 }
 
 /// The W3C `traceparent` of `span`, to store and continue the trace later.
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
-    let context = span.context();
-    let mut carrier = Headers(HashMap::new());
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut carrier));
-    carrier.0.remove("traceparent")
+    context_headers(span).remove("traceparent")
 }
 
 /// Makes `span` a child of a stored `traceparent`.
 pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
-    let mut carrier = Headers(HashMap::new());
-    carrier
-        .0
-        .insert("traceparent".to_owned(), traceparent.to_owned());
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
-    let _ = span.set_parent(parent);
+    set_parent_with(span, |key| {
+        (key == "traceparent").then(|| traceparent.to_owned())
+    });
 }

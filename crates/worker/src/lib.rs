@@ -206,38 +206,5 @@ async fn sweep_expired(db: DatabaseConnection, every: Duration, shutdown: Shutdo
 /// The `bv-worker` process: load settings, start telemetry, run until SIGTERM.
 /// Exit code 2 means a bad setting.
 pub fn main() -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("bv-worker: {err}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(main_async())
-}
-
-async fn main_async() -> std::process::ExitCode {
-    let settings = match Settings::load() {
-        Ok(s) => s,
-        Err(err) => {
-            eprintln!("bv-worker: {err:#}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let telemetry = match bv_runtime::telemetry::init("bv-worker", &settings.telemetry) {
-        Ok(t) => t,
-        Err(err) => {
-            eprintln!("bv-worker: telemetry: {err:#}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let result = run(settings, Shutdown::on_signals()).await;
-    telemetry.shutdown();
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("bv-worker: {err:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    bv_runtime::service::main("bv-worker", Settings::load, |s| &s.telemetry, run)
 }
