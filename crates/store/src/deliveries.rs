@@ -89,6 +89,13 @@ pub fn plan(
     rows
 }
 
+/// No live lease: never claimed, released, or run out by `now`.
+fn unleased(now: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(Column::LeaseExpiresAt.is_null())
+        .add(Column::LeaseExpiresAt.lt(now))
+}
+
 /// Leases up to `limit` due deliveries to `owner` for `lease`. Each claim
 /// writes a fresh token (`<owner>/<random>`) into `lease_owner`: only the
 /// attempt holding that token may move the delivery on, even if the same
@@ -104,11 +111,7 @@ pub async fn claim_due(
         Condition::all()
             .add(Column::Status.eq(PENDING))
             .add(Column::NextAttemptAt.lte(now))
-            .add(
-                Condition::any()
-                    .add(Column::LeaseExpiresAt.is_null())
-                    .add(Column::LeaseExpiresAt.lt(now)),
-            )
+            .add(unleased(now))
     };
     let txn = db.begin().await?;
     let mut query = Entity::find()
@@ -326,11 +329,7 @@ pub async fn next_claimable(
         .select_only()
         .column(Column::NextAttemptAt)
         .filter(Column::Status.eq(PENDING))
-        .filter(
-            Condition::any()
-                .add(Column::LeaseExpiresAt.is_null())
-                .add(Column::LeaseExpiresAt.lt(now)),
-        )
+        .filter(unleased(now))
         .order_by_asc(Column::NextAttemptAt)
         .limit(1)
         .into_tuple()
