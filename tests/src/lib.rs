@@ -472,20 +472,30 @@ pub fn seed_request() -> Value {
     })
 }
 
-/// Polls `check` every 50 ms until it returns true or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+/// Fetches every 25 ms until `done` holds for what came back or `limit`
+/// passes; returns the last value fetched.
+pub async fn poll<T, F, Fut>(limit: Duration, mut fetch: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let value = fetch().await;
+        if done(&value) || tokio::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Polls `check` until it returns true (`true`) or `limit` passes (`false`).
+pub async fn eventually<F, Fut>(limit: Duration, check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+    poll(limit, check, |ok| *ok).await
 }
 
 impl Options {
@@ -498,6 +508,12 @@ impl Options {
             no_worker: false,
             settings: dispatch_settings(),
         }
+    }
+
+    /// Without the in-process worker (a test runs its own, or none).
+    pub fn without_worker(mut self) -> Self {
+        self.no_worker = true;
+        self
     }
 
     /// Adds or replaces a setting.
@@ -674,14 +690,7 @@ impl Receiver {
 
     /// Waits until `n` requests have arrived; returns them.
     pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let got = self.received();
-            if got.len() >= n || tokio::time::Instant::now() >= deadline {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        poll(limit, || async { self.received() }, |got| got.len() >= n).await
     }
 }
 
@@ -754,14 +763,7 @@ impl SmtpServer {
     }
 
     pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let got = self.messages();
-            if got.len() >= n || tokio::time::Instant::now() >= deadline {
-                return got;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        poll(limit, || async { self.messages() }, |got| got.len() >= n).await
     }
 }
 
@@ -787,15 +789,17 @@ impl TestApp {
 
     /// Waits until every delivery of a validation has left `pending`.
     pub async fn settled_deliveries(&self, client: &str, id: &str, limit: Duration) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let rows = self.deliveries(client, id).await;
-            let settled = !rows.is_empty() && rows.iter().all(|d| d["status"] != "pending");
-            if settled || tokio::time::Instant::now() >= deadline {
-                return rows;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let settled =
+            |rows: &Vec<Value>| !rows.is_empty() && rows.iter().all(|d| d["status"] != "pending");
+        poll(limit, || self.deliveries(client, id), settled).await
+    }
+
+    /// Creates a validation over HTTP for `client`, expecting `201`; its `_id`.
+    pub async fn create(&self, client: &str, body: &Value) -> String {
+        let response = self.post(&self.token(client), body).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("json");
+        body["data"]["_id"].as_str().expect("_id").to_owned()
     }
 }
 

@@ -241,11 +241,7 @@ fn incoming(identifier: &str) -> bv_worker::persist::Incoming {
 async fn a_command_the_database_refuses_fails_alone_not_its_batch() {
     use bv_worker::persist::{Outcome, persist_isolating};
     use sea_orm::ConnectionTrait;
-    let app = TestApp::spawn_with(bv_e2e::Options {
-        no_worker: true,
-        settings: vec![],
-    })
-    .await;
+    let app = TestApp::spawn_with(bv_e2e::Options::default().without_worker()).await;
     app.seed("c1", "project_123456789", "flow_123456789", "login")
         .await;
     // A rule only the database knows, refusing one of the commands.

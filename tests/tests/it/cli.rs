@@ -5,14 +5,20 @@ use std::time::Duration;
 use bv_e2e::{JWT_SECRET, Options, TestApp, eventually, seed_request};
 use serde_json::Value;
 
-async fn bvctl(app: &TestApp, args: &[&str]) -> Value {
-    let output = crate::support::bvctl()
+/// Runs bvctl against the app's database, with the tests' JWT secret.
+async fn run_bvctl(app: &TestApp, args: &[&str]) -> std::process::Output {
+    crate::support::bvctl()
         .args(args)
         .env("BV__DATABASE__URL", &app.test_db.url)
         .env("BV__AUTH__JWT_SECRET", JWT_SECRET)
         .output()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs bvctl, expecting success; its output as JSON (or as a string).
+async fn bvctl(app: &TestApp, args: &[&str]) -> Value {
+    let output = run_bvctl(app, args).await;
     assert!(
         output.status.success(),
         "bvctl {args:?}: {}",
@@ -106,24 +112,14 @@ async fn an_operator_sets_up_a_client_whose_token_the_ingress_accepts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_usage_is_reported_without_a_panic() {
-    let app = TestApp::spawn_with(Options {
-        no_worker: true,
-        settings: vec![],
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::default().without_worker()).await;
     for args in [
         &["flow", "create", "--project", "nope", "--type", "login"][..],
         &["flow", "create", "--project", "p", "--type", "selfie"][..],
         &["deliveries", "redeliver", "not-a-uuid"][..],
         &["token", "issue", "--client", "c", "--ttl", "forever"][..],
     ] {
-        let output = crate::support::bvctl()
-            .args(args)
-            .env("BV__DATABASE__URL", &app.test_db.url)
-            .env("BV__AUTH__JWT_SECRET", JWT_SECRET)
-            .output()
-            .await
-            .unwrap();
+        let output = run_bvctl(&app, args).await;
         assert_eq!(output.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(

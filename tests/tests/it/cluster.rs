@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bv_e2e::{
-    Behavior, Receiver, TestApp, count_rows, dispatch_settings, eventually, seed_request,
-};
+use bv_e2e::{Behavior, Receiver, TestApp, count_rows, eventually, seed_request};
 use serde_json::json;
 
 use crate::support::spawn_worker;
@@ -15,11 +13,7 @@ const CLIENT: &str = "client_123456789";
 /// An app without an in-process worker, seeded; its settings (passed to the
 /// worker processes) dispatch on the shortened test schedule.
 async fn seeded_app() -> TestApp {
-    let app = TestApp::spawn_with(bv_e2e::Options {
-        no_worker: true,
-        settings: dispatch_settings(),
-    })
-    .await;
+    let app = TestApp::spawn_with(bv_e2e::Options::dispatching().without_worker()).await;
     app.seed(CLIENT, "project_123456789", "flow_123456789", "login")
         .await;
     app

@@ -23,11 +23,7 @@ fn small_batches() -> Vec<(&'static str, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_stream_persists_every_command_exactly_once_after_restart() {
     const N: usize = 400;
-    let app = TestApp::spawn_with(bv_e2e::Options {
-        no_worker: true,
-        settings: vec![],
-    })
-    .await;
+    let app = TestApp::spawn_with(bv_e2e::Options::default().without_worker()).await;
     app.seed("c1", "project_123456789", "flow_123456789", "login")
         .await;
 
@@ -136,11 +132,7 @@ async fn a_bad_setting_stops_the_worker_at_start_naming_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_worker_cleanly_and_returns_its_messages() {
-    let app = TestApp::spawn_with(bv_e2e::Options {
-        no_worker: true,
-        settings: bv_e2e::dispatch_settings(),
-    })
-    .await;
+    let app = TestApp::spawn_with(bv_e2e::Options::dispatching().without_worker()).await;
     let port = bv_e2e::reserve_port();
     let settings = vec![("worker.http_addr", format!("127.0.0.1:{port}"))];
     let mut worker = spawn_worker(&app, &settings);

@@ -150,10 +150,11 @@ async fn prefer_respond_async_answers_202_with_a_location_that_resolves() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_worker_the_request_is_accepted_with_202_after_the_timeout() {
-    let app = TestApp::spawn_with(bv_e2e::Options {
-        no_worker: true,
-        settings: vec![("ingress.reply_timeout", "300ms".into())],
-    })
+    let app = TestApp::spawn_with(
+        bv_e2e::Options::default()
+            .without_worker()
+            .with("ingress.reply_timeout", "300ms"),
+    )
     .await;
     let token = app.token("c1");
     let response = app.post(&token, &seed_request()).await;
@@ -167,11 +168,7 @@ async fn without_a_worker_the_request_is_accepted_with_202_after_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broker_that_is_unreachable_gives_503_with_retry_after() {
-    let app = TestApp::spawn_with(bv_e2e::Options {
-        no_worker: true,
-        settings: vec![],
-    })
-    .await;
+    let app = TestApp::spawn_with(bv_e2e::Options::default().without_worker()).await;
     // A second ingress whose broker URL points at a closed port.
     let mut overrides = app.overrides.clone();
     overrides.push(("amqp.url", "amqp://guest:guest@127.0.0.1:1/%2f".into()));
@@ -242,10 +239,9 @@ async fn a_command_expired_while_queued_is_stored_as_expired() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_validation_left_new_past_its_expiry_becomes_expired() {
-    let app = TestApp::spawn_with(bv_e2e::Options {
-        no_worker: false,
-        settings: vec![("worker.expiry_sweep_interval", "200ms".into())],
-    })
+    let app = TestApp::spawn_with(
+        bv_e2e::Options::default().with("worker.expiry_sweep_interval", "200ms"),
+    )
     .await;
     app.seed("c1", "project_123456789", "flow_123456789", "login")
         .await;

@@ -18,13 +18,6 @@ fn request_to(url: &str) -> Value {
     body
 }
 
-async fn create(app: &TestApp, body: &Value) -> String {
-    let response = app.post(&app.token(CLIENT), body).await;
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    body["data"]["_id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_created_validation_sends_one_webhook_signed_with_the_project_secret() {
     let app = TestApp::spawn_with(Options::dispatching()).await;
@@ -33,7 +26,9 @@ async fn a_created_validation_sends_one_webhook_signed_with_the_project_secret()
         .await;
     let receiver = Receiver::start().await;
 
-    let id = create(&app, &request_to(&receiver.url("/hooks/bv"))).await;
+    let id = app
+        .create(CLIENT, &request_to(&receiver.url("/hooks/bv")))
+        .await;
     let got = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 1, "one webhook");
     let hook = &got[0];
@@ -94,7 +89,12 @@ async fn a_receiver_that_fails_then_recovers_gets_the_webhook_with_growing_delay
         .await;
     // Nothing listens yet: the first attempts are refused connections.
     let port = reserve_port();
-    let id = create(&app, &request_to(&format!("http://127.0.0.1:{port}/hook"))).await;
+    let id = app
+        .create(
+            CLIENT,
+            &request_to(&format!("http://127.0.0.1:{port}/hook")),
+        )
+        .await;
     let refused = eventually(Duration::from_secs(10), || async {
         let d = app.deliveries(CLIENT, &id).await;
         d[0]["attempts"].as_i64().unwrap_or(0) >= 2
@@ -174,7 +174,7 @@ async fn gone_stops_at_once_and_retry_after_is_honoured() {
 
     let gone = Receiver::start().await;
     gone.set_default(Behavior::Status(410));
-    let id = create(&app, &request_to(&gone.url("/gone"))).await;
+    let id = app.create(CLIENT, &request_to(&gone.url("/gone"))).await;
     let d = app
         .settled_deliveries(CLIENT, &id, Duration::from_secs(5))
         .await;
@@ -186,7 +186,7 @@ async fn gone_stops_at_once_and_retry_after_is_honoured() {
 
     let busy = Receiver::start().await;
     busy.script([Behavior::RetryAfter(503, 2)]);
-    let id = create(&app, &request_to(&busy.url("/busy"))).await;
+    let id = app.create(CLIENT, &request_to(&busy.url("/busy"))).await;
     let got = busy.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 2);
     let waited = got[1].at - got[0].at;
@@ -208,7 +208,9 @@ async fn a_delivery_past_its_lifetime_fails_and_can_be_redelivered_through_the_a
         .await;
     let receiver = Receiver::start().await;
     receiver.set_default(Behavior::Status(500));
-    let id = create(&app, &request_to(&receiver.url("/down"))).await;
+    let id = app
+        .create(CLIENT, &request_to(&receiver.url("/down")))
+        .await;
 
     let d = app
         .settled_deliveries(CLIENT, &id, Duration::from_secs(10))
@@ -299,7 +301,7 @@ async fn a_webhook_to_a_loopback_address_is_refused_unless_allow_listed() {
         // A private address: refused before any connection is attempted.
         "http://10.255.255.1/hook".to_owned(),
     ] {
-        let id = create(&app, &request_to(&url)).await;
+        let id = app.create(CLIENT, &request_to(&url)).await;
         let d = app
             .settled_deliveries(CLIENT, &id, Duration::from_secs(5))
             .await;
@@ -362,7 +364,7 @@ async fn the_project_default_webhook_url_is_used_and_a_rotated_secret_keeps_sign
 
     let mut body = request_to("http://unused.invalid/");
     body.as_object_mut().unwrap().remove("webhookUrl");
-    create(&app, &body).await;
+    app.create(CLIENT, &body).await;
     let got = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 1, "sent to the project's default URL");
     let hook = &got[0];
@@ -385,7 +387,7 @@ async fn deliveries_are_visible_only_to_their_client() {
     let app = TestApp::spawn().await;
     app.seed(CLIENT, "project_123456789", "flow_123456789", "login")
         .await;
-    let id = create(&app, &seed_request()).await;
+    let id = app.create(CLIENT, &seed_request()).await;
     let mine = app.deliveries(CLIENT, &id).await;
     let channels: Vec<&str> = mine
         .iter()

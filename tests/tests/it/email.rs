@@ -15,13 +15,6 @@ fn email_request(email: &str, language: &str) -> Value {
     body
 }
 
-async fn create(app: &TestApp, body: &Value) -> String {
-    let response = app.post(&app.token(CLIENT), body).await;
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    body["data"]["_id"].as_str().unwrap().to_owned()
-}
-
 async fn app_with_smtp(port: u16) -> TestApp {
     let app = TestApp::spawn_with(
         Options::dispatching()
@@ -40,8 +33,12 @@ async fn the_email_arrives_in_the_requests_language_with_a_link_carrying_the_id(
     let smtp = SmtpServer::start_on(reserve_port()).await;
     let app = app_with_smtp(smtp.port).await;
 
-    let es = create(&app, &email_request("ana@example.com", "es")).await;
-    let en = create(&app, &email_request("bob@example.com", "en")).await;
+    let es = app
+        .create(CLIENT, &email_request("ana@example.com", "es"))
+        .await;
+    let en = app
+        .create(CLIENT, &email_request("bob@example.com", "en"))
+        .await;
     let mail = smtp.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(mail.len(), 2);
     let to = |m: &Value| m["to"][0].as_str().unwrap().to_owned();
@@ -88,7 +85,9 @@ async fn the_email_arrives_in_the_requests_language_with_a_link_carrying_the_id(
 async fn an_smtp_server_that_is_down_then_up_gets_the_email() {
     let port = reserve_port();
     let app = app_with_smtp(port).await;
-    let id = create(&app, &email_request("ana@example.com", "en")).await;
+    let id = app
+        .create(CLIENT, &email_request("ana@example.com", "en"))
+        .await;
     assert!(
         eventually(Duration::from_secs(10), || async {
             app.deliveries(CLIENT, &id).await[0]["attempts"]
@@ -118,7 +117,9 @@ async fn an_smtp_server_that_is_down_then_up_gets_the_email() {
 async fn a_permanent_smtp_rejection_ends_retries() {
     let smtp = SmtpServer::start_on(reserve_port()).await;
     let app = app_with_smtp(smtp.port).await;
-    let id = create(&app, &email_request("reject@example.com", "en")).await;
+    let id = app
+        .create(CLIENT, &email_request("reject@example.com", "en"))
+        .await;
     let d = app
         .settled_deliveries(CLIENT, &id, Duration::from_secs(10))
         .await;
