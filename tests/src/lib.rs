@@ -5,6 +5,8 @@
 //! parallel without sharing state. The worker runs in-process (or, for crash
 //! tests, as a separate `bv-worker` process the test can SIGKILL).
 
+pub mod otlp;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 

@@ -78,3 +78,13 @@ impl Application {
         Ok(())
     }
 }
+
+/// The process: load settings, start telemetry, serve until SIGTERM.
+pub fn main() -> std::process::ExitCode {
+    bv_runtime::service::main(
+        "bv-ingress",
+        Settings::load,
+        |s| &s.telemetry,
+        |settings, shutdown| async move { Application::build(settings, shutdown).await?.run().await },
+    )
+}

@@ -223,8 +223,9 @@ impl Validate for AuthSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetrySettings {
-    /// OTLP/HTTP endpoint (e.g. `http://collector:4318`); falls back to
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; no export when neither is set.
+    /// OTLP/HTTP collector base URL (e.g. `http://collector:4318`); without
+    /// it the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` apply; no export when none is set.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
     /// `json` or `text`.

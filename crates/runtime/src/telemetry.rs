@@ -2,7 +2,15 @@
 //!
 //! Logs go to stdout (JSON or text). Spans always get OpenTelemetry trace ids,
 //! so trace context propagates over HTTP and AMQP even when nothing is
-//! exported; with an OTLP endpoint configured they are exported over OTLP/HTTP.
+//! exported; with an OTLP endpoint configured (`telemetry.otlp_endpoint`, or
+//! the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`) they are exported over OTLP/HTTP.
+//!
+//! The SDK's batch processor exports from a thread of its own, outside any
+//! tokio runtime, so the exporter uses reqwest's blocking client (an async
+//! client there panics on its first export). `OTEL_SERVICE_NAME` and
+//! `OTEL_RESOURCE_ATTRIBUTES` are honoured; the binary's name is the service
+//! name only when `OTEL_SERVICE_NAME` is unset.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -31,32 +39,39 @@ impl Telemetry {
 
 /// Installs logging and tracing for `service` as configured.
 pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
-    let endpoint = settings
-        .otlp_endpoint
-        .clone()
-        .filter(|e| !e.is_empty())
-        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
-        .filter(|e| !e.is_empty());
+    let configured = settings.otlp_endpoint.clone().filter(|e| !e.is_empty());
+    let from_env = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()));
     let mut builder = SdkTracerProvider::builder().with_resource(resource(service));
-    if let Some(endpoint) = &endpoint {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
-            .build()?;
-        builder = builder.with_batch_exporter(exporter);
+    let exporting = configured.clone().or(from_env);
+    if exporting.is_some() {
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_http();
+        // Our own setting names the collector's base URL like
+        // OTEL_EXPORTER_OTLP_ENDPOINT does; without it the exporter reads the
+        // standard variables itself (the signal-specific one taken as is).
+        if let Some(endpoint) = &configured {
+            exporter =
+                exporter.with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')));
+        }
+        builder = builder.with_batch_exporter(exporter.build()?);
     }
     let telemetry = install(service, settings, builder.build())?;
-    if let Some(endpoint) = endpoint {
+    if let Some(endpoint) = exporting {
         tracing::info!(%endpoint, "exporting traces over OTLP/HTTP");
     }
     Ok(telemetry)
 }
 
-/// The resource describing this process.
+/// The resource describing this process: `OTEL_RESOURCE_ATTRIBUTES`, and
+/// `OTEL_SERVICE_NAME` or else `service`.
 pub fn resource(service: &str) -> Resource {
-    Resource::builder()
-        .with_service_name(service.to_owned())
-        .build()
+    let builder = Resource::builder();
+    if std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.is_empty()) {
+        builder.build()
+    } else {
+        builder.with_service_name(service.to_owned()).build()
+    }
 }
 
 /// Installs logging and the given tracer provider (tests pass one with an

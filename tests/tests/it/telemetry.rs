@@ -95,3 +95,87 @@ async fn each_delivery_attempt_joins_the_create_requests_trace() {
         "{attempts:?}"
     );
 }
+
+/// Traces reach a real OTLP/HTTP collector from both processes: the ingress
+/// configured by `telemetry.otlp_endpoint`, the worker by the standard
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` and `OTEL_RESOURCE_ATTRIBUTES`.
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_reach_a_real_otlp_collector_from_both_services() {
+    use crate::support::{spawn, spawn_ingress};
+    let collector = bv_e2e::otlp::OtlpReceiver::start().await;
+    let app = TestApp::spawn_with(bv_e2e::Options::dispatching().without_worker()).await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
+    let receiver = bv_e2e::Receiver::start().await;
+    // Export promptly instead of every 5 s.
+    let quick = ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned());
+    let _worker = spawn(
+        env!("CARGO_BIN_EXE_e2e-bv-worker"),
+        &app,
+        &[],
+        &[
+            quick.clone(),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("{}/v1/traces", collector.endpoint()),
+            ),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=e2e".to_owned(),
+            ),
+        ],
+    );
+    let port = bv_e2e::reserve_port();
+    let _ingress = spawn_ingress(
+        &app,
+        port,
+        &[("telemetry.otlp_endpoint", collector.endpoint())],
+        &[quick],
+    )
+    .await;
+    assert!(
+        bv_e2e::eventually(Duration::from_secs(20), || async { app.consumers().await > 0 }).await,
+        "the worker process did not start consuming"
+    );
+
+    let trace_id = TraceId::from_bytes(*uuid::Uuid::new_v4().as_bytes());
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    let mut body = seed_request();
+    body["webhookUrl"] = serde_json::json!(receiver.url("/hook"));
+    let response = app
+        .http
+        .post(format!("http://127.0.0.1:{port}/v2/biometric-validations"))
+        .bearer_auth(app.token("c1"))
+        .header("traceparent", &traceparent)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 201);
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+
+    let has = |spans: &Vec<bv_e2e::otlp::ExportedSpan>, service: &str, prefix: &str| {
+        spans
+            .iter()
+            .any(|s| s.service == service && s.name.starts_with(prefix))
+    };
+    let complete = |spans: &Vec<bv_e2e::otlp::ExportedSpan>| {
+        has(spans, "bv-ingress", "POST /v2/biometric-validations")
+            && has(spans, "bv-ingress", "publish ")
+            && has(spans, "bv-worker", "process ")
+            && has(spans, "bv-worker", "bv.db.persist_batch")
+            && has(spans, "bv-worker", "deliver email")
+            && has(spans, "bv-worker", "deliver webhook")
+    };
+    let spans = collector
+        .wait_for_trace(&trace_id.to_string(), Duration::from_secs(20), complete)
+        .await;
+    let names: Vec<_> = spans.iter().map(|s| (&s.service, &s.name)).collect();
+    assert!(complete(&spans), "spans the collector got: {names:?}");
+    let worker_span = spans.iter().find(|s| s.service == "bv-worker").unwrap();
+    assert_eq!(
+        worker_span.resource.get("deployment.environment.name").map(String::as_str),
+        Some("e2e"),
+        "OTEL_RESOURCE_ATTRIBUTES is honoured"
+    );
+}
