@@ -1,5 +1,5 @@
 # The README's commands. `make run` and `make test` are all a fresh machine needs.
-.PHONY: run test lint fmt bench build clean
+.PHONY: run test lint fmt bench build clean docs-check
 
 run: ## start ingress + worker on the embedded defaults, print a token and a curl example
 	@scripts/run.sh
@@ -16,6 +16,9 @@ fmt:
 
 bench: ## throughput and latency (see README, "Performance")
 	@scripts/bench.sh
+
+docs-check: ## validate docs/asyncapi.yaml, docs/schemas/*.json and their examples (no cargo)
+	@scripts/docs-check.sh
 
 build:
 	cargo build --workspace --bins

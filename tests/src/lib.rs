@@ -120,6 +120,7 @@ impl Drop for TestPrefix {
                 &names.create_queue,
                 &names.create_dead_queue,
                 &names.redeliver_queue,
+                &names.redeliver_dead_queue,
             ] {
                 let _ = ch
                     .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
@@ -329,8 +330,8 @@ impl TestApp {
             NewFlow {
                 id: Some(flow.into()),
                 project: project.into(),
-                kind: flow_type.into(),
-                status: status.into(),
+                kind: flow_type.parse().expect("a flow type"),
+                status: status.parse().expect("a flow status"),
                 name: None,
             },
         )
@@ -805,18 +806,18 @@ impl TestApp {
     }
 }
 
-/// A worker's answer to a command: its `x-bv-status`, `x-bv-replayed` and body.
+/// A worker's answer to a command: its `x-bv-outcome` header and body.
 #[derive(Debug)]
 pub struct Answer {
-    pub status: String,
-    pub replayed: bool,
+    /// `created`, `replayed` or `rejected` (the header).
+    pub outcome: String,
     pub body: Value,
 }
 
 /// Publishes a create command with `reply_to` (direct reply-to) and waits up
 /// to 10 s for the worker's answer.
 pub async fn request_reply(names: &Names, message_id: &str, body: &[u8]) -> anyhow::Result<Answer> {
-    use bv_contract::amqp::{DIRECT_REPLY_TO, REPLY_REPLAYED_HEADER, REPLY_STATUS_HEADER};
+    use bv_contract::amqp::{DIRECT_REPLY_TO, REPLY_OUTCOME_HEADER};
     use futures::StreamExt;
     let conn = amqp_connect().await?;
     let ch = conn.create_channel().await?;
@@ -853,9 +854,7 @@ pub async fn request_reply(names: &Names, message_id: &str, body: &[u8]) -> anyh
         .ok_or_else(|| anyhow::anyhow!("no reply"))??;
     let headers = reply.properties.headers().as_ref();
     let answer = Answer {
-        status: bv_runtime::amqp::header_str(headers, REPLY_STATUS_HEADER).unwrap_or_default(),
-        replayed: bv_runtime::amqp::header_str(headers, REPLY_REPLAYED_HEADER).as_deref()
-            == Some("true"),
+        outcome: bv_runtime::amqp::header_str(headers, REPLY_OUTCOME_HEADER).unwrap_or_default(),
         body: serde_json::from_slice(&reply.data)?,
     };
     let _ = conn.close(200, "bye".into()).await;

@@ -19,11 +19,9 @@ pub const REDELIVER_REPLY_MESSAGE_TYPE: &str = "delivery.redeliver.reply.v1";
 pub const DEAD_CODE_HEADER: &str = "x-bv-error-code";
 /// Header on a dead-lettered message: the human reason.
 pub const DEAD_REASON_HEADER: &str = "x-bv-error-reason";
-/// Header on a worker's reply: the HTTP status the ingress should answer with.
-pub const REPLY_STATUS_HEADER: &str = "x-bv-status";
-/// Header on a worker's reply: `true` when the command was a redelivery of an
-/// already persisted validation (nothing was written).
-pub const REPLY_REPLAYED_HEADER: &str = "x-bv-replayed";
+/// Header on a worker's reply: the outcome's name, the same as the body's
+/// `type` (`created`, `replayed`, `rejected`; `redelivered`, `notFound`, …).
+pub const REPLY_OUTCOME_HEADER: &str = "x-bv-outcome";
 /// The pseudo-queue of RabbitMQ's direct reply-to.
 pub const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
@@ -40,6 +38,8 @@ pub struct Names {
     pub create_dead_queue: String,
     /// Quorum queue of redeliver commands: `<prefix>.delivery.redeliver`.
     pub redeliver_queue: String,
+    /// Queue holding malformed redeliver commands: `<prefix>.delivery.redeliver.dead`.
+    pub redeliver_dead_queue: String,
 }
 
 impl Names {
@@ -50,6 +50,7 @@ impl Names {
             dead_exchange: format!("{prefix}.dead"),
             create_dead_queue: format!("{prefix}.{CREATE_ROUTING_KEY}.dead"),
             redeliver_queue: format!("{prefix}.{REDELIVER_ROUTING_KEY}"),
+            redeliver_dead_queue: format!("{prefix}.{REDELIVER_ROUTING_KEY}.dead"),
         }
     }
 }

@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::amqp::{REDELIVER_REPLY_MESSAGE_TYPE, REPLY_MESSAGE_TYPE};
+use crate::delivery::DeliveryView;
 use crate::error::{ApiError, ErrorCode};
 use crate::request::{Expiry, NewValidation};
 use crate::validation::BiometricValidation;
@@ -81,35 +83,82 @@ impl CreateCommand {
     }
 }
 
-/// The worker's answer to a command, which is also the HTTP response body:
-/// `{"success": true, "data": {...}}` or the error body.
+/// The success body of the API: `{"success": true, "data": ...}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ReplyBody {
-    Created(Box<Created>),
-    Failed(ApiError),
-}
-
-/// The seed's success body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Created {
+pub struct Success<T> {
     pub success: bool,
-    pub data: BiometricValidation,
+    pub data: T,
 }
 
-impl ReplyBody {
-    pub fn created(data: BiometricValidation) -> Self {
-        ReplyBody::Created(Box::new(Created {
+impl<T> Success<T> {
+    pub fn new(data: T) -> Self {
+        Success {
             success: true,
             data,
-        }))
+        }
     }
+}
 
-    /// The HTTP status the ingress answers this reply with.
-    pub fn http_status(&self) -> u16 {
+/// What a worker's answer is: each outcome names itself in the body's `type`
+/// (and in the reply's `x-bv-outcome` header, for upstream publishers).
+pub trait Outcome: Serialize {
+    /// The AMQP `type` of the reply message.
+    const MESSAGE_TYPE: &'static str;
+    /// The outcome's name, as the body's `type` says it.
+    fn kind(&self) -> &'static str;
+}
+
+/// The worker's answer to a create command, in domain terms (the ingress
+/// alone turns it into HTTP). The body is the API's body plus `type`:
+/// `{"type": "created", "success": true, "data": {...}}` or
+/// `{"type": "rejected", "success": false, "error": "...", "code": "..."}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum CreateOutcome {
+    /// Stored by this command.
+    Created(Success<BiometricValidation>),
+    /// Already stored by an earlier command with the same id and body:
+    /// nothing was written.
+    Replayed(Success<BiometricValidation>),
+    /// Can never succeed as sent; nothing was written.
+    Rejected(ApiError),
+}
+
+impl Outcome for CreateOutcome {
+    const MESSAGE_TYPE: &'static str = REPLY_MESSAGE_TYPE;
+
+    fn kind(&self) -> &'static str {
         match self {
-            ReplyBody::Created(_) => 201,
-            ReplyBody::Failed(e) => e.http_status(),
+            CreateOutcome::Created(_) => "created",
+            CreateOutcome::Replayed(_) => "replayed",
+            CreateOutcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// The worker's answer to a redeliver command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum RedeliverOutcome {
+    /// Re-armed for an immediate attempt: the delivery as it is now.
+    Redelivered(Success<DeliveryView>),
+    /// No such delivery on that validation for that client.
+    NotFound,
+    /// The database could not be reached; the caller may retry.
+    Unavailable,
+    /// The command itself is malformed.
+    Rejected(ApiError),
+}
+
+impl Outcome for RedeliverOutcome {
+    const MESSAGE_TYPE: &'static str = REDELIVER_REPLY_MESSAGE_TYPE;
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RedeliverOutcome::Redelivered(_) => "redelivered",
+            RedeliverOutcome::NotFound => "notFound",
+            RedeliverOutcome::Unavailable => "unavailable",
+            RedeliverOutcome::Rejected(_) => "rejected",
         }
     }
 }
@@ -157,11 +206,21 @@ mod tests {
     }
 
     #[test]
-    fn replies_deserialize_to_the_right_variant() {
-        let err: ReplyBody = serde_json::from_value(
-            json!({"success": false, "error": "x", "code": "INVALID_PROJECT"}),
+    fn outcomes_name_themselves_and_keep_the_api_body() {
+        let rejected: CreateOutcome = serde_json::from_value(
+            json!({"type": "rejected", "success": false, "error": "x", "code": "INVALID_PROJECT"}),
         )
         .unwrap();
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(
+            rejected,
+            CreateOutcome::Rejected(ApiError::new(ErrorCode::InvalidProject, "x"))
+        );
+        assert_eq!(rejected.kind(), "rejected");
+        let not_found = serde_json::to_value(RedeliverOutcome::NotFound).unwrap();
+        assert_eq!(not_found, json!({"type": "notFound"}));
+        assert_eq!(
+            serde_json::from_value::<RedeliverOutcome>(not_found).unwrap(),
+            RedeliverOutcome::NotFound
+        );
     }
 }

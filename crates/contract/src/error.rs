@@ -1,8 +1,11 @@
-//! Error codes, their HTTP status and the error body, in one place.
+//! Error codes and the error body, in one place.
 //!
 //! Every error the service reports, over HTTP or in an AMQP reply, is an
 //! [`ApiError`]: a [`ErrorCode`], a human sentence and, where one field is at
-//! fault, that field's name. Handlers never build error strings themselves.
+//! fault, that field's name. It is public by construction: a fault inside the
+//! service reaches a client only as `INTERNAL_ERROR` with a correlation id
+//! (the trace id), never with its detail. Which HTTP status a code gets is
+//! the ingress's business.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,28 +49,6 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// The HTTP status this code is answered with.
-    pub fn http_status(self) -> u16 {
-        match self {
-            ErrorCode::InvalidJson
-            | ErrorCode::MissingField
-            | ErrorCode::InvalidField
-            | ErrorCode::UnknownField
-            | ErrorCode::EmailRequired
-            | ErrorCode::InvalidProject
-            | ErrorCode::InvalidProjectFlow
-            | ErrorCode::InvalidParameters => 400,
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::BiometricValidationNotFound
-            | ErrorCode::DeliveryNotFound
-            | ErrorCode::NotFound => 404,
-            ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::IdempotencyKeyReused => 422,
-            ErrorCode::InternalError => 500,
-            ErrorCode::ServiceUnavailable => 503,
-        }
-    }
-
     /// The code as it appears on the wire, e.g. `INVALID_PROJECT_FLOW`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -110,6 +91,13 @@ pub struct ApiError {
     /// The request field at fault, when exactly one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `INTERNAL_ERROR`: the trace id under which the detail was logged.
+    #[serde(
+        default,
+        rename = "correlationId",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub correlation_id: Option<String>,
 }
 
 impl ApiError {
@@ -119,6 +107,7 @@ impl ApiError {
             error: error.into(),
             code,
             field: None,
+            correlation_id: None,
         }
     }
 
@@ -127,10 +116,6 @@ impl ApiError {
             field: Some(field.to_owned()),
             ..ApiError::new(code, error)
         }
-    }
-
-    pub fn http_status(&self) -> u16 {
-        self.code.http_status()
     }
 
     pub fn invalid_project() -> Self {
@@ -163,8 +148,16 @@ impl ApiError {
         )
     }
 
-    pub fn internal() -> Self {
-        ApiError::new(ErrorCode::InternalError, "Internal error")
+    /// A fault inside the service: the client gets only the correlation id
+    /// (the trace id) under which the detail was logged.
+    pub fn internal(correlation_id: Option<String>) -> Self {
+        ApiError {
+            correlation_id,
+            ..ApiError::new(
+                ErrorCode::InternalError,
+                "Internal error; quote the correlationId when reporting it",
+            )
+        }
     }
 
     pub fn idempotency_key_reused() -> Self {

@@ -7,13 +7,20 @@
 //! worker both depend on this crate, so they apply the same rules.
 
 pub mod amqp;
+pub mod closed_set;
 pub mod command;
+pub mod delivery;
 pub mod error;
+pub mod idempotency;
+pub mod project;
 pub mod request;
 pub mod validation;
 pub mod webhook;
 
-pub use command::{CreateCommand, RedeliverCommand, ReplyBody};
+pub use command::{CreateCommand, CreateOutcome, Outcome, RedeliverCommand, RedeliverOutcome, Success};
+pub use delivery::{AttemptOutcome, AttemptView, Channel, DeliveryStatus, DeliveryView};
 pub use error::{ApiError, ErrorCode};
+pub use project::{FlowStatus, FlowType, ProjectStatus};
 pub use request::{Language, NewValidation, ValidationType};
 pub use validation::{BiometricValidation, ValidationStatus, format_timestamp};
+pub use webhook::{EventType, WebhookEvent};

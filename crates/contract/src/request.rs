@@ -7,11 +7,12 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::project::FlowType;
 
 /// The request fields the seed documents, in its order.
 pub const FIELDS: [&str; 12] = [
@@ -29,79 +30,40 @@ pub const FIELDS: [&str; 12] = [
     "language",
 ];
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
 const MAX_ID_LEN: usize = 128;
 const MAX_IDENTIFIER_LEN: usize = 512;
 const MAX_URL_LEN: usize = 2048;
 
-/// What the validation is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ValidationType {
-    Validation,
-    Login,
-    Onboarding,
-    OneTimeLink,
+crate::closed_set! {
+    /// What the validation is for.
+    pub enum ValidationType {
+        Validation = "validation",
+        Login = "login",
+        Onboarding = "onboarding",
+        OneTimeLink = "oneTimeLink",
+    }
 }
 
 impl ValidationType {
-    pub const ALL: [ValidationType; 4] = [
-        ValidationType::Validation,
-        ValidationType::Login,
-        ValidationType::Onboarding,
-        ValidationType::OneTimeLink,
-    ];
-
-    pub fn as_str(self) -> &'static str {
+    /// Whether a flow of `flow_type` can serve a request of this type:
+    /// `login` and `onboarding` need a flow of their own type; `validation`
+    /// and `oneTimeLink` take either.
+    pub fn fits_flow(self, flow_type: FlowType) -> bool {
         match self {
-            ValidationType::Validation => "validation",
-            ValidationType::Login => "login",
-            ValidationType::Onboarding => "onboarding",
-            ValidationType::OneTimeLink => "oneTimeLink",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
-    /// Whether a flow of `flow_type` (`login` or `onboarding`) can serve a
-    /// request of this type: `login` and `onboarding` need a flow of their own
-    /// type; `validation` and `oneTimeLink` take either.
-    pub fn fits_flow(self, flow_type: &str) -> bool {
-        match self {
-            ValidationType::Login => flow_type == "login",
-            ValidationType::Onboarding => flow_type == "onboarding",
-            ValidationType::Validation | ValidationType::OneTimeLink => {
-                flow_type == "login" || flow_type == "onboarding"
-            }
+            ValidationType::Login => flow_type == FlowType::Login,
+            ValidationType::Onboarding => flow_type == FlowType::Onboarding,
+            ValidationType::Validation | ValidationType::OneTimeLink => true,
         }
     }
 }
 
-/// The language of the email templates.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    En,
-    Es,
-}
-
-impl Language {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Es => "es",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "en" => Some(Language::En),
-            "es" => Some(Language::Es),
-            _ => None,
-        }
+crate::closed_set! {
+    /// The language of the email templates (and, later, the hosted page).
+    #[derive(Default)]
+    pub enum Language {
+        #[default]
+        En = "en",
+        Es = "es",
     }
 }
 
@@ -188,7 +150,7 @@ impl NewValidation {
         let kind = ValidationType::parse(&kind_raw).ok_or_else(|| {
             invalid(
                 "type",
-                "must be one of `validation`, `login`, `onboarding`, `oneTimeLink`",
+                &format!("must be one of {}", ValidationType::expected()),
             )
         })?;
 
@@ -241,7 +203,10 @@ impl NewValidation {
         }
         let language = fields
             .optional_str("language")?
-            .map(|s| Language::parse(&s).ok_or_else(|| invalid("language", "must be `en` or `es`")))
+            .map(|s| {
+                Language::parse(&s)
+                    .ok_or_else(|| invalid("language", &format!("must be {}", Language::expected())))
+            })
             .transpose()?
             .unwrap_or_default();
 
@@ -259,24 +224,6 @@ impl NewValidation {
             email,
             language,
         })
-    }
-
-    /// A stable fingerprint of the request, to tell a retry of the same request
-    /// from a different request reusing its idempotency key.
-    pub fn fingerprint(&self, client: &str) -> String {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        hasher.update(client.as_bytes());
-        hasher.update([0]);
-        // Serializing a struct is deterministic: fields in declaration order.
-        hasher.update(serde_json::to_vec(self).unwrap_or_default());
-        let digest = hasher.finalize();
-        let mut hex = String::with_capacity(digest.len() * 2);
-        for byte in digest {
-            hex.push(char::from(HEX[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
-        }
-        hex
     }
 }
 
@@ -499,25 +446,12 @@ mod tests {
     #[test]
     fn flow_types_fit_as_documented() {
         use ValidationType::*;
-        assert!(Login.fits_flow("login") && !Login.fits_flow("onboarding"));
-        assert!(Onboarding.fits_flow("onboarding") && !Onboarding.fits_flow("login"));
-        for t in [Validation, OneTimeLink] {
-            assert!(t.fits_flow("login") && t.fits_flow("onboarding"));
-        }
-    }
-
-    #[test]
-    fn fingerprint_depends_on_client_and_body() {
-        let a = parse(seed()).unwrap();
-        let b = parse(with("identifier", json!("other"))).unwrap();
-        assert_eq!(a.fingerprint("c1"), a.clone().fingerprint("c1"));
-        assert_ne!(a.fingerprint("c1"), a.fingerprint("c2"));
-        assert_ne!(a.fingerprint("c1"), b.fingerprint("c1"));
-        let f = a.fingerprint("c1");
-        assert_eq!(f.len(), 64);
+        assert!(Login.fits_flow(FlowType::Login) && !Login.fits_flow(FlowType::Onboarding));
         assert!(
-            f.bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            Onboarding.fits_flow(FlowType::Onboarding) && !Onboarding.fits_flow(FlowType::Login)
         );
+        for t in [Validation, OneTimeLink] {
+            assert!(t.fits_flow(FlowType::Login) && t.fits_flow(FlowType::Onboarding));
+        }
     }
 }

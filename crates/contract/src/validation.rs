@@ -3,38 +3,29 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Where a validation is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ValidationStatus {
-    New,
-    Pending,
-    Completed,
-    Failed,
-    Expired,
+use crate::request::{Language, ValidationType};
+
+crate::closed_set! {
+    /// Where a validation is in its life.
+    pub enum ValidationStatus {
+        New = "new",
+        Pending = "pending",
+        Completed = "completed",
+        Failed = "failed",
+        Expired = "expired",
+    }
 }
 
 impl ValidationStatus {
-    pub const ALL: [ValidationStatus; 5] = [
-        ValidationStatus::New,
-        ValidationStatus::Pending,
-        ValidationStatus::Completed,
-        ValidationStatus::Failed,
-        ValidationStatus::Expired,
-    ];
+    /// The statuses a validation can leave by expiring: not yet decided.
+    pub const EXPIRABLE: [ValidationStatus; 2] = [ValidationStatus::New, ValidationStatus::Pending];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValidationStatus::New => "new",
-            ValidationStatus::Pending => "pending",
-            ValidationStatus::Completed => "completed",
-            ValidationStatus::Failed => "failed",
-            ValidationStatus::Expired => "expired",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    /// Whether a validation in this status, with this `expiresAt`, is expired
+    /// at `now`: it already is, or it is undecided and its time has passed.
+    /// The one rule the store, the sweeper and the email dispatcher share.
+    pub fn is_expired_at(self, expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        self == ValidationStatus::Expired
+            || (Self::EXPIRABLE.contains(&self) && expires_at.is_some_and(|at| at <= now))
     }
 }
 
@@ -49,10 +40,10 @@ pub struct BiometricValidation {
     pub client: String,
     pub project: String,
     pub project_flow: String,
-    pub status: String,
+    pub status: ValidationStatus,
     pub identifier: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ValidationType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,7 +57,7 @@ pub struct BiometricValidation {
     pub send_via_email: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    pub language: String,
+    pub language: Language,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -80,6 +71,19 @@ pub fn format_timestamp(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_is_one_rule() {
+        use ValidationStatus::*;
+        let now: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let past = Some(now - chrono::Duration::seconds(1));
+        let future = Some(now + chrono::Duration::seconds(1));
+        assert!(New.is_expired_at(past, now) && Pending.is_expired_at(Some(now), now));
+        assert!(!New.is_expired_at(future, now) && !New.is_expired_at(None, now));
+        assert!(Expired.is_expired_at(None, now));
+        // A decided validation stays decided.
+        assert!(!Completed.is_expired_at(past, now) && !Failed.is_expired_at(past, now));
+    }
 
     #[test]
     fn timestamps_look_like_the_seed() {

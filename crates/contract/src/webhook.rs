@@ -9,10 +9,29 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-/// The event type sent when a validation is created.
-pub const CREATED_EVENT: &str = "biometric_validation.created";
+use crate::validation::BiometricValidation;
+
+crate::closed_set! {
+    /// The `type` of a webhook event.
+    pub enum EventType {
+        /// A validation was created.
+        Created = "biometric_validation.created",
+    }
+}
+
+/// A webhook's body: `{type, timestamp, data}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// When the event happened (RFC 3339, UTC).
+    pub timestamp: String,
+    /// The validation as the API returns it.
+    pub data: BiometricValidation,
+}
 
 /// Why a secret cannot sign.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

@@ -10,7 +10,7 @@ use bv_runtime::AuthSettings;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde_json::{Map, Value};
 
-use crate::error::Failure;
+use crate::answer::Failure;
 use crate::state::AppState;
 
 /// Checks tokens.

@@ -6,7 +6,7 @@
 //! real address, so tests run the real server.
 
 pub mod auth;
-pub mod error;
+pub mod answer;
 pub mod metrics;
 pub mod publisher;
 pub mod routes;

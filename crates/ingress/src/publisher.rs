@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use bv_contract::ReplyBody;
-use bv_contract::amqp::{DIRECT_REPLY_TO, Names, REPLY_STATUS_HEADER};
-use bv_runtime::amqp::{connect_with_retry, declare_topology, reconnect_backoff};
+use bv_contract::amqp::{DIRECT_REPLY_TO, Names};
+use bv_runtime::amqp::{connect_with_retry, declare_topology};
 use bv_runtime::propagation::inject_current;
+use bv_runtime::retry::keep_alive;
 use bv_runtime::{AmqpSettings, Shutdown};
 use futures::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
@@ -45,10 +45,9 @@ pub enum Sent {
     Queued,
 }
 
-/// The worker's answer: the HTTP status and JSON body to return.
+/// The worker's answer: the reply body (an outcome, for the route to decode).
 #[derive(Debug)]
 pub struct Reply {
-    pub status: u16,
     pub body: Vec<u8>,
 }
 
@@ -133,7 +132,8 @@ impl Publisher {
             otel.name = format!("publish {}", self.names.commands_exchange),
             otel.kind = "producer",
             messaging.system = "rabbitmq",
-            messaging.operation.type = "publish",
+            messaging.operation.type = "send",
+            messaging.operation.name = "publish",
             messaging.destination.name = %self.names.commands_exchange,
             messaging.rabbitmq.destination.routing_key = routing_key,
             messaging.message.id = %id,
@@ -209,31 +209,20 @@ impl Publisher {
         }
     }
 
+    /// Keeps a session up until shutdown; without one, sends answer 503.
     async fn maintain(self: Arc<Self>, settings: AmqpSettings, shutdown: Shutdown) {
-        let mut delays = reconnect_backoff();
-        while !shutdown.is_triggered() {
+        keep_alive("RabbitMQ session (answering 503 meanwhile)", &shutdown, || async {
             let Some(conn) = connect_with_retry(&settings, "bv-ingress", &shutdown).await else {
-                break;
+                return Ok(());
             };
-            match self.serve_session(&conn, &settings, &shutdown).await {
-                Ok(()) => delays = reconnect_backoff(),
-                Err(err) => {
-                    if let Ok(mut s) = self.session.write() {
-                        *s = None;
-                    }
-                    let delay = delays.next().unwrap_or(Duration::from_secs(10));
-                    tracing::error!(error = %err, retry_in = ?delay, "lost RabbitMQ; answering 503 until reconnected");
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.wait() => {}
-                    }
-                }
-            }
+            let result = self.serve_session(&conn, &settings, &shutdown).await;
             if let Ok(mut s) = self.session.write() {
                 *s = None;
             }
             let _ = conn.close(200, "bye".into()).await;
-        }
+            result
+        })
+        .await;
     }
 
     /// Sets up one session and delivers replies until it fails or shutdown.
@@ -285,25 +274,10 @@ impl Publisher {
                 .and_then(|mut w| w.remove(correlation.as_str()));
             // No waiter: the caller stopped waiting (timeout) and answered 202.
             if let Some(tx) = waiter {
-                let _ = tx.send(reply_of(delivery));
+                let _ = tx.send(Reply {
+                    body: delivery.data,
+                });
             }
         }
-    }
-}
-
-/// A reply's status (from its `x-bv-status` header, else from its body).
-fn reply_of(delivery: lapin::message::Delivery) -> Reply {
-    let status =
-        bv_runtime::amqp::header_str(delivery.properties.headers().as_ref(), REPLY_STATUS_HEADER)
-            .and_then(|s| s.parse().ok())
-            .or_else(|| {
-                serde_json::from_slice::<ReplyBody>(&delivery.data)
-                    .ok()
-                    .map(|b| b.http_status())
-            })
-            .unwrap_or(500);
-    Reply {
-        status,
-        body: delivery.data,
     }
 }

@@ -4,15 +4,13 @@
 //! can start first. The command queue is a durable quorum queue with an explicit
 //! delivery limit, dead-lettering at-least-once to the dead exchange.
 
-use std::time::Duration;
-
-use backon::{BackoffBuilder, ExponentialBuilder};
 use bv_contract::amqp::{CREATE_ROUTING_KEY, Names, REDELIVER_ROUTING_KEY};
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 
 use crate::settings::{AmqpSettings, redact};
+use crate::retry::until_ok;
 use crate::shutdown::Shutdown;
 
 /// Opens one connection.
@@ -21,42 +19,17 @@ pub async fn connect(settings: &AmqpSettings, name: &str) -> lapin::Result<Conne
     Connection::connect(&settings.url, props).await
 }
 
-/// Opens a connection, retrying with capped exponential backoff until it
-/// succeeds or shutdown is triggered (then `None`).
+/// Opens a connection, retrying (see [`crate::retry`]) until it succeeds or
+/// shutdown is triggered (then `None`).
 pub async fn connect_with_retry(
     settings: &AmqpSettings,
     name: &str,
     shutdown: &Shutdown,
 ) -> Option<Connection> {
-    let mut delays = reconnect_backoff();
-    loop {
-        match connect(settings, name).await {
-            Ok(conn) => return Some(conn),
-            Err(err) => {
-                let delay = delays.next().unwrap_or(Duration::from_secs(10));
-                tracing::warn!(
-                    error = %err,
-                    url = %redact(&settings.url),
-                    retry_in = ?delay,
-                    "cannot connect to RabbitMQ"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => return None,
-                }
-            }
-        }
-    }
-}
-
-/// Delays between reconnection attempts: 200 ms doubling to 10 s, with jitter, forever.
-pub fn reconnect_backoff() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
-        .with_jitter()
-        .without_max_times()
-        .build()
+    let what = format!("connecting to RabbitMQ at {}", redact(&settings.url));
+    until_ok(&what, None, shutdown, || connect(settings, name))
+        .await
+        .ok()
 }
 
 fn arg_str(s: &str) -> AMQPValue {
@@ -94,16 +67,6 @@ pub async fn declare_topology(
         durable: true,
         ..Default::default()
     };
-    let mut dead_args = FieldTable::default();
-    dead_args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));
-    channel
-        .queue_declare(
-            names.create_dead_queue.as_str().into(),
-            durable_queue,
-            dead_args,
-        )
-        .await?;
-
     let mut args = FieldTable::default();
     args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));
     args.insert(
@@ -151,15 +114,25 @@ pub async fn declare_topology(
             FieldTable::default(),
         )
         .await?;
-    channel
-        .queue_bind(
-            names.create_dead_queue.as_str().into(),
-            names.dead_exchange.as_str().into(),
-            CREATE_ROUTING_KEY.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    for (queue, key) in [
+        (&names.create_dead_queue, CREATE_ROUTING_KEY),
+        (&names.redeliver_dead_queue, REDELIVER_ROUTING_KEY),
+    ] {
+        let mut dead_args = FieldTable::default();
+        dead_args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));
+        channel
+            .queue_declare(queue.as_str().into(), durable_queue, dead_args)
+            .await?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                names.dead_exchange.as_str().into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
     Ok(())
 }
 

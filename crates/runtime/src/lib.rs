@@ -1,10 +1,11 @@
 //! What every binary of the service needs at run time: settings loading,
 //! telemetry, the AMQP connection and topology, trace-context propagation
-//! over AMQP headers, graceful shutdown, and the process life around them.
+//! over AMQP headers, retrying with backoff, graceful shutdown, and the process life around them.
 
 pub mod amqp;
 pub mod metrics;
 pub mod propagation;
+pub mod retry;
 pub mod service;
 pub mod settings;
 pub mod shutdown;

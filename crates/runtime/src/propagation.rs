@@ -29,11 +29,17 @@ impl Extractor for Headers {
 /// Records the span's trace id in its `trace_id` field (declared `Empty`), so
 /// JSON log lines inside it carry the id to search the trace by.
 pub fn record_trace_id(span: &tracing::Span) {
+    if let Some(trace_id) = trace_id_of(span) {
+        span.record("trace_id", trace_id);
+    }
+}
+
+/// The span's trace id (lower-case hex), if it has one: what a client quotes
+/// as the `correlationId` of an internal error.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
     use opentelemetry::trace::TraceContextExt;
     let trace_id = span.context().span().span_context().trace_id();
-    if trace_id != opentelemetry::trace::TraceId::INVALID {
-        span.record("trace_id", trace_id.to_string());
-    }
+    (trace_id != opentelemetry::trace::TraceId::INVALID).then(|| trace_id.to_string())
 }
 
 /// The W3C headers (`traceparent`, `tracestate`) of a span's context.

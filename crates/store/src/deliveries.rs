@@ -7,8 +7,11 @@
 
 use std::time::Duration;
 
-use bv_contract::format_timestamp;
-use bv_contract::webhook::CREATED_EVENT;
+use bv_contract::delivery::webhook_id;
+use bv_contract::{
+    AttemptOutcome, AttemptView, Channel, DeliveryStatus, DeliveryView, EventType, WebhookEvent,
+    format_timestamp,
+};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
@@ -16,22 +19,10 @@ use sea_orm::{
     DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
 };
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::entity::delivery::{self, Column, Entity, Model};
 use crate::entity::{biometric_validation, delivery_attempt, project};
-
-pub const PENDING: &str = "pending";
-pub const SUCCEEDED: &str = "succeeded";
-pub const FAILED: &str = "failed";
-pub const EMAIL: &str = "email";
-pub const WEBHOOK: &str = "webhook";
-
-/// The `webhook-id` of a delivery: stable across its retries and redeliveries.
-pub fn webhook_id(id: Uuid) -> String {
-    format!("msg_{}", id.simple())
-}
 
 /// The outbox rows a newly created validation needs: an email when
 /// `sendViaEmail` is set (and it has not already expired), a webhook to the
@@ -43,17 +34,17 @@ pub fn plan(
 ) -> Vec<delivery::ActiveModel> {
     let now = validation.created_at;
     let data = crate::validations::to_api(validation);
-    let row = |channel: &str, target: String, payload: String| delivery::ActiveModel {
+    let row = |channel: Channel, target: String, payload: String| delivery::ActiveModel {
         id: Set(Uuid::now_v7()),
         validation_id: Set(validation.id),
         client: Set(validation.client.clone()),
         project: Set(validation.project.clone()),
-        channel: Set(channel.into()),
+        channel: Set(channel),
         target: Set(target),
-        event_type: Set(CREATED_EVENT.into()),
+        event_type: Set(EventType::Created),
         payload: Set(payload),
-        language: Set(validation.language.clone()),
-        status: Set(PENDING.into()),
+        language: Set(validation.language),
+        status: Set(DeliveryStatus::Pending),
         attempts: Set(0),
         schedule_started_at: Set(now),
         schedule_attempts: Set(0),
@@ -68,23 +59,26 @@ pub fn plan(
     };
     let mut rows = Vec::new();
     if validation.send_via_email
-        && validation.status != "expired"
+        && !validation
+            .status
+            .is_expired_at(validation.expires_at, now)
         && let Some(email) = &validation.email
     {
         let payload = serde_json::to_string(&data).unwrap_or_default();
-        rows.push(row(EMAIL, email.clone(), payload));
+        rows.push(row(Channel::Email, email.clone(), payload));
     }
     if let Some(url) = validation
         .webhook_url
         .clone()
         .or_else(|| project.webhook_url.clone())
     {
-        let body = json!({
-            "type": CREATED_EVENT,
-            "timestamp": format_timestamp(now),
-            "data": data,
-        });
-        rows.push(row(WEBHOOK, url, body.to_string()));
+        let event = WebhookEvent {
+            kind: EventType::Created,
+            timestamp: format_timestamp(now),
+            data,
+        };
+        let body = serde_json::to_string(&event).unwrap_or_default();
+        rows.push(row(Channel::Webhook, url, body));
     }
     rows
 }
@@ -109,7 +103,7 @@ pub async fn claim_due(
 ) -> Result<Vec<Model>, DbErr> {
     let claimable = || {
         Condition::all()
-            .add(Column::Status.eq(PENDING))
+            .add(Column::Status.eq(DeliveryStatus::Pending))
             .add(Column::NextAttemptAt.lte(now))
             .add(unleased(now))
     };
@@ -155,6 +149,17 @@ pub enum Next {
     Failed,
 }
 
+impl Next {
+    /// The attempt's outcome as recorded and counted.
+    pub fn outcome(&self) -> AttemptOutcome {
+        match self {
+            Next::Succeeded => AttemptOutcome::Succeeded,
+            Next::RetryAt(_) => AttemptOutcome::Retry,
+            Next::Failed => AttemptOutcome::Failed,
+        }
+    }
+}
+
 /// One attempt's record.
 #[derive(Clone, Debug)]
 pub struct Attempt {
@@ -177,10 +182,10 @@ pub async fn record_attempt(
     next: &Next,
 ) -> Result<bool, DbErr> {
     let now = Utc::now().trunc_subsecs(3);
-    let (status, next_at, outcome) = match next {
-        Next::Succeeded => (SUCCEEDED, None, "succeeded"),
-        Next::RetryAt(at) => (PENDING, Some(*at), "retry"),
-        Next::Failed => (FAILED, None, "failed"),
+    let (status, next_at) = match next {
+        Next::Succeeded => (DeliveryStatus::Succeeded, None),
+        Next::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),
+        Next::Failed => (DeliveryStatus::Failed, None),
     };
     let number = delivery.attempts + 1;
     let txn = db.begin().await?;
@@ -215,7 +220,7 @@ pub async fn record_attempt(
         attempt: Set(number),
         started_at: Set(attempt.started_at),
         duration_ms: Set(i64::try_from(attempt.duration.as_millis()).unwrap_or(i64::MAX)),
-        outcome: Set(outcome.into()),
+        outcome: Set(next.outcome()),
         response_status: Set(attempt.response_status.map(i32::from)),
         response_body: Set(attempt.response_body),
         error: Set(attempt.error),
@@ -227,27 +232,36 @@ pub async fn record_attempt(
     Ok(updated)
 }
 
-/// Re-arms a delivery for an immediate attempt with a fresh retry schedule.
-/// `client` scopes the lookup (the API); `None` is the operator (bvctl).
+/// Who asks for a redelivery, and so which deliveries they may name.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// A client, through the API: only its own, on the named validation.
+    Client { client: &'a str, validation: Uuid },
+    /// An operator, through `bvctl`: any delivery.
+    Operator,
+}
+
+/// Re-arms a delivery for an immediate attempt with a fresh retry schedule:
+/// the one write path of a redelivery (the worker's redeliver command and
+/// `bvctl deliveries redeliver`). Returns the delivery as it is now, or
+/// `None` when `scope` has no such delivery.
 pub async fn redeliver(
     db: &impl ConnectionTrait,
-    client: Option<&str>,
-    validation_id: Option<Uuid>,
+    scope: Scope<'_>,
     id: Uuid,
-) -> Result<Option<Model>, DbErr> {
+) -> Result<Option<DeliveryView>, DbErr> {
     let mut query = Entity::find_by_id(id);
-    if let Some(client) = client {
-        query = query.filter(Column::Client.eq(client));
-    }
-    if let Some(v) = validation_id {
-        query = query.filter(Column::ValidationId.eq(v));
+    if let Scope::Client { client, validation } = scope {
+        query = query
+            .filter(Column::Client.eq(client))
+            .filter(Column::ValidationId.eq(validation));
     }
     let Some(found) = query.one(db).await? else {
         return Ok(None);
     };
     let now = Utc::now().trunc_subsecs(3);
     let mut active = found.into_active_model();
-    active.status = Set(PENDING.into());
+    active.status = Set(DeliveryStatus::Pending);
     active.schedule_started_at = Set(now);
     active.schedule_attempts = Set(0);
     active.next_attempt_at = Set(Some(now));
@@ -256,7 +270,9 @@ pub async fn redeliver(
     active.lease_owner = Set(None);
     active.lease_expires_at = Set(None);
     active.updated_at = Set(now);
-    active.update(db).await.map(Some)
+    let row = active.update(db).await?;
+    let attempts = attempts_of(db, row.id).await?;
+    Ok(Some(to_view(&row, &attempts)))
 }
 
 /// A validation's deliveries with their attempts, oldest first.
@@ -278,7 +294,7 @@ pub async fn for_validation(
 /// Deliveries across all clients, newest first (bvctl).
 pub async fn list(
     db: &impl ConnectionTrait,
-    status: Option<&str>,
+    status: Option<DeliveryStatus>,
     limit: u64,
 ) -> Result<Vec<Model>, DbErr> {
     let mut query = Entity::find().order_by_desc(Column::CreatedAt).limit(limit);
@@ -314,7 +330,7 @@ async fn with_attempts(
 /// Pending deliveries: the backlog.
 pub async fn backlog(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     Entity::find()
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(DeliveryStatus::Pending))
         .count(db)
         .await
 }
@@ -328,7 +344,7 @@ pub async fn next_claimable(
     let due: Option<Option<DateTime<Utc>>> = Entity::find()
         .select_only()
         .column(Column::NextAttemptAt)
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(DeliveryStatus::Pending))
         .filter(unleased(now))
         .order_by_asc(Column::NextAttemptAt)
         .limit(1)
@@ -338,7 +354,7 @@ pub async fn next_claimable(
     let lease_ends: Option<Option<DateTime<Utc>>> = Entity::find()
         .select_only()
         .column(Column::LeaseExpiresAt)
-        .filter(Column::Status.eq(PENDING))
+        .filter(Column::Status.eq(DeliveryStatus::Pending))
         .filter(Column::LeaseExpiresAt.gte(now))
         .order_by_asc(Column::LeaseExpiresAt)
         .limit(1)
@@ -351,29 +367,32 @@ pub async fn next_claimable(
         .min())
 }
 
-/// A delivery as the API and bvctl show it.
-pub fn to_api(d: &Model, attempts: &[delivery_attempt::Model]) -> Value {
-    json!({
-        "_id": d.id.to_string(),
-        "validation": d.validation_id.to_string(),
-        "channel": d.channel,
-        "target": d.target,
-        "eventType": d.event_type,
-        "webhookId": (d.channel == WEBHOOK).then(|| webhook_id(d.id)),
-        "status": d.status,
-        "attempts": d.attempts,
-        "nextAttemptAt": d.next_attempt_at.map(format_timestamp),
-        "lastError": d.last_error,
-        "lastStatus": d.last_status,
-        "createdAt": format_timestamp(d.created_at),
-        "updatedAt": format_timestamp(d.updated_at),
-        "history": attempts.iter().map(|a| json!({
-            "attempt": a.attempt,
-            "startedAt": format_timestamp(a.started_at),
-            "durationMs": a.duration_ms,
-            "outcome": a.outcome,
-            "responseStatus": a.response_status,
-            "error": a.error,
-        })).collect::<Vec<_>>(),
-    })
+/// A delivery and its attempts as the API and bvctl show them.
+pub fn to_view(d: &Model, attempts: &[delivery_attempt::Model]) -> DeliveryView {
+    DeliveryView {
+        id: d.id.to_string(),
+        validation: d.validation_id.to_string(),
+        channel: d.channel,
+        target: d.target.clone(),
+        event_type: d.event_type,
+        webhook_id: (d.channel == Channel::Webhook).then(|| webhook_id(d.id)),
+        status: d.status,
+        attempts: d.attempts,
+        next_attempt_at: d.next_attempt_at.map(format_timestamp),
+        last_error: d.last_error.clone(),
+        last_status: d.last_status,
+        created_at: format_timestamp(d.created_at),
+        updated_at: format_timestamp(d.updated_at),
+        history: attempts
+            .iter()
+            .map(|a| AttemptView {
+                attempt: a.attempt,
+                started_at: format_timestamp(a.started_at),
+                duration_ms: a.duration_ms,
+                outcome: a.outcome,
+                response_status: a.response_status,
+                error: a.error.clone(),
+            })
+            .collect(),
+    }
 }

@@ -1,5 +1,8 @@
 //! Project flows: created and listed by `bvctl`, checked by the worker.
 
+use std::collections::HashMap;
+
+use bv_contract::{FlowStatus, FlowType};
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -9,16 +12,12 @@ use sea_orm::{
 use crate::entity::project_flow;
 use crate::secrets;
 
-pub const TYPES: [&str; 2] = ["login", "onboarding"];
-pub const STATUSES: [&str; 3] = ["draft", "active", "paused"];
-pub const ACTIVE: &str = "active";
-
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct NewFlow {
     pub id: Option<String>,
     pub project: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: FlowType,
+    pub status: FlowStatus,
     pub name: Option<String>,
 }
 
@@ -51,7 +50,7 @@ pub async fn list(
 pub async fn set_status(
     db: &impl ConnectionTrait,
     id: &str,
-    status: &str,
+    status: FlowStatus,
 ) -> Result<Option<project_flow::Model>, DbErr> {
     let Some(flow) = project_flow::Entity::find_by_id(id.to_owned())
         .one(db)
@@ -60,7 +59,22 @@ pub async fn set_status(
         return Ok(None);
     };
     let mut active: project_flow::ActiveModel = flow.into();
-    active.status = Set(status.to_owned());
+    active.status = Set(status);
     active.updated_at = Set(Utc::now().trunc_subsecs(3));
     active.update(db).await.map(Some)
+}
+
+/// The flows with these ids, by id (the worker checks a batch's flows at once).
+pub async fn by_ids<'a>(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<HashMap<String, project_flow::Model>, DbErr> {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    Ok(project_flow::Entity::find()
+        .filter(project_flow::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|f| (f.id.clone(), f))
+        .collect())
 }

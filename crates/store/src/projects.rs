@@ -1,5 +1,8 @@
 //! Projects: created and listed by `bvctl`, checked by the worker.
 
+use std::collections::HashMap;
+
+use bv_contract::ProjectStatus;
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -8,9 +11,6 @@ use sea_orm::{
 
 use crate::entity::project;
 use crate::secrets;
-
-pub const ACTIVE: &str = "active";
-pub const INACTIVE: &str = "inactive";
 
 /// What an operator gives to create a project.
 #[derive(Clone, Debug, Default)]
@@ -27,7 +27,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewProject) -> Result<projec
         id: Set(new.id.unwrap_or_else(|| secrets::prefixed_id("project"))),
         client: Set(new.client),
         name: Set(new.name),
-        status: Set(ACTIVE.into()),
+        status: Set(ProjectStatus::Active),
         webhook_url: Set(new.webhook_url),
         webhook_secret: Set(secrets::webhook_secret()),
         previous_webhook_secret: Set(None),
@@ -76,17 +76,32 @@ pub async fn rotate_secret(
     active.update(db).await.map(Some)
 }
 
-/// Sets a project's status (`active` or `inactive`).
+/// Sets a project's status.
 pub async fn set_status(
     db: &impl ConnectionTrait,
     id: &str,
-    status: &str,
+    status: ProjectStatus,
 ) -> Result<Option<project::Model>, DbErr> {
     let Some(found) = get(db, id).await? else {
         return Ok(None);
     };
     let mut active: project::ActiveModel = found.into();
-    active.status = Set(status.to_owned());
+    active.status = Set(status);
     active.updated_at = Set(Utc::now().trunc_subsecs(3));
     active.update(db).await.map(Some)
+}
+
+/// The projects with these ids, by id (the worker checks a batch's projects at once).
+pub async fn by_ids<'a>(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<HashMap<String, project::Model>, DbErr> {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    Ok(project::Entity::find()
+        .filter(project::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect())
 }

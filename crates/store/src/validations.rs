@@ -2,7 +2,7 @@
 //!
 //! Every query is scoped by client: a client never sees another's rows.
 
-use bv_contract::{BiometricValidation, format_timestamp};
+use bv_contract::{BiometricValidation, ValidationStatus, ValidationType, format_timestamp};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
@@ -19,9 +19,9 @@ pub fn to_api(m: &Model) -> BiometricValidation {
         client: m.client.clone(),
         project: m.project.clone(),
         project_flow: m.project_flow.clone(),
-        status: m.status.clone(),
+        status: m.status,
         identifier: m.identifier.clone(),
-        kind: m.kind.clone(),
+        kind: m.kind,
         expires_at: m.expires_at.map(format_timestamp),
         redirect_url: m.redirect_url.clone(),
         webhook_url: m.webhook_url.clone(),
@@ -29,7 +29,7 @@ pub fn to_api(m: &Model) -> BiometricValidation {
         ip_address: m.ip_address.clone(),
         send_via_email: m.send_via_email,
         email: m.email.clone(),
-        language: m.language.clone(),
+        language: m.language,
         created_at: format_timestamp(m.created_at),
         updated_at: format_timestamp(m.updated_at),
     }
@@ -50,9 +50,9 @@ pub async fn get(
 /// Filters of the list endpoint (Verifik's `where_…` conventions), all optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListFilter {
-    pub status: Option<String>,
-    pub status_in: Vec<String>,
-    pub kind: Option<String>,
+    pub status: Option<ValidationStatus>,
+    pub status_in: Vec<ValidationStatus>,
+    pub kind: Option<ValidationType>,
     pub project: Option<String>,
     pub project_flow: Option<String>,
     pub identifier: Option<String>,
@@ -71,14 +71,14 @@ pub async fn list(
     per_page: u64,
 ) -> Result<(Vec<Model>, u64), DbErr> {
     let mut cond = Condition::all().add(Column::Client.eq(client));
-    if let Some(v) = &filter.status {
-        cond = cond.add(Column::Status.eq(v.as_str()));
+    if let Some(v) = filter.status {
+        cond = cond.add(Column::Status.eq(v));
     }
     if !filter.status_in.is_empty() {
-        cond = cond.add(Column::Status.is_in(filter.status_in.iter().map(String::as_str)));
+        cond = cond.add(Column::Status.is_in(filter.status_in.iter().copied()));
     }
-    if let Some(v) = &filter.kind {
-        cond = cond.add(Column::Kind.eq(v.as_str()));
+    if let Some(v) = filter.kind {
+        cond = cond.add(Column::Kind.eq(v));
     }
     if let Some(v) = &filter.project {
         cond = cond.add(Column::Project.eq(v.as_str()));
@@ -114,13 +114,14 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// Marks validations still `new` past their `expiresAt` as `expired`; returns how many.
+/// Marks undecided validations past their `expiresAt` as `expired`
+/// ([`ValidationStatus::is_expired_at`] written as a query); returns how many.
 pub async fn expire_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
     use sea_orm::sea_query::Expr;
     let result = Entity::update_many()
-        .col_expr(Column::Status, Expr::value("expired"))
+        .col_expr(Column::Status, Expr::value(ValidationStatus::Expired))
         .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Status.eq("new"))
+        .filter(Column::Status.is_in(ValidationStatus::EXPIRABLE))
         .filter(Column::ExpiresAt.lte(now))
         .exec(db)
         .await?;

@@ -1,44 +1,38 @@
-//! Consuming create commands: decode, persist, answer, ack.
+//! Consuming create commands: the batch loop.
 //!
 //! Each consumer owns one channel and works in batches: it takes what the
 //! broker has already delivered (up to `batch_size`, without waiting for more),
-//! persists the batch in one transaction, answers every command that asked for
-//! an answer, dead-letters those that can never succeed (with the reason in a
-//! header, confirmed before the ack), and then acks the whole batch with one
+//! persists the batch in one transaction (retrying while the database is
+//! down, up to `db_retry_max`), answers every command that asked for an
+//! answer ([`crate::reply`]), dead-letters those that can never succeed
+//! ([`crate::dead_letter`]), and then acks the whole batch with one
 //! `multiple` ack. Nothing is acked before it is durable.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use bv_contract::amqp::{
-    CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, DEAD_CODE_HEADER, DEAD_REASON_HEADER, Names,
-    REPLY_MESSAGE_TYPE, REPLY_REPLAYED_HEADER, REPLY_STATUS_HEADER,
-};
-use bv_contract::request::Expiry;
-use bv_contract::{ApiError, CreateCommand, ErrorCode, ReplyBody};
+use bv_contract::amqp::{CREATE_ROUTING_KEY, Names};
+use bv_contract::{ApiError, CreateOutcome, ErrorCode, Outcome as _, Success};
 use bv_runtime::Shutdown;
-use bv_runtime::amqp::set_header;
 use bv_runtime::propagation::set_parent_from;
+use bv_runtime::retry::{Stopped, until_ok};
 use bv_store::sea_orm::DatabaseConnection;
 use chrono::{SubsecRound, Utc};
 use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-    BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{Channel, Connection};
 use tracing::{Instrument, Span, field};
-use uuid::Uuid;
 
+use crate::dead_letter::{self, Why};
+use crate::incoming::{Incoming, decode};
 use crate::metrics::Metrics;
-use crate::persist::{Incoming, Outcome, persist_isolating};
+use crate::persist::{Outcome, persist_isolating};
+use crate::reply;
 use crate::settings::WorkerSettings;
-
-/// How long a publish (reply or dead letter) may take.
-const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every consumer shares.
 pub struct Context {
@@ -48,27 +42,6 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Wakes the dispatcher when new deliveries are committed.
     pub wake: Arc<tokio::sync::Notify>,
-    /// `process <queue>`, the messaging span name, made once.
-    process_span_name: String,
-}
-
-impl Context {
-    pub fn new(
-        db: DatabaseConnection,
-        names: Names,
-        settings: WorkerSettings,
-        metrics: Arc<Metrics>,
-        wake: Arc<tokio::sync::Notify>,
-    ) -> Self {
-        Context {
-            process_span_name: format!("process {}", names.create_queue),
-            db,
-            names,
-            settings,
-            metrics,
-            wake,
-        }
-    }
 }
 
 /// Runs one consumer until shutdown (`Ok`) or a broker error (`Err`).
@@ -95,6 +68,8 @@ pub async fn consume(
         )
         .await?;
     tracing::info!(queue = %ctx.names.create_queue, consumer = %tag, "consuming");
+    // The messaging span name, made once.
+    let span_name = format!("process {}", ctx.names.create_queue);
 
     let batch_size = usize::from(ctx.settings.batch_size);
     loop {
@@ -115,7 +90,7 @@ pub async fn consume(
                 Some(None) | None => break,
             }
         }
-        process_batch(&ctx, &channel, batch, &shutdown).await?;
+        process_batch(&ctx, &channel, &span_name, batch, &shutdown).await?;
     }
 
     // Stop deliveries; closing the channel returns unacked messages to the queue.
@@ -137,6 +112,7 @@ struct Item {
 async fn process_batch(
     ctx: &Context,
     channel: &Channel,
+    span_name: &str,
     deliveries: Vec<Delivery>,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
@@ -146,7 +122,7 @@ async fn process_batch(
     let items: Vec<Item> = deliveries
         .into_iter()
         .map(|delivery| {
-            let span = process_span(ctx, &delivery);
+            let span = process_span(ctx, span_name, &delivery);
             let decoded = span.in_scope(|| decode(&delivery)).map(|mut incoming| {
                 incoming.trace_parent = bv_runtime::propagation::traceparent_of(&span);
                 incoming
@@ -206,9 +182,9 @@ async fn process_batch(
     let mut outcomes = outcomes.into_iter();
     for item in &items {
         let outcome = match &item.decoded {
-            Ok(_) => outcomes
-                .next()
-                .unwrap_or(Outcome::Rejected(ApiError::internal())),
+            Ok(_) => outcomes.next().unwrap_or_else(|| {
+                Outcome::Failed("the batch returned fewer outcomes than commands".into())
+            }),
             Err(err) => Outcome::Rejected(err.clone()),
         };
         finish(ctx, channel, item, outcome).await?;
@@ -227,172 +203,88 @@ async fn finish(
     outcome: Outcome,
 ) -> anyhow::Result<()> {
     let span = &item.span;
-    let label = match &outcome {
-        Outcome::Created(_) => "created",
-        Outcome::Replayed(_) => "replayed",
-        Outcome::Rejected(_) => "rejected",
-    };
-    span.record("bv.outcome", label);
-    ctx.metrics.processed(label);
-
-    if let Outcome::Rejected(err) = &outcome {
-        span.record("error.type", err.code.as_str());
-        tracing::warn!(parent: span, code = %err.code, reason = %err.error, "command dead-lettered");
-        dead_letter(ctx, channel, &item.delivery, err)
-            .instrument(span.clone())
-            .await?;
-    }
-    if item.delivery.properties.reply_to().is_none() {
-        return Ok(());
-    }
-    let (reply, replayed) = match outcome {
-        Outcome::Created(m) => (ReplyBody::created(bv_store::validations::to_api(&m)), false),
-        Outcome::Replayed(m) => (ReplyBody::created(bv_store::validations::to_api(&m)), true),
-        Outcome::Rejected(err) => (ReplyBody::Failed(err), false),
-    };
-    let body = serde_json::to_vec(&reply)?;
-    let to = ReplyTo {
-        request: &item.delivery,
-        message_type: REPLY_MESSAGE_TYPE,
-    };
-    publish_reply(channel, to, reply.http_status(), replayed, &body).await
-}
-
-/// The request being answered and the `type` of the answer.
-pub(crate) struct ReplyTo<'a> {
-    pub request: &'a Delivery,
-    pub message_type: &'a str,
-}
-
-/// Answers a request that asked for it (`reply_to`), echoing its
-/// `correlation_id`. Best effort: a caller that stopped waiting has its
-/// answer through the API.
-pub(crate) async fn publish_reply(
-    channel: &Channel,
-    to: ReplyTo<'_>,
-    status: u16,
-    replayed: bool,
-    body: &[u8],
-) -> anyhow::Result<()> {
-    let Some(reply_to) = to.request.properties.reply_to() else {
-        return Ok(());
-    };
-    let mut headers = FieldTable::default();
-    set_header(&mut headers, REPLY_STATUS_HEADER, &status.to_string());
-    set_header(
-        &mut headers,
-        REPLY_REPLAYED_HEADER,
-        if replayed { "true" } else { "false" },
-    );
-    let mut props = BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_type(to.message_type.into())
-        .with_headers(headers);
-    if let Some(correlation) = to.request.properties.correlation_id() {
-        props = props.with_correlation_id(correlation.clone());
-    }
-    let publish = channel.basic_publish(
-        "".into(),
-        reply_to.clone(),
-        BasicPublishOptions::default(),
-        body,
-        props,
-    );
-    match tokio::time::timeout(BROKER_TIMEOUT, publish).await {
-        Ok(sent) => {
-            sent?;
+    let answer = match outcome {
+        Outcome::Created(m) => {
+            CreateOutcome::Created(Success::new(bv_store::validations::to_api(&m)))
         }
-        Err(_) => {
-            tracing::warn!("a reply could not be sent in time; the caller reads it via the API")
+        Outcome::Replayed(m) => {
+            CreateOutcome::Replayed(Success::new(bv_store::validations::to_api(&m)))
         }
-    }
-    Ok(())
-}
-
-/// Publishes a copy of the message to the dead-letter exchange with the
-/// reason in its headers, and waits for the broker to confirm it.
-async fn dead_letter(
-    ctx: &Context,
-    channel: &Channel,
-    delivery: &Delivery,
-    err: &ApiError,
-) -> anyhow::Result<()> {
-    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-    set_header(&mut headers, DEAD_CODE_HEADER, err.code.as_str());
-    set_header(&mut headers, DEAD_REASON_HEADER, &err.error);
-    let props = delivery
-        .properties
-        .clone()
-        .with_headers(headers)
-        .with_delivery_mode(2);
-    let publish = async {
-        channel
-            .basic_publish(
-                ctx.names.dead_exchange.as_str().into(),
-                CREATE_ROUTING_KEY.into(),
-                BasicPublishOptions::default(),
-                &delivery.data,
-                props,
-            )
-            .await?
-            .await
-    };
-    // Unconfirmed in time: fail the consumer; its channel closes and the
-    // message returns to the queue.
-    let confirm = tokio::time::timeout(BROKER_TIMEOUT, publish)
-        .await
-        .map_err(|_| anyhow::anyhow!("no confirm for a dead letter within {BROKER_TIMEOUT:?}"))??;
-    match confirm {
-        Confirmation::Ack(_) => {
+        Outcome::Rejected(err) => {
+            span.record("error.type", err.code.as_str());
+            tracing::warn!(parent: span, code = %err.code, reason = %err.error, "command dead-lettered");
+            let why = ctx.dead(err.code, &err.error);
+            dead_letter::publish(channel, &item.delivery, why)
+                .instrument(span.clone())
+                .await?;
             ctx.metrics.dead_lettered.inc();
-            Ok(())
+            CreateOutcome::Rejected(err)
         }
-        other => anyhow::bail!("the broker did not confirm a dead letter: {other:?}"),
+        Outcome::Failed(detail) => {
+            // The detail goes to the log and the dead letter; the caller
+            // gets the trace id to quote.
+            let code = ErrorCode::InternalError;
+            span.record("error.type", code.as_str());
+            tracing::error!(parent: span, reason = %detail, "command dead-lettered");
+            dead_letter::publish(channel, &item.delivery, ctx.dead(code, &detail))
+                .instrument(span.clone())
+                .await?;
+            ctx.metrics.dead_lettered.inc();
+            let trace_id = bv_runtime::propagation::trace_id_of(span);
+            CreateOutcome::Rejected(ApiError::internal(trace_id))
+        }
+    };
+    span.record("bv.outcome", answer.kind());
+    ctx.metrics.processed(answer.kind());
+    reply::answer(channel, &item.delivery, &answer).await
+}
+
+impl Context {
+    /// Where a create command that can never succeed goes, and why.
+    fn dead<'a>(&'a self, code: ErrorCode, reason: &'a str) -> Why<'a> {
+        Why {
+            exchange: &self.names.dead_exchange,
+            routing_key: CREATE_ROUTING_KEY,
+            code,
+            reason,
+        }
     }
 }
 
-/// Persists, retrying with backoff while the database is unavailable, up to
+/// Persists, retrying while the database is unavailable, up to
 /// `db_retry_max`; `Err` says why the batch goes back to the queue instead.
 async fn persist_with_retry(
     ctx: &Context,
     items: &[Incoming],
     shutdown: &Shutdown,
 ) -> Result<Vec<Outcome>, String> {
-    let started = Instant::now();
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(5))
-        .with_jitter()
-        .without_max_times()
-        .build();
-    loop {
-        let now = Utc::now().trunc_subsecs(3);
-        match persist_isolating(&ctx.db, items, now).await {
-            Ok(outcomes) => return Ok(outcomes),
-            Err(err) => {
+    let persisted = until_ok(
+        "persisting a batch",
+        Some(ctx.settings.db_retry_max),
+        shutdown,
+        || async {
+            let result = persist_isolating(&ctx.db, items, Utc::now().trunc_subsecs(3)).await;
+            if result.is_err() {
                 ctx.metrics.db_errors.inc();
-                if started.elapsed() >= ctx.settings.db_retry_max {
-                    return Err(format!(
-                        "database unavailable for {:?}: {err}",
-                        started.elapsed()
-                    ));
-                }
-                let delay = delays.next().unwrap_or(Duration::from_secs(5));
-                tracing::warn!(error = %err, retry_in = ?delay, "persisting a batch failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => return Err("shutting down".into()),
-                }
             }
-        }
-    }
+            result
+        },
+    )
+    .await;
+    persisted.map_err(|stopped| match stopped {
+        Stopped::Shutdown => "shutting down".to_owned(),
+        Stopped::GaveUp(err) => format!(
+            "database unavailable for longer than {:?}: {err}",
+            ctx.settings.db_retry_max
+        ),
+    })
 }
 
-fn process_span(ctx: &Context, delivery: &Delivery) -> Span {
+fn process_span(ctx: &Context, name: &str, delivery: &Delivery) -> Span {
     let queue = ctx.names.create_queue.as_str();
     let span = tracing::info_span!(
         "bv.process",
-        otel.name = ctx.process_span_name.as_str(),
+        otel.name = name,
         otel.kind = "consumer",
         messaging.system = "rabbitmq",
         messaging.operation.type = "process",
@@ -406,38 +298,4 @@ fn process_span(ctx: &Context, delivery: &Delivery) -> Span {
     set_parent_from(&span, delivery.properties.headers().as_ref());
     bv_runtime::propagation::record_trace_id(&span);
     span
-}
-
-/// Decodes a delivery into a command; the error says why it never can be.
-fn decode(delivery: &Delivery) -> Result<Incoming, ApiError> {
-    if let Some(kind) = delivery.properties.kind()
-        && kind.as_str() != CREATE_MESSAGE_TYPE
-    {
-        return Err(ApiError::new(
-            ErrorCode::InvalidField,
-            format!("unsupported message type `{kind}`; expected `{CREATE_MESSAGE_TYPE}`"),
-        ));
-    }
-    let id = delivery.properties.message_id().as_ref().ok_or_else(|| {
-        ApiError::field(
-            ErrorCode::MissingField,
-            "message_id",
-            "the message has no message_id property; set it to the validation _id (a UUID)",
-        )
-    })?;
-    let id = Uuid::parse_str(id.as_str()).map_err(|_| {
-        ApiError::field(
-            ErrorCode::InvalidField,
-            "message_id",
-            format!("message_id `{id}` is not a UUID"),
-        )
-    })?;
-    let command = CreateCommand::decode(&delivery.data, Expiry::AnyTime)?;
-    let fingerprint = command.request.fingerprint(&command.client);
-    Ok(Incoming {
-        id,
-        command,
-        fingerprint,
-        trace_parent: None,
-    })
 }

@@ -6,11 +6,14 @@
 //! shutdown stop taking work and finish what is in flight.
 
 pub mod consumer;
+pub mod dead_letter;
 pub mod dispatch;
 pub mod health;
+pub mod incoming;
 pub mod metrics;
 pub mod persist;
 pub mod redeliver;
+pub mod reply;
 pub mod settings;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +23,8 @@ use std::time::Duration;
 use bv_contract::amqp::Names;
 use bv_migration::{Migrator, MigratorTrait};
 use bv_runtime::Shutdown;
-use bv_runtime::amqp::{connect_with_retry, declare_topology, reconnect_backoff};
+use bv_runtime::amqp::{connect_with_retry, declare_topology};
+use bv_runtime::retry::{keep_alive, until_ok};
 use bv_store::sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -57,13 +61,13 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
     }
     let _ = db_cell.set(db.clone());
     let wake = Arc::new(Notify::new());
-    let ctx = Arc::new(Context::new(
-        db.clone(),
-        Names::new(&settings.amqp.prefix),
-        settings.worker.clone(),
-        metrics.clone(),
-        wake.clone(),
-    ));
+    let ctx = Arc::new(Context {
+        db: db.clone(),
+        names: Names::new(&settings.amqp.prefix),
+        settings: settings.worker.clone(),
+        metrics: metrics.clone(),
+        wake: wake.clone(),
+    });
 
     let sweeper = tokio::spawn(sweep_expired(
         db.clone(),
@@ -82,26 +86,17 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         None
     };
 
-    let mut delays = reconnect_backoff();
-    while !shutdown.is_triggered() {
+    keep_alive("RabbitMQ session", &shutdown, || async {
         let Some(conn) = connect_with_retry(&settings.amqp, "bv-worker", &shutdown).await else {
-            break;
+            return Ok(());
         };
         let conn = Arc::new(conn);
-        match run_consumers(&ctx, &conn, &settings, &ready, &shutdown).await {
-            Ok(()) => delays = reconnect_backoff(),
-            Err(err) => {
-                let delay = delays.next().unwrap_or(Duration::from_secs(10));
-                tracing::error!(error = %err, retry_in = ?delay, "lost RabbitMQ; reconnecting");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => {}
-                }
-            }
-        }
+        let result = run_consumers(&ctx, &conn, &settings, &ready, &shutdown).await;
         ready.store(false, Ordering::Relaxed);
         let _ = conn.close(200, "bye".into()).await;
-    }
+        result
+    })
+    .await;
 
     if let Some(dispatcher) = dispatcher {
         let _ = dispatcher.await;
@@ -156,31 +151,15 @@ async fn connect_db(
     settings: &Settings,
     shutdown: &Shutdown,
 ) -> anyhow::Result<Option<DatabaseConnection>> {
-    let mut delays = reconnect_backoff();
-    loop {
-        match bv_store::connect(
-            &settings.database.url,
-            settings.database.max_connections,
-            false,
-        )
+    let what = format!(
+        "connecting to the database at {}",
+        bv_runtime::settings::redact(&settings.database.url)
+    );
+    let url = &settings.database.url;
+    let max = settings.database.max_connections;
+    Ok(until_ok(&what, None, shutdown, || bv_store::connect(url, max, false))
         .await
-        {
-            Ok(db) => return Ok(Some(db)),
-            Err(err) => {
-                let delay = delays.next().unwrap_or(Duration::from_secs(10));
-                tracing::warn!(
-                    error = %err,
-                    url = %bv_runtime::settings::redact(&settings.database.url),
-                    retry_in = ?delay,
-                    "cannot connect to the database"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => return Ok(None),
-                }
-            }
-        }
-    }
+        .ok())
 }
 
 async fn sweep_expired(db: DatabaseConnection, every: Duration, shutdown: Shutdown) {

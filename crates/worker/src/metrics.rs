@@ -1,5 +1,6 @@
 //! Prometheus metrics of the worker, served at `/metrics`.
 
+use bv_contract::{AttemptOutcome, Channel};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -61,17 +62,7 @@ impl Metrics {
                 .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
                 .inc_by(0);
         }
-        for channel in ["email", "webhook"] {
-            for outcome in ["succeeded", "retry", "failed"] {
-                attempts
-                    .get_or_create(&vec![
-                        ("channel".to_owned(), channel.to_owned()),
-                        ("outcome".to_owned(), outcome.to_owned()),
-                    ])
-                    .inc_by(0);
-            }
-        }
-        Metrics {
+        let metrics = Metrics {
             attempts,
             backlog,
             registry,
@@ -79,7 +70,13 @@ impl Metrics {
             dead_lettered,
             requeued,
             db_errors,
+        };
+        for channel in Channel::ALL {
+            for outcome in AttemptOutcome::ALL {
+                metrics.attempt_counter(*channel, *outcome).inc_by(0);
+            }
         }
+        metrics
     }
 
     pub fn processed(&self, outcome: &str) {
@@ -88,13 +85,17 @@ impl Metrics {
             .inc();
     }
 
-    pub fn attempt(&self, channel: &str, outcome: &str) {
+    pub fn attempt(&self, channel: Channel, outcome: AttemptOutcome) {
+        self.attempt_counter(channel, outcome).inc();
+    }
+
+    fn attempt_counter(&self, channel: Channel, outcome: AttemptOutcome) -> Counter {
         self.attempts
             .get_or_create(&vec![
-                ("channel".to_owned(), channel.to_owned()),
-                ("outcome".to_owned(), outcome.to_owned()),
+                ("channel".to_owned(), channel.as_str().to_owned()),
+                ("outcome".to_owned(), outcome.as_str().to_owned()),
             ])
-            .inc();
+            .clone()
     }
 
     /// The registry in Prometheus text format.

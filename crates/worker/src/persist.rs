@@ -11,25 +11,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bv_contract::{ApiError, CreateCommand, ErrorCode, ValidationStatus};
+use bv_contract::{ApiError, CreateCommand, FlowStatus, ProjectStatus, ValidationStatus, idempotency};
 use bv_store::entity::{biometric_validation, project, project_flow};
 use bv_store::sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, RuntimeErr, TransactionTrait, sqlx,
+    QueryFilter, RuntimeErr,
+    TransactionTrait, sqlx,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// One decoded command ready to persist.
-#[derive(Clone, Debug)]
-pub struct Incoming {
-    pub id: Uuid,
-    pub command: CreateCommand,
-    pub fingerprint: String,
-    /// The W3C traceparent of the command's processing span, stored with its
-    /// deliveries so every attempt joins the request's trace.
-    pub trace_parent: Option<String>,
-}
+pub use crate::incoming::Incoming;
 
 /// What became of one command.
 #[derive(Clone, Debug)]
@@ -40,6 +32,9 @@ pub enum Outcome {
     Replayed(biometric_validation::Model),
     /// Fails a database rule; nothing written.
     Rejected(ApiError),
+    /// The database refused to store it (a fault, not the client's): the
+    /// detail is for the log and the dead letter, never for the client.
+    Failed(String),
 }
 
 /// Persists `items` in one transaction and says what became of each, in order.
@@ -64,35 +59,24 @@ pub async fn persist_batch(
         .iter()
         .map(|i| i.command.request.project.as_str())
         .collect();
-    let projects: HashMap<String, project::Model> = project::Entity::find()
-        .filter(project::Column::Id.is_in(project_ids))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
+    let projects = bv_store::projects::by_ids(&txn, project_ids).await?;
     let flow_ids: HashSet<&str> = items
         .iter()
         .map(|i| i.command.request.project_flow.as_str())
         .collect();
-    let flows: HashMap<String, project_flow::Model> = project_flow::Entity::find()
-        .filter(project_flow::Column::Id.is_in(flow_ids))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|f| (f.id.clone(), f))
-        .collect();
+    let flows = bv_store::flows::by_ids(&txn, flow_ids).await?;
 
     let mut outcomes = Vec::with_capacity(items.len());
     let mut inserts = Vec::new();
     let mut outbox = Vec::new();
     for item in items {
         if let Some(existing) = stored.get(&item.id) {
-            outcomes.push(if existing.request_hash == item.fingerprint {
-                Outcome::Replayed(existing.clone())
-            } else {
-                Outcome::Rejected(ApiError::idempotency_key_reused())
-            });
+            outcomes.push(
+                match idempotency::replay(&existing.request_hash, &item.fingerprint) {
+                    Ok(()) => Outcome::Replayed(existing.clone()),
+                    Err(err) => Outcome::Rejected(err),
+                },
+            );
             continue;
         }
         let project = match check_references(&item.command, &projects, &flows) {
@@ -158,9 +142,8 @@ pub async fn persist_isolating(
             }
             Err(e) if refused_by_database(&e) => {
                 tracing::error!(id = %item.id, error = %e, "the database refused a command");
-                outcomes.push(Outcome::Rejected(ApiError::new(
-                    ErrorCode::InternalError,
-                    format!("The command could not be stored: {e}"),
+                outcomes.push(Outcome::Failed(format!(
+                    "the database refused to store the command: {e}"
                 )));
             }
             Err(_) => return Err(err),
@@ -192,20 +175,20 @@ fn check_references<'a>(
         .get(&request.project)
         .filter(|p| p.client == command.client)
         .ok_or_else(ApiError::invalid_project)?;
-    if project.status != bv_store::projects::ACTIVE {
+    if project.status != ProjectStatus::Active {
         return Err(ApiError::invalid_project());
     }
     let flow = flows
         .get(&request.project_flow)
         .filter(|f| f.project == project.id)
         .ok_or_else(|| ApiError::invalid_project_flow("no such flow in this project"))?;
-    if flow.status != bv_store::flows::ACTIVE {
+    if flow.status != FlowStatus::Active {
         return Err(ApiError::invalid_project_flow(&format!(
             "the flow is {}, not active",
             flow.status
         )));
     }
-    if !request.kind.fits_flow(&flow.kind) {
+    if !request.kind.fits_flow(flow.kind) {
         return Err(ApiError::invalid_project_flow(&format!(
             "a `{}` request cannot use a `{}` flow",
             request.kind.as_str(),
@@ -218,18 +201,19 @@ fn check_references<'a>(
 fn new_model(item: &Incoming, now: DateTime<Utc>) -> biometric_validation::Model {
     let r = &item.command.request;
     // A command that expired while queued is stored, as `expired`.
-    let status = match r.expires_at {
-        Some(at) if at <= now => ValidationStatus::Expired,
-        _ => ValidationStatus::New,
+    let status = if ValidationStatus::New.is_expired_at(r.expires_at, now) {
+        ValidationStatus::Expired
+    } else {
+        ValidationStatus::New
     };
     biometric_validation::Model {
         id: item.id,
         client: item.command.client.clone(),
         project: r.project.clone(),
         project_flow: r.project_flow.clone(),
-        status: status.as_str().into(),
+        status,
         identifier: r.identifier.clone(),
-        kind: r.kind.as_str().into(),
+        kind: r.kind,
         expires_at: r.expires_at,
         redirect_url: r.redirect_url.as_ref().map(|u| u.to_string()),
         webhook_url: r.webhook_url.as_ref().map(|u| u.to_string()),
@@ -237,7 +221,7 @@ fn new_model(item: &Incoming, now: DateTime<Utc>) -> biometric_validation::Model
         ip_address: r.ip_address.map(|ip| ip.to_string()),
         send_via_email: r.send_via_email,
         email: r.email.clone(),
-        language: r.language.as_str().into(),
+        language: r.language,
         request_hash: item.fingerprint.clone(),
         created_at: now,
         updated_at: now,

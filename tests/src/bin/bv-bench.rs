@@ -155,8 +155,8 @@ async fn seed(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
         bv_store::flows::NewFlow {
             id: Some(flow),
             project,
-            kind: "login".into(),
-            status: "active".into(),
+            kind: bv_contract::FlowType::Login,
+            status: bv_contract::FlowStatus::Active,
             name: None,
         },
     )

@@ -47,17 +47,20 @@ async fn the_same_message_id_delivered_twice_yields_one_row() {
     let first = bv_e2e::request_reply(&names, &id, &command("c1"))
         .await
         .unwrap();
-    assert_eq!(first.status, "201");
-    assert!(!first.replayed);
+    assert_eq!(first.outcome, "created");
+    assert_eq!(first.body["type"], "created", "the body names its outcome too");
     let second = bv_e2e::request_reply(&names, &id, &command("c1"))
         .await
         .unwrap();
-    assert_eq!(second.status, "201");
-    assert!(
-        second.replayed,
+    assert_eq!(
+        second.outcome, "replayed",
         "the second copy was recognised as a redelivery"
     );
-    assert_eq!(second.body, first.body, "answered with the stored record");
+    assert_eq!(second.body["type"], "replayed");
+    assert_eq!(
+        second.body["data"], first.body["data"],
+        "answered with the stored record"
+    );
 
     assert_eq!(app.count().await, 1);
     assert_eq!(
@@ -78,7 +81,7 @@ async fn the_same_message_id_delivered_twice_yields_one_row() {
     let reused = bv_e2e::request_reply(&names, &id, &serde_json::to_vec(&other).unwrap())
         .await
         .unwrap();
-    assert_eq!(reused.status, "422");
+    assert_eq!(reused.outcome, "rejected");
     assert_eq!(reused.body["code"], "IDEMPOTENCY_KEY_REUSED");
     assert_eq!(app.count().await, 1);
 }
@@ -231,7 +234,7 @@ fn incoming(identifier: &str) -> bv_worker::persist::Incoming {
     .unwrap();
     bv_worker::persist::Incoming {
         id: uuid::Uuid::now_v7(),
-        fingerprint: command.request.fingerprint(&command.client),
+        fingerprint: bv_contract::idempotency::fingerprint(&command.client, &command.request),
         command,
         trace_parent: None,
     }
@@ -257,9 +260,9 @@ async fn a_command_the_database_refuses_fails_alone_not_its_batch() {
         .await
         .unwrap();
     assert!(matches!(outcomes[0], Outcome::Created(_)));
+    // A fault, not the client's: its detail is for operators (log, dead letter) only.
     assert!(
-        matches!(&outcomes[1], Outcome::Rejected(e) if e.code == bv_contract::ErrorCode::InternalError
-            && e.error.contains("could not be stored")),
+        matches!(&outcomes[1], Outcome::Failed(detail) if detail.contains("refuses_poison")),
         "{:?}",
         outcomes[1]
     );

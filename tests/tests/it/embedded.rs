@@ -46,8 +46,8 @@ async fn create_read_list_and_deliver_on_sqlite() {
         bv_store::flows::NewFlow {
             id: Some("flow_123456789".into()),
             project: "project_123456789".into(),
-            kind: "login".into(),
-            status: "active".into(),
+            kind: bv_contract::FlowType::Login,
+            status: bv_contract::FlowStatus::Active,
             name: None,
         },
     )

@@ -14,18 +14,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY};
 use bv_contract::request::Expiry;
-use bv_contract::{ApiError, CreateCommand, ErrorCode, NewValidation, ReplyBody};
+use bv_contract::{
+    ApiError, CreateCommand, CreateOutcome, ErrorCode, NewValidation, Success, idempotency,
+};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::answer::{self, Failure, db_unavailable};
 use crate::auth::Client;
-use crate::error::{Failure, db_unavailable};
-use crate::publisher::{Outgoing, Reply, SendError, Sent};
+use crate::publisher::{Reply, Outgoing, SendError, Sent};
 use crate::state::AppState;
-
-/// Namespace of ids derived from `Idempotency-Key` (UUIDv5 of `client \n key`).
-const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_9b1e_4d2a_4c3b_9a8e_b1a7_5e2d_0c41);
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 pub async fn create(
     State(state): State<AppState>,
@@ -56,12 +55,13 @@ pub async fn create(
             format!("The request body is not valid JSON: {e}"),
         )
     })?;
-    let key = idempotency_key(&headers)?;
+    let key = idempotency::parse_key(
+        headers
+            .get("idempotency-key")
+            .map(|v| v.to_str().ok()),
+    )?;
     let id = match &key {
-        Some(key) => Uuid::new_v5(
-            &IDEMPOTENCY_NAMESPACE,
-            format!("{client}\n{key}").as_bytes(),
-        ),
+        Some(key) => idempotency::validation_id(&client, key),
         None => Uuid::now_v7(),
     };
     let request = match NewValidation::parse(&value, Expiry::MustBeAfter(chrono::Utc::now())) {
@@ -70,8 +70,7 @@ pub async fn create(
             // A retry may arrive after the original's `expiresAt`: like any
             // other retry, it gets the original validation.
             if key.is_some()
-                && err.code == ErrorCode::InvalidField
-                && err.field.as_deref() == Some("expiresAt")
+                && idempotency::may_be_late_retry(&err)
                 && let Some(original) = stored_original(&state, &client, id, &value).await?
             {
                 return Ok(original);
@@ -94,12 +93,12 @@ pub async fn create(
         .await;
     match sent {
         Ok(Sent::Answered(reply)) => {
-            state.metrics.create(if reply.status == 201 {
-                "created"
-            } else {
-                "rejected"
+            let outcome: CreateOutcome = decode_reply(&reply)?;
+            state.metrics.create(match outcome {
+                CreateOutcome::Created(_) | CreateOutcome::Replayed(_) => "created",
+                CreateOutcome::Rejected(_) => "rejected",
             });
-            Ok(json_response(reply))
+            Ok(answer::created(outcome))
         }
         Ok(Sent::Queued) => {
             state.metrics.create("queued");
@@ -138,22 +137,15 @@ async fn stored_original(
     else {
         return Ok(None);
     };
-    if row.request_hash != request.fingerprint(client) {
-        return Err(ApiError::idempotency_key_reused().into());
-    }
-    let reply = ReplyBody::created(bv_store::validations::to_api(&row));
-    Ok(Some((StatusCode::CREATED, Json(reply)).into_response()))
+    idempotency::replay(&row.request_hash, &idempotency::fingerprint(client, &request))?;
+    let body = Success::new(bv_store::validations::to_api(&row));
+    Ok(Some(answer::ok(StatusCode::CREATED, &body)))
 }
 
-/// A worker's reply as the HTTP response.
-pub fn json_response(reply: Reply) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        reply.body,
-    )
-        .into_response()
+/// A worker's reply, decoded; one that cannot be is a fault of the service.
+pub fn decode_reply<O: DeserializeOwned>(reply: &Reply) -> Result<O, Failure> {
+    serde_json::from_slice(&reply.body)
+        .map_err(|e| Failure::Internal(format!("undecodable reply from the worker: {e}")))
 }
 
 /// The broker would not take a command: `503` with `Retry-After`.
@@ -185,22 +177,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
             format!("Content-Type must be application/json, not `{ct}`"),
         )),
     }
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value.to_str().ok().map(str::trim).unwrap_or_default();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
-        return Err(ApiError::new(
-            ErrorCode::InvalidParameters,
-            format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
-            ),
-        ));
-    }
-    Ok(Some(key.to_owned()))
 }
 
 fn prefers_async(headers: &HeaderMap) -> bool {

@@ -9,21 +9,21 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bv_contract::amqp::{REDELIVER_MESSAGE_TYPE, REDELIVER_ROUTING_KEY};
-use bv_contract::{ApiError, ErrorCode, RedeliverCommand};
-use serde_json::{Value, json};
+use bv_contract::{ApiError, DeliveryView, RedeliverCommand, RedeliverOutcome, Success};
+use serde_json::json;
 use uuid::Uuid;
 
+use crate::answer::{self, Failure, db_unavailable, delivery_not_found};
 use crate::auth::Client;
-use crate::error::{Failure, db_unavailable};
 use crate::publisher::{Outgoing, Sent};
-use crate::routes::create::{json_response, unavailable};
+use crate::routes::create::{decode_reply, unavailable};
 use crate::state::AppState;
 
 pub async fn list(
     State(state): State<AppState>,
     Client(client): Client,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Failure> {
+) -> Result<Json<Success<Vec<DeliveryView>>>, Failure> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     // The validation must be the caller's: otherwise, not found.
     bv_store::validations::get(&state.db, &client, id)
@@ -33,11 +33,11 @@ pub async fn list(
     let rows = bv_store::deliveries::for_validation(&state.db, &client, id)
         .await
         .map_err(db_unavailable)?;
-    let data: Vec<Value> = rows
+    let data = rows
         .iter()
-        .map(|(d, attempts)| bv_store::deliveries::to_api(d, attempts))
+        .map(|(d, attempts)| bv_store::deliveries::to_view(d, attempts))
         .collect();
-    Ok(Json(json!({"success": true, "data": data})))
+    Ok(Json(Success::new(data)))
 }
 
 pub async fn redeliver(
@@ -45,15 +45,14 @@ pub async fn redeliver(
     Client(client): Client,
     Path((id, delivery)): Path<(String, String)>,
 ) -> Result<Response, Failure> {
-    let not_found = || ApiError::new(ErrorCode::DeliveryNotFound, "Delivery not found");
-    let validation = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let delivery = Uuid::parse_str(&delivery).map_err(|_| not_found())?;
+    let validation = Uuid::parse_str(&id).map_err(|_| delivery_not_found())?;
+    let delivery = Uuid::parse_str(&delivery).map_err(|_| delivery_not_found())?;
     let body = serde_json::to_vec(&RedeliverCommand {
         client,
         validation,
         delivery,
     })
-    .map_err(|_| ApiError::internal())?;
+    .map_err(|e| Failure::Internal(format!("cannot encode a redeliver command: {e}")))?;
     let sent = state
         .publisher
         .send(Outgoing {
@@ -66,7 +65,9 @@ pub async fn redeliver(
         .await
         .map_err(unavailable)?;
     match sent {
-        Sent::Answered(reply) => Ok(json_response(reply)),
+        Sent::Answered(reply) => Ok(answer::redelivered(decode_reply::<RedeliverOutcome>(
+            &reply,
+        )?)),
         // The command is queued and will be carried out: say so, not "retry".
         Sent::Queued => Ok((
             StatusCode::ACCEPTED,

@@ -4,13 +4,14 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use bv_contract::{ApiError, ErrorCode, ValidationStatus, ValidationType};
+use bv_contract::closed_set::UnknownValue;
+use bv_contract::{ApiError, ErrorCode};
 use bv_store::validations::ListFilter;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::auth::Client;
-use crate::error::{Failure, db_unavailable};
+use crate::answer::{Failure, db_unavailable};
 use crate::state::AppState;
 
 const DEFAULT_PER_PAGE: u64 = 20;
@@ -84,21 +85,13 @@ pub fn parse(raw: &str, max_per_page: u64) -> Result<ListQuery, ApiError> {
                     .ok_or_else(|| bad(name, "must be a whole number from 1"))?;
                 q.per_page = n.min(max_per_page);
             }
-            "where_status" => q.filter.status = Some(status(name, &value)?),
+            "where_status" => q.filter.status = Some(one_of(name, &value)?),
             "in_status[]" | "in_status" => {
                 for s in value.split(',') {
-                    q.filter.status_in.push(status(name, s)?);
+                    q.filter.status_in.push(one_of(name, s)?);
                 }
             }
-            "where_type" => {
-                ValidationType::parse(&value).ok_or_else(|| {
-                    bad(
-                        name,
-                        "must be one of validation, login, onboarding, oneTimeLink",
-                    )
-                })?;
-                q.filter.kind = Some(value);
-            }
+            "where_type" => q.filter.kind = Some(one_of(name, &value)?),
             "where_project" => q.filter.project = Some(non_empty(name, value)?),
             "where_projectFlow" => q.filter.project_flow = Some(non_empty(name, value)?),
             "where_identifier" => q.filter.identifier = Some(non_empty(name, value)?),
@@ -123,20 +116,23 @@ pub fn parse(raw: &str, max_per_page: u64) -> Result<ListQuery, ApiError> {
     Ok(q)
 }
 
-fn status(name: &str, value: &str) -> Result<String, ApiError> {
-    ValidationStatus::parse(value)
-        .map(|s| s.as_str().to_owned())
-        .ok_or_else(|| {
-            bad(
-                name,
-                "must be one of new, pending, completed, failed, expired",
-            )
-        })
+/// A value of a closed set (a status, a type), named in the error.
+fn one_of<T>(name: &str, value: &str) -> Result<T, ApiError>
+where
+    T: std::str::FromStr<Err = UnknownValue>,
+{
+    value
+        .parse()
+        .map_err(|e: UnknownValue| bad(name, &format!("must be one of {}", e.expected)))
 }
 
+/// A free-text filter: not empty, and no control characters (which the
+/// database would refuse, and no stored value holds).
 fn non_empty(name: &str, value: String) -> Result<String, ApiError> {
     if value.is_empty() {
         Err(bad(name, "must not be empty"))
+    } else if value.chars().any(char::is_control) {
+        Err(bad(name, "must not contain control characters"))
     } else {
         Ok(value)
     }
@@ -151,6 +147,7 @@ fn time(name: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bv_contract::{ValidationStatus, ValidationType};
 
     #[test]
     fn defaults_are_page_one_of_twenty_newest_first() {
@@ -168,9 +165,12 @@ mod tests {
         .unwrap();
         assert_eq!(q.page, 2);
         assert_eq!(q.per_page, 100, "perPage is capped");
-        assert_eq!(q.filter.status.as_deref(), Some("new"));
-        assert_eq!(q.filter.status_in, vec!["new", "expired"]);
-        assert_eq!(q.filter.kind.as_deref(), Some("login"));
+        assert_eq!(q.filter.status, Some(ValidationStatus::New));
+        assert_eq!(
+            q.filter.status_in,
+            vec![ValidationStatus::New, ValidationStatus::Expired]
+        );
+        assert_eq!(q.filter.kind, Some(ValidationType::Login));
         assert!(q.filter.created_after.is_some() && q.filter.created_before.is_some());
         assert!(!q.filter.newest_first);
     }
@@ -186,6 +186,8 @@ mod tests {
             ("where%3E_createdAt=yesterday", "where>_createdAt"),
             ("sort=name", "sort"),
             ("where_stauts=new", "where_stauts"),
+            ("where_projectFlow=a%00b", "where_projectFlow"),
+            ("where_identifier=%1F", "where_identifier"),
         ] {
             let err = parse(raw, 100).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidParameters);

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use bv_contract::{ApiError, ErrorCode};
 
-use crate::error::Failure;
+use crate::answer::Failure;
 use crate::state::AppState;
 
 /// The OpenAPI 3.1 description of this API.
@@ -44,5 +44,5 @@ pub async fn openapi() -> impl IntoResponse {
 }
 
 pub async fn not_found() -> Failure {
-    Failure(ApiError::new(ErrorCode::NotFound, "No such route"))
+    Failure::Api(ApiError::new(ErrorCode::NotFound, "No such route"))
 }

@@ -2,25 +2,23 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use bv_contract::{ApiError, ReplyBody};
+use bv_contract::{ApiError, BiometricValidation, Success};
 use uuid::Uuid;
 
 use crate::auth::Client;
-use crate::error::{Failure, db_unavailable};
+use crate::answer::{Failure, db_unavailable};
 use crate::state::AppState;
 
 pub async fn get_one(
     State(state): State<AppState>,
     Client(client): Client,
     Path(id): Path<String>,
-) -> Result<Json<ReplyBody>, Failure> {
+) -> Result<Json<Success<BiometricValidation>>, Failure> {
     // An id that is not a UUID cannot exist: same answer as an unknown one.
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     let row = bv_store::validations::get(&state.db, &client, id)
         .await
         .map_err(db_unavailable)?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(ReplyBody::created(bv_store::validations::to_api(
-        &row,
-    ))))
+    Ok(Json(Success::new(bv_store::validations::to_api(&row))))
 }

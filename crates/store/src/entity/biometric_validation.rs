@@ -2,6 +2,7 @@
 //! status and the fingerprint of the request that created it.
 
 use sea_orm::entity::prelude::*;
+use bv_contract::{Language, ValidationStatus, ValidationType};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,12 +13,10 @@ pub struct Model {
     pub client: String,
     pub project: String,
     pub project_flow: String,
-    /// `new`, `pending`, `completed`, `failed` or `expired`.
-    pub status: String,
+    pub status: ValidationStatus,
     pub identifier: String,
-    /// `validation`, `login`, `onboarding` or `oneTimeLink`.
     #[sea_orm(column_name = "type")]
-    pub kind: String,
+    pub kind: ValidationType,
     pub expires_at: Option<DateTimeUtc>,
     pub redirect_url: Option<String>,
     pub webhook_url: Option<String>,
@@ -26,7 +25,7 @@ pub struct Model {
     pub ip_address: Option<String>,
     pub send_via_email: bool,
     pub email: Option<String>,
-    pub language: String,
+    pub language: Language,
     /// SHA-256 of client and normalized request: tells a retry from a reuse.
     pub request_hash: String,
     pub created_at: DateTimeUtc,

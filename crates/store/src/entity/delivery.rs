@@ -1,6 +1,7 @@
 //! One notification to deliver (the outbox): an email or a webhook.
 
 use sea_orm::entity::prelude::*;
+use bv_contract::{Channel, DeliveryStatus, EventType, Language};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,17 +13,14 @@ pub struct Model {
     pub validation_id: Uuid,
     pub client: String,
     pub project: String,
-    /// `email` or `webhook`.
-    pub channel: String,
+    pub channel: Channel,
     /// The URL or the email address.
     pub target: String,
-    /// e.g. `biometric_validation.created`.
-    pub event_type: String,
+    pub event_type: EventType,
     /// Webhook: the exact body sent. Email: the validation as the API returns it.
     pub payload: String,
-    pub language: String,
-    /// `pending`, `succeeded` or `failed`.
-    pub status: String,
+    pub language: Language,
+    pub status: DeliveryStatus,
     /// Attempts ever made.
     pub attempts: i32,
     /// When the current retry schedule began (creation, or the last redelivery).

@@ -1,6 +1,7 @@
 //! One attempt at a delivery: when, how long, and what came back.
 
 use sea_orm::entity::prelude::*;
+use bv_contract::AttemptOutcome;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -13,8 +14,7 @@ pub struct Model {
     pub attempt: i32,
     pub started_at: DateTimeUtc,
     pub duration_ms: i64,
-    /// `succeeded`, `retry` or `failed`.
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub response_status: Option<i32>,
     /// The response body, truncated.
     pub response_body: Option<String>,

@@ -1,6 +1,7 @@
 //! A client's project: the unit that owns flows, validations and a webhook secret.
 
 use sea_orm::entity::prelude::*;
+use bv_contract::ProjectStatus;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,8 +11,7 @@ pub struct Model {
     pub id: String,
     pub client: String,
     pub name: String,
-    /// `active` or `inactive`.
-    pub status: String,
+    pub status: ProjectStatus,
     /// Default webhook target for validations that give no `webhookUrl`.
     pub webhook_url: Option<String>,
     /// `whsec_…` secret signing this project's webhooks.

@@ -1,6 +1,7 @@
 //! A project's flow configuration: a `login` or `onboarding` flow.
 
 use sea_orm::entity::prelude::*;
+use bv_contract::{FlowStatus, FlowType};
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,11 +10,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub project: String,
-    /// `login` or `onboarding`.
     #[sea_orm(column_name = "type")]
-    pub kind: String,
-    /// `draft`, `active` or `paused`.
-    pub status: String,
+    pub kind: FlowType,
+    pub status: FlowStatus,
     pub name: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bv_contract::BiometricValidation;
+use bv_contract::{BiometricValidation, Language};
 use bv_store::entity::delivery;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -50,17 +50,17 @@ const ES: Templates = Templates {
     html: include_str!("../../templates/email/es/body.html"),
 };
 
-/// Renders the email for `validation` in `language` (`es`, else English).
-pub fn render(language: &str, link: &str, validation: &BiometricValidation) -> Rendered {
+/// Renders the email for `validation` in `language`.
+pub fn render(language: Language, link: &str, validation: &BiometricValidation) -> Rendered {
     let (t, expiry) = match language {
-        "es" => (
+        Language::Es => (
             &ES,
             validation
                 .expires_at
                 .as_ref()
                 .map(|at| format!("El enlace vence el {at}.\n")),
         ),
-        _ => (
+        Language::En => (
             &EN,
             validation
                 .expires_at
@@ -123,8 +123,15 @@ impl EmailSender {
             Ok(v) => v,
             Err(e) => return AttemptResult::give_up(format!("unreadable payload: {e}")),
         };
+        let expires_at = validation
+            .expires_at
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&chrono::Utc));
         if let Some(at) = validation.expires_at.as_deref()
-            && chrono::DateTime::parse_from_rfc3339(at).is_ok_and(|at| at <= chrono::Utc::now())
+            && validation
+                .status
+                .is_expired_at(expires_at, chrono::Utc::now())
         {
             return AttemptResult::give_up(format!(
                 "the validation expired at {at}: its link no longer works"
@@ -136,7 +143,7 @@ impl EmailSender {
                 return AttemptResult::give_up(format!("invalid recipient `{}`: {e}", d.target));
             }
         };
-        let rendered = render(&d.language, &self.link(&validation.id), &validation);
+        let rendered = render(d.language, &self.link(&validation.id), &validation);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -205,18 +212,18 @@ mod tests {
     #[test]
     fn templates_follow_the_language_and_carry_the_link() {
         let link = "https://verify.example.com/v/0193a000-0000-7000-8000-000000000001";
-        let es = render("es", link, &validation());
+        let es = render(Language::Es, link, &validation());
         assert_eq!(es.subject, "Verifica tu identidad");
         assert!(es.text.contains(link) && es.html.contains(link));
         assert!(es.text.contains("vence"));
-        let en = render("en", link, &validation());
+        let en = render(Language::En, link, &validation());
         assert_eq!(en.subject, "Verify your identity");
         assert!(en.text.contains(link) && en.text.contains("expires"));
     }
 
     #[test]
     fn html_is_escaped() {
-        let html = render("en", "https://x.example/1", &validation()).html;
+        let html = render(Language::En, "https://x.example/1", &validation()).html;
         assert!(html.contains("&lt;b&gt;ana&lt;/b&gt;"), "{html}");
         assert!(!html.contains("<b>ana</b>"));
     }

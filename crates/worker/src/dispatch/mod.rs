@@ -16,7 +16,8 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bv_store::deliveries::{self, Attempt, EMAIL, Next, WEBHOOK};
+use bv_contract::Channel;
+use bv_store::deliveries::{self, Attempt, Next};
 use bv_store::entity::delivery;
 use bv_store::sea_orm::{DatabaseConnection, DbErr};
 use chrono::Utc;
@@ -217,20 +218,16 @@ impl Dispatcher {
             d.schedule_started_at,
             Utc::now(),
         );
-        let outcome = match &next {
-            Next::Succeeded => "succeeded",
-            Next::RetryAt(_) => "retry",
-            Next::Failed => "failed",
-        };
+        let outcome = next.outcome();
         let span = tracing::Span::current();
-        span.record("bv.delivery.outcome", outcome);
+        span.record("bv.delivery.outcome", outcome.as_str());
         if let Some(status) = result.status {
             span.record("http.response.status_code", status);
         }
         if let Some(error) = &result.error {
             span.record("error.type", error.as_str());
         }
-        self.metrics.attempt(&d.channel, outcome);
+        self.metrics.attempt(d.channel, outcome);
         match &next {
             Next::Succeeded => {
                 tracing::info!(delivery = %d.id, channel = %d.channel, ?duration, "delivered")
@@ -265,8 +262,8 @@ impl Dispatcher {
 
     /// One attempt on the delivery's channel.
     async fn send(&self, d: &delivery::Model) -> AttemptResult {
-        match d.channel.as_str() {
-            WEBHOOK => match self.secrets(d).await {
+        match d.channel {
+            Channel::Webhook => match self.secrets(d).await {
                 Ok(secrets) => {
                     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
                     self.webhook.send(d, &secrets).await
@@ -275,8 +272,7 @@ impl Dispatcher {
                     AttemptResult::retry(format!("cannot load the signing secret: {err}"), None)
                 }
             },
-            EMAIL => self.email.send(d).await,
-            other => AttemptResult::give_up(format!("unknown channel `{other}`")),
+            Channel::Email => self.email.send(d).await,
         }
     }
 

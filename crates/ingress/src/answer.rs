@@ -1,0 +1,145 @@
+//! HTTP answers, in one place: which status and headers each error code and
+//! each worker outcome gets. The worker answers in domain terms
+//! ([`CreateOutcome`], [`RedeliverOutcome`]); only this module speaks HTTP.
+//!
+//! A [`Failure`] is either an [`ApiError`] (the client's to read) or an
+//! internal fault, whose detail is logged under the request's trace id and
+//! never sent: the client gets `INTERNAL_ERROR` with that id as its
+//! `correlationId`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bv_contract::{ApiError, CreateOutcome, ErrorCode, RedeliverOutcome};
+use serde::Serialize;
+
+/// The status of each error code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidJson
+        | ErrorCode::MissingField
+        | ErrorCode::InvalidField
+        | ErrorCode::UnknownField
+        | ErrorCode::EmailRequired
+        | ErrorCode::InvalidProject
+        | ErrorCode::InvalidProjectFlow
+        | ErrorCode::InvalidParameters => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::BiometricValidationNotFound
+        | ErrorCode::DeliveryNotFound
+        | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub enum Failure {
+    /// Said to the client as it is.
+    Api(ApiError),
+    /// A fault in the service: logged, answered as `INTERNAL_ERROR`.
+    Internal(String),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Api(e)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let error = match self {
+            Failure::Api(error) => error,
+            Failure::Internal(detail) => {
+                let span = tracing::Span::current();
+                tracing::error!(error = %detail, "internal error");
+                ApiError::internal(bv_runtime::propagation::trace_id_of(&span))
+            }
+        };
+        let code = error.code;
+        let mut response = (status_of(code), Json(error)).into_response();
+        match code {
+            ErrorCode::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ErrorCode::ServiceUnavailable => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// A database error while reading: the client may retry.
+pub fn db_unavailable(err: bv_store::sea_orm::DbErr) -> Failure {
+    tracing::error!(error = %err, "database read failed");
+    Failure::Api(ApiError::unavailable("the database is unavailable"))
+}
+
+/// `200` (or another success status) with a JSON body.
+pub fn ok(status: StatusCode, body: &impl Serialize) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// The worker's answer to a create command: `201` with the seed's body
+/// (created now, or a replay of an earlier request), or the error.
+pub fn created(outcome: CreateOutcome) -> Response {
+    match outcome {
+        CreateOutcome::Created(body) | CreateOutcome::Replayed(body) => {
+            ok(StatusCode::CREATED, &body)
+        }
+        CreateOutcome::Rejected(error) => Failure::Api(error).into_response(),
+    }
+}
+
+/// The worker's answer to a redeliver command.
+pub fn redelivered(outcome: RedeliverOutcome) -> Response {
+    match outcome {
+        RedeliverOutcome::Redelivered(body) => ok(StatusCode::OK, &body),
+        RedeliverOutcome::NotFound => Failure::Api(delivery_not_found()).into_response(),
+        RedeliverOutcome::Unavailable => {
+            Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
+        }
+        RedeliverOutcome::Rejected(error) => Failure::Api(error).into_response(),
+    }
+}
+
+pub fn delivery_not_found() -> ApiError {
+    ApiError::new(ErrorCode::DeliveryNotFound, "Delivery not found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_side_unavailable_gets_retry_after_like_every_503() {
+        let response = redelivered(RedeliverOutcome::Unavailable);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let response = redelivered(RedeliverOutcome::NotFound);
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn internal_detail_never_reaches_the_client() {
+        let response = Failure::Internal("relation \"secret_table\" does not exist".into())
+            .into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("INTERNAL_ERROR"), "{text}");
+        assert!(!text.contains("secret_table"), "{text}");
+    }
+}
