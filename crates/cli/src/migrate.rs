@@ -7,7 +7,9 @@ use serde_json::json;
 pub async fn run(db: &DatabaseConnection, as_json: bool) -> anyhow::Result<String> {
     Migrator::up(db, None).await?;
     let done = Migrator::get_applied_migrations(db).await?.len();
-    Ok(super::output::one(as_json, &json!({"applied": done}), || {
-        format!("database is up to date ({done} migrations applied)")
-    }))
+    Ok(super::output::one(
+        as_json,
+        &json!({"applied": done}),
+        || format!("database is up to date ({done} migrations applied)"),
+    ))
 }

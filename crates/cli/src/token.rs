@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bv_runtime::AuthSettings;
-use bv_runtime::settings::Validate;
+use bv_runtime::settings::{ExposeSecret, Validate};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -31,7 +31,8 @@ pub fn run(cmd: TokenCmd, auth: &AuthSettings, as_json: bool) -> anyhow::Result<
 pub fn issue_token(auth: &AuthSettings, client: &str, ttl: Duration) -> anyhow::Result<String> {
     let secret = auth
         .jwt_secret
-        .as_deref()
+        .as_ref()
+        .map(|s| s.expose_secret())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| anyhow::anyhow!("token issue needs BV__AUTH__JWT_SECRET (HS256)"))?;
     let now = chrono::Utc::now().timestamp();
@@ -64,7 +65,7 @@ mod tests {
     #[test]
     fn issued_tokens_carry_the_client_claim_and_expire() {
         let auth = AuthSettings {
-            jwt_secret: Some("x".repeat(32)),
+            jwt_secret: Some("x".repeat(32).into()),
             jwt_public_key: None,
             client_claim: "client".into(),
             issuer: None,

@@ -83,7 +83,8 @@ mod tests {
     use serde_json::json;
 
     fn request(identifier: &str) -> NewValidation {
-        let body = json!({"project": "p", "projectFlow": "f", "identifier": identifier, "type": "login"});
+        let body =
+            json!({"project": "p", "projectFlow": "f", "identifier": identifier, "type": "login"});
         NewValidation::parse(&body, Expiry::AnyTime).unwrap()
     }
 
@@ -95,7 +96,10 @@ mod tests {
         assert_ne!(fingerprint("c1", &a), fingerprint("c1", &b));
         let f = fingerprint("c1", &a);
         assert_eq!(f.len(), 64);
-        assert!(f.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            f.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
     }
 
     #[test]
@@ -107,9 +111,15 @@ mod tests {
 
     #[test]
     fn a_reused_key_is_refused() {
-        let (a, b) = (fingerprint("c", &request("a")), fingerprint("c", &request("b")));
+        let (a, b) = (
+            fingerprint("c", &request("a")),
+            fingerprint("c", &request("b")),
+        );
         assert!(replay(&a, &a).is_ok());
-        assert_eq!(replay(&a, &b).unwrap_err().code, ErrorCode::IdempotencyKeyReused);
+        assert_eq!(
+            replay(&a, &b).unwrap_err().code,
+            ErrorCode::IdempotencyKeyReused
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub mod request;
 pub mod validation;
 pub mod webhook;
 
-pub use command::{CreateCommand, CreateOutcome, Outcome, RedeliverCommand, RedeliverOutcome, Success};
+pub use command::{
+    CreateCommand, CreateOutcome, Outcome, RedeliverCommand, RedeliverOutcome, Success,
+};
 pub use delivery::{AttemptOutcome, AttemptView, Channel, DeliveryStatus, DeliveryView};
 pub use error::{ApiError, ErrorCode};
 pub use project::{FlowStatus, FlowType, ProjectStatus};

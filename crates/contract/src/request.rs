@@ -204,8 +204,9 @@ impl NewValidation {
         let language = fields
             .optional_str("language")?
             .map(|s| {
-                Language::parse(&s)
-                    .ok_or_else(|| invalid("language", &format!("must be {}", Language::expected())))
+                Language::parse(&s).ok_or_else(|| {
+                    invalid("language", &format!("must be {}", Language::expected()))
+                })
             })
             .transpose()?
             .unwrap_or_default();

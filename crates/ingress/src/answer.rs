@@ -132,8 +132,8 @@ mod tests {
 
     #[tokio::test]
     async fn internal_detail_never_reaches_the_client() {
-        let response = Failure::Internal("relation \"secret_table\" does not exist".into())
-            .into_response();
+        let response =
+            Failure::Internal("relation \"secret_table\" does not exist".into()).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let body = axum::body::to_bytes(response.into_body(), 1 << 16)
             .await

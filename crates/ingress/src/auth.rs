@@ -7,6 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use bv_contract::ApiError;
 use bv_runtime::AuthSettings;
+use bv_runtime::settings::ExposeSecret;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde_json::{Map, Value};
 
@@ -22,7 +23,8 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let (key, algorithm) = match (&settings.jwt_public_key, &settings.jwt_secret) {
+        let secret = settings.jwt_secret.as_ref().map(|s| s.expose_secret());
+        let (key, algorithm) = match (&settings.jwt_public_key, secret) {
             (Some(pem), _) if !pem.is_empty() => {
                 (DecodingKey::from_rsa_pem(pem.as_bytes())?, Algorithm::RS256)
             }

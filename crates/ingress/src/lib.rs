@@ -5,8 +5,8 @@
 //! database. [`Application::build`] binds (port 0 in tests) and returns the
 //! real address, so tests run the real server.
 
-pub mod auth;
 pub mod answer;
+pub mod auth;
 pub mod metrics;
 pub mod publisher;
 pub mod routes;

@@ -211,17 +211,22 @@ impl Publisher {
 
     /// Keeps a session up until shutdown; without one, sends answer 503.
     async fn maintain(self: Arc<Self>, settings: AmqpSettings, shutdown: Shutdown) {
-        keep_alive("RabbitMQ session (answering 503 meanwhile)", &shutdown, || async {
-            let Some(conn) = connect_with_retry(&settings, "bv-ingress", &shutdown).await else {
-                return Ok(());
-            };
-            let result = self.serve_session(&conn, &settings, &shutdown).await;
-            if let Ok(mut s) = self.session.write() {
-                *s = None;
-            }
-            let _ = conn.close(200, "bye".into()).await;
-            result
-        })
+        keep_alive(
+            "RabbitMQ session (answering 503 meanwhile)",
+            &shutdown,
+            || async {
+                let Some(conn) = connect_with_retry(&settings, "bv-ingress", &shutdown).await
+                else {
+                    return Ok(());
+                };
+                let result = self.serve_session(&conn, &settings, &shutdown).await;
+                if let Ok(mut s) = self.session.write() {
+                    *s = None;
+                }
+                let _ = conn.close(200, "bye".into()).await;
+                result
+            },
+        )
         .await;
     }
 

@@ -9,8 +9,8 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 
-use crate::settings::{AmqpSettings, redact};
 use crate::retry::until_ok;
+use crate::settings::{AmqpSettings, redact};
 use crate::shutdown::Shutdown;
 
 /// Opens one connection.

@@ -117,7 +117,10 @@ mod tests {
         assert_eq!(delays[0], Duration::ZERO);
         assert!(delays[1] >= Duration::from_millis(100));
         // Jitter adds at most the delay again.
-        assert!(delays.iter().all(|d| *d <= MAX_RECONNECT_DELAY * 2), "{delays:?}");
+        assert!(
+            delays.iter().all(|d| *d <= MAX_RECONNECT_DELAY * 2),
+            "{delays:?}"
+        );
     }
 
     #[tokio::test]

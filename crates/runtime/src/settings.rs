@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
+pub use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -176,9 +177,10 @@ impl Validate for AmqpSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// HS256 shared secret. One of `jwt_secret` or `jwt_public_key` is required.
+    /// HS256 shared secret. One of `jwt_secret` or `jwt_public_key` is
+    /// required. Wrapped so that `Debug` never prints it.
     #[serde(default)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<SecretString>,
     /// RS256 public key (PEM) checking tokens signed by an external issuer.
     #[serde(default)]
     pub jwt_public_key: Option<String>,
@@ -194,7 +196,11 @@ pub struct AuthSettings {
 
 impl Validate for AuthSettings {
     fn validate(&self) -> Result<(), SettingError> {
-        let secret = self.jwt_secret.as_deref().filter(|s| !s.is_empty());
+        let secret = self
+            .jwt_secret
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .filter(|s| !s.is_empty());
         let key = self.jwt_public_key.as_deref().filter(|s| !s.is_empty());
         match (secret, key) {
             (None, None) => Err(SettingError::new(
@@ -262,37 +268,36 @@ impl Validate for TelemetrySettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
-    /// CIDRs a webhook may target although they are not public addresses.
-    pub allowed_cidrs: Vec<String>,
+    /// Networks a webhook may target although they are not public addresses
+    /// (CIDRs, or single addresses), parsed when the settings load.
+    #[serde(deserialize_with = "networks")]
+    pub allowed_cidrs: Vec<ipnet::IpNet>,
     /// How long a rotated-out signing secret keeps signing.
     #[serde(with = "humantime_serde")]
     pub secret_overlap: Duration,
 }
 
-impl WebhookSettings {
-    /// The allow-list, parsed.
-    pub fn allowed_networks(&self) -> Result<Vec<ipnet::IpNet>, SettingError> {
-        self.allowed_cidrs
-            .iter()
-            .filter(|c| !c.trim().is_empty())
-            .map(|c| {
-                let c = c.trim();
-                c.parse::<ipnet::IpNet>()
-                    .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        SettingError::new(
-                            "webhooks.allowed_cidrs",
-                            format!("`{c}` is not a CIDR such as 10.0.0.0/8"),
-                        )
-                    })
-            })
-            .collect()
-    }
+/// Parses the allow-list: CIDRs or single addresses, blanks ignored.
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let raw: Vec<String> = Vec::deserialize(d)?;
+    raw.iter()
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<ipnet::IpNet>()
+                .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{c}` in webhooks.allowed_cidrs is not a CIDR such as 10.0.0.0/8"
+                    ))
+                })
+        })
+        .collect()
 }
 
 impl Validate for WebhookSettings {
     fn validate(&self) -> Result<(), SettingError> {
-        self.allowed_networks().map(|_| ())
+        Ok(())
     }
 }
 

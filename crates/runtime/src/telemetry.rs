@@ -40,9 +40,12 @@ impl Telemetry {
 /// Installs logging and tracing for `service` as configured.
 pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
     let configured = settings.otlp_endpoint.clone().filter(|e| !e.is_empty());
-    let from_env = ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]
-        .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()));
+    let from_env = [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()));
     let mut builder = SdkTracerProvider::builder().with_resource(resource(service));
     let exporting = configured.clone().or(from_env);
     if exporting.is_some() {

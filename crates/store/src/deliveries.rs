@@ -59,9 +59,7 @@ pub fn plan(
     };
     let mut rows = Vec::new();
     if validation.send_via_email
-        && !validation
-            .status
-            .is_expired_at(validation.expires_at, now)
+        && !validation.status.is_expired_at(validation.expires_at, now)
         && let Some(email) = &validation.email
     {
         let payload = serde_json::to_string(&data).unwrap_or_default();

@@ -58,7 +58,9 @@ pub async fn publish(channel: &Channel, delivery: &Delivery, why: Why<'_>) -> an
     };
     let confirm = tokio::time::timeout(CONFIRM_TIMEOUT, publish)
         .await
-        .map_err(|_| anyhow::anyhow!("no confirm for a dead letter within {CONFIRM_TIMEOUT:?}"))??;
+        .map_err(|_| {
+            anyhow::anyhow!("no confirm for a dead letter within {CONFIRM_TIMEOUT:?}")
+        })??;
     match confirm {
         Confirmation::Ack(None) => Ok(()),
         Confirmation::Ack(Some(_)) => anyhow::bail!("no dead-letter queue took the message"),

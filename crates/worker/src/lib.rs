@@ -157,9 +157,11 @@ async fn connect_db(
     );
     let url = &settings.database.url;
     let max = settings.database.max_connections;
-    Ok(until_ok(&what, None, shutdown, || bv_store::connect(url, max, false))
-        .await
-        .ok())
+    Ok(
+        until_ok(&what, None, shutdown, || bv_store::connect(url, max, false))
+            .await
+            .ok(),
+    )
 }
 
 async fn sweep_expired(db: DatabaseConnection, every: Duration, shutdown: Shutdown) {

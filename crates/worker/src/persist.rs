@@ -11,12 +11,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bv_contract::{ApiError, CreateCommand, FlowStatus, ProjectStatus, ValidationStatus, idempotency};
+use bv_contract::{
+    ApiError, CreateCommand, FlowStatus, ProjectStatus, ValidationStatus, idempotency,
+};
 use bv_store::entity::{biometric_validation, project, project_flow};
 use bv_store::sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, RuntimeErr,
-    TransactionTrait, sqlx,
+    QueryFilter, RuntimeErr, TransactionTrait, sqlx,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

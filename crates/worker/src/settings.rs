@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bv_runtime::settings::{SettingError, Validate, positive};
+use bv_runtime::settings::{ExposeSecret, SecretString, SettingError, Validate, positive};
 use bv_runtime::{AmqpSettings, DatabaseSettings, TelemetrySettings, WebhookSettings};
 use serde::Deserialize;
 
@@ -69,14 +69,39 @@ pub struct DeliverySettings {
     pub retry_after_max: Duration,
 }
 
+/// How emails leave the worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum EmailTransport {
+    /// An SMTP server (`email.smtp_url`).
+    Smtp,
+    /// `.eml` files in `email.file_dir` (the embedded default).
+    File,
+}
+
+impl TryFrom<String> for EmailTransport {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "smtp" => Ok(EmailTransport::Smtp),
+            "file" => Ok(EmailTransport::File),
+            other => Err(format!(
+                "`{other}` is not a transport: use `smtp` or `file`"
+            )),
+        }
+    }
+}
+
 /// `[email]`
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailSettings {
-    /// `smtp` or `file`.
-    pub transport: String,
-    /// lettre's URL form: `smtp://user:pass@host:587?tls=required`, `smtps://host:465`, …
-    pub smtp_url: String,
+    pub transport: EmailTransport,
+    /// lettre's URL form: `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://host:465`, …; it holds the SMTP password, so `Debug` never
+    /// prints it.
+    pub smtp_url: SecretString,
     pub file_dir: String,
     pub from: String,
 }
@@ -145,27 +170,23 @@ impl Validate for Settings {
         }
 
         let e = &self.email;
-        match e.transport.as_str() {
-            "file" => {
+        match e.transport {
+            EmailTransport::File => {
                 if e.file_dir.is_empty() {
                     return Err(SettingError::new("email.file_dir", "must not be empty"));
                 }
             }
-            "smtp" => {
-                if lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&e.smtp_url)
-                    .is_err()
+            EmailTransport::Smtp => {
+                if lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(
+                    e.smtp_url.expose_secret(),
+                )
+                .is_err()
                 {
                     return Err(SettingError::new(
                         "email.smtp_url",
                         "is not an SMTP URL such as smtp://user:pass@host:587?tls=required",
                     ));
                 }
-            }
-            _ => {
-                return Err(SettingError::new(
-                    "email.transport",
-                    "must be `smtp` or `file`",
-                ));
             }
         }
         if e.from.parse::<lettre::message::Mailbox>().is_err() {
@@ -188,5 +209,55 @@ impl Settings {
     /// Loads from the built-in defaults, `BV_CONFIG` and the environment.
     pub fn load() -> anyhow::Result<Self> {
         bv_runtime::settings::load(bv_runtime::settings::DEFAULTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bv_runtime::settings::{DEFAULTS, load_from};
+
+    fn load(overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let overrides: Vec<(&str, String)> =
+            overrides.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        load_from(DEFAULTS, None, Some(&overrides))
+    }
+
+    #[test]
+    fn settings_are_parsed_once_into_types() {
+        let s = load(&[
+            ("webhooks.allowed_cidrs", "10.0.0.0/8, 127.0.0.1"),
+            ("email.transport", "smtp"),
+            (
+                "email.smtp_url",
+                "smtp://user:hunter2-secret@127.0.0.1:2525",
+            ),
+        ])
+        .unwrap();
+        let cidrs: Vec<String> = s
+            .webhooks
+            .allowed_cidrs
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(cidrs, ["10.0.0.0/8", "127.0.0.1/32"]);
+        assert_eq!(s.email.transport, EmailTransport::Smtp);
+        // Secrets never show in a debug print (a log line of the settings).
+        assert!(!format!("{s:?}").contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn an_unknown_transport_or_network_is_refused_by_name() {
+        let err = load(&[("email.transport", "pigeon")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pigeon") && err.contains("smtp"), "{err}");
+        let err = load(&[("webhooks.allowed_cidrs", "10.0.0.0/33")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("10.0.0.0/33") && err.contains("allowed_cidrs"),
+            "{err}"
+        );
     }
 }

@@ -48,7 +48,10 @@ async fn the_same_message_id_delivered_twice_yields_one_row() {
         .await
         .unwrap();
     assert_eq!(first.outcome, "created");
-    assert_eq!(first.body["type"], "created", "the body names its outcome too");
+    assert_eq!(
+        first.body["type"], "created",
+        "the body names its outcome too"
+    );
     let second = bv_e2e::request_reply(&names, &id, &command("c1"))
         .await
         .unwrap();

@@ -114,7 +114,11 @@ async fn an_operator_sets_up_a_client_whose_token_the_ingress_accepts() {
 async fn bad_usage_is_reported_without_a_panic() {
     let app = TestApp::spawn_with(Options::default().without_worker()).await;
     // A failure: exit code 1, one line saying why.
-    let output = run_bvctl(&app, &["flow", "create", "--project", "nope", "--type", "login"]).await;
+    let output = run_bvctl(
+        &app,
+        &["flow", "create", "--project", "nope", "--type", "login"],
+    )
+    .await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -123,16 +127,24 @@ async fn bad_usage_is_reported_without_a_panic() {
     );
     // Bad usage: exit code 2, the value and the flag named, with what is allowed.
     for (args, named) in [
-        (&["flow", "create", "--project", "p", "--type", "selfie"][..], "--type"),
+        (
+            &["flow", "create", "--project", "p", "--type", "selfie"][..],
+            "--type",
+        ),
         (&["flow", "set-status", "f", "archived"][..], "<STATUS>"),
         (&["deliveries", "redeliver", "not-a-uuid"][..], "<ID>"),
-        (&["token", "issue", "--client", "c", "--ttl", "forever"][..], "--ttl"),
+        (
+            &["token", "issue", "--client", "c", "--ttl", "forever"][..],
+            "--ttl",
+        ),
     ] {
         let output = run_bvctl(&app, args).await;
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
-            stderr.contains("invalid value") && stderr.contains(named) && !stderr.contains("panicked"),
+            stderr.contains("invalid value")
+                && stderr.contains(named)
+                && !stderr.contains("panicked"),
             "{args:?}: {stderr}"
         );
     }

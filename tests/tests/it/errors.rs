@@ -41,9 +41,13 @@ async fn database_rules_reject_bad_projects_and_flows() {
     // A deactivated project takes no new validations, even with an active flow.
     app.seed("client_a", "project_inactive", "flow_inactive", "login")
         .await;
-    bv_store::projects::set_status(&app.db, "project_inactive", bv_contract::ProjectStatus::Inactive)
-        .await
-        .unwrap();
+    bv_store::projects::set_status(
+        &app.db,
+        "project_inactive",
+        bv_contract::ProjectStatus::Inactive,
+    )
+    .await
+    .unwrap();
     let mut inactive = seed_request();
     inactive["project"] = json!("project_inactive");
     inactive["projectFlow"] = json!("flow_inactive");

@@ -134,7 +134,10 @@ async fn traces_reach_a_real_otlp_collector_from_both_services() {
     )
     .await;
     assert!(
-        bv_e2e::eventually(Duration::from_secs(20), || async { app.consumers().await > 0 }).await,
+        bv_e2e::eventually(Duration::from_secs(20), || async {
+            app.consumers().await > 0
+        })
+        .await,
         "the worker process did not start consuming"
     );
 
@@ -174,7 +177,10 @@ async fn traces_reach_a_real_otlp_collector_from_both_services() {
     assert!(complete(&spans), "spans the collector got: {names:?}");
     let worker_span = spans.iter().find(|s| s.service == "bv-worker").unwrap();
     assert_eq!(
-        worker_span.resource.get("deployment.environment.name").map(String::as_str),
+        worker_span
+            .resource
+            .get("deployment.environment.name")
+            .map(String::as_str),
         Some("e2e"),
         "OTEL_RESOURCE_ATTRIBUTES is honoured"
     );

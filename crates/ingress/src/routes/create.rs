@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::answer::{self, Failure, db_unavailable};
 use crate::auth::Client;
-use crate::publisher::{Reply, Outgoing, SendError, Sent};
+use crate::publisher::{Outgoing, Reply, SendError, Sent};
 use crate::state::AppState;
 
 pub async fn create(
@@ -55,11 +55,7 @@ pub async fn create(
             format!("The request body is not valid JSON: {e}"),
         )
     })?;
-    let key = idempotency::parse_key(
-        headers
-            .get("idempotency-key")
-            .map(|v| v.to_str().ok()),
-    )?;
+    let key = idempotency::parse_key(headers.get("idempotency-key").map(|v| v.to_str().ok()))?;
     let id = match &key {
         Some(key) => idempotency::validation_id(&client, key),
         None => Uuid::now_v7(),
@@ -137,7 +133,10 @@ async fn stored_original(
     else {
         return Ok(None);
     };
-    idempotency::replay(&row.request_hash, &idempotency::fingerprint(client, &request))?;
+    idempotency::replay(
+        &row.request_hash,
+        &idempotency::fingerprint(client, &request),
+    )?;
     let body = Success::new(bv_store::validations::to_api(&row));
     Ok(Some(answer::ok(StatusCode::CREATED, &body)))
 }

@@ -10,8 +10,8 @@ use bv_store::validations::ListFilter;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::auth::Client;
 use crate::answer::{Failure, db_unavailable};
+use crate::auth::Client;
 use crate::state::AppState;
 
 const DEFAULT_PER_PAGE: u64 = 20;

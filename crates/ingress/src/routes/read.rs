@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use bv_contract::{ApiError, BiometricValidation, Success};
 use uuid::Uuid;
 
-use crate::auth::Client;
 use crate::answer::{Failure, db_unavailable};
+use crate::auth::Client;
 use crate::state::AppState;
 
 pub async fn get_one(

@@ -1,8 +1,8 @@
 //! A biometric validation: every field of the seed's request, plus its client,
 //! status and the fingerprint of the request that created it.
 
-use sea_orm::entity::prelude::*;
 use bv_contract::{Language, ValidationStatus, ValidationType};
+use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,7 +1,7 @@
 //! One notification to deliver (the outbox): an email or a webhook.
 
-use sea_orm::entity::prelude::*;
 use bv_contract::{Channel, DeliveryStatus, EventType, Language};
+use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,7 +1,7 @@
 //! One attempt at a delivery: when, how long, and what came back.
 
-use sea_orm::entity::prelude::*;
 use bv_contract::AttemptOutcome;
+use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

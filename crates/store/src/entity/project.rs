@@ -1,7 +1,7 @@
 //! A client's project: the unit that owns flows, validations and a webhook secret.
 
-use sea_orm::entity::prelude::*;
 use bv_contract::ProjectStatus;
+use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -1,7 +1,7 @@
 //! A project's flow configuration: a `login` or `onboarding` flow.
 
-use sea_orm::entity::prelude::*;
 use bv_contract::{FlowStatus, FlowType};
+use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

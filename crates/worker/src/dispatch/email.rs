@@ -12,7 +12,8 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 
 use super::AttemptResult;
 use super::policy::Verdict;
-use crate::settings::{EmailSettings, LinkSettings};
+use crate::settings::{EmailSettings, EmailTransport, LinkSettings};
+use bv_runtime::settings::ExposeSecret;
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -95,13 +96,13 @@ impl EmailSender {
         links: &LinkSettings,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let transport = match email.transport.as_str() {
-            "smtp" => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(&email.smtp_url)?
+        let transport = match email.transport {
+            EmailTransport::Smtp => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(email.smtp_url.expose_secret())?
                     .timeout(Some(timeout))
                     .build(),
             ),
-            _ => {
+            EmailTransport::File => {
                 std::fs::create_dir_all(&email.file_dir)?;
                 Transport::File(AsyncFileTransport::<Tokio1Executor>::new(&email.file_dir))
             }

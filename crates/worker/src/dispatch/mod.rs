@@ -85,7 +85,7 @@ impl Dispatcher {
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let guard = ssrf::Guard::new(settings.webhooks.allowed_networks()?);
+        let guard = ssrf::Guard::new(settings.webhooks.allowed_cidrs.clone());
         Ok(Dispatcher {
             db,
             owner: format!(

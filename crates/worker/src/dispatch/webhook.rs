@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bv_contract::webhook::signature_header;
 use bv_contract::delivery::webhook_id;
+use bv_contract::webhook::signature_header;
 use bv_store::entity::delivery;
 use chrono::Utc;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
