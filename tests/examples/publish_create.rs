@@ -15,8 +15,7 @@ use std::time::Duration;
 use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, DIRECT_REPLY_TO, Names};
 use clap::Parser;
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::json;
 
@@ -72,19 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let mut replies = None;
     if !args.no_reply {
         // Direct reply-to: consume the pseudo-queue before publishing on the same channel.
-        replies = Some(
-            channel
-                .basic_consume(
-                    DIRECT_REPLY_TO.into(),
-                    "".into(),
-                    BasicConsumeOptions {
-                        no_ack: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?,
-        );
+        replies = Some(bv_runtime::amqp::consume_replies(&channel).await?);
         props = props
             .with_reply_to(DIRECT_REPLY_TO.into())
             .with_correlation_id(id.as_str().into());

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bv_contract::amqp::{DIRECT_REPLY_TO, Names};
-use bv_runtime::amqp::{connect_with_retry, declare_topology};
+use bv_runtime::amqp::{connect_with_retry, consume_replies, declare_topology};
 use bv_runtime::propagation::inject_current;
 use bv_runtime::retry::keep_alive;
 use bv_runtime::{AmqpSettings, Shutdown};
 use futures::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use tokio::sync::oneshot;
@@ -242,17 +242,7 @@ impl Publisher {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        let mut replies = channel
-            .basic_consume(
-                DIRECT_REPLY_TO.into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let mut replies = consume_replies(&channel).await?;
         if let Ok(mut s) = self.session.write() {
             *s = Some(Session {
                 channel: channel.clone(),

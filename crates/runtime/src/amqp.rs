@@ -4,8 +4,10 @@
 //! can start first. The command queue is a durable quorum queue with an explicit
 //! delivery limit, dead-lettering at-least-once to the dead exchange.
 
-use bv_contract::amqp::{CREATE_ROUTING_KEY, Names, REDELIVER_ROUTING_KEY};
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use bv_contract::amqp::{CREATE_ROUTING_KEY, DIRECT_REPLY_TO, Names, REDELIVER_ROUTING_KEY};
+use lapin::options::{
+    BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 
@@ -134,6 +136,22 @@ pub async fn declare_topology(
             .await?;
     }
     Ok(())
+}
+
+/// Consumes RabbitMQ's direct reply-to pseudo-queue on `channel` (before
+/// publishing a command with `reply_to` on the same channel): the answers.
+pub async fn consume_replies(channel: &Channel) -> lapin::Result<lapin::Consumer> {
+    channel
+        .basic_consume(
+            DIRECT_REPLY_TO.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// Reads a string header (long or short string) from a message's headers.

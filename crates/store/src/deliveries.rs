@@ -269,8 +269,51 @@ pub async fn redeliver(
     active.lease_expires_at = Set(None);
     active.updated_at = Set(now);
     let row = active.update(db).await?;
+    announce_due(db).await?;
     let attempts = attempts_of(db, row.id).await?;
     Ok(Some(to_view(&row, &attempts)))
+}
+
+/// The PostgreSQL channel on which a re-armed delivery is announced, so a
+/// dispatcher in any process (not only the one that wrote it) sends it now.
+const DUE_CHANNEL: &str = "bv_delivery_due";
+
+/// Tells every listening dispatcher that a delivery is due now (PostgreSQL
+/// `NOTIFY`; on SQLite there is one process, which wakes itself).
+async fn announce_due(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        db.execute_unprepared(&format!("NOTIFY {DUE_CHANNEL}"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// A dispatcher's ear for [`announce_due`]: a connection of its own that
+/// `LISTEN`s on the channel.
+pub struct DueListener(sea_orm::sqlx::postgres::PgListener);
+
+impl DueListener {
+    /// Listens on the database at `url`; `None` for SQLite.
+    pub async fn connect(url: &str) -> Result<Option<Self>, DbErr> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Ok(None);
+        }
+        let to_db = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("LISTEN {DUE_CHANNEL}: {e}"));
+        let mut listener = sea_orm::sqlx::postgres::PgListener::connect(url)
+            .await
+            .map_err(to_db)?;
+        listener.listen(DUE_CHANNEL).await.map_err(to_db)?;
+        Ok(Some(DueListener(listener)))
+    }
+
+    /// Waits for the next announcement.
+    pub async fn next(&mut self) -> Result<(), DbErr> {
+        self.0
+            .recv()
+            .await
+            .map(|_| ())
+            .map_err(|e| DbErr::Custom(format!("LISTEN {DUE_CHANNEL}: {e}")))
+    }
 }
 
 /// A validation's deliveries with their attempts, oldest first.

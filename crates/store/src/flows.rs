@@ -69,12 +69,6 @@ pub async fn by_ids<'a>(
     db: &impl ConnectionTrait,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<HashMap<String, project_flow::Model>, DbErr> {
-    let ids: Vec<&str> = ids.into_iter().collect();
-    Ok(project_flow::Entity::find()
-        .filter(project_flow::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|f| (f.id.clone(), f))
-        .collect())
+    crate::by_keys::<project_flow::Entity>(db, project_flow::Column::Id, ids, |m| m.id.clone())
+        .await
 }

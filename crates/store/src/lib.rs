@@ -13,7 +13,12 @@ pub mod validations;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use std::collections::HashMap;
+
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter,
+};
 
 pub use sea_orm;
 
@@ -42,4 +47,22 @@ pub async fn connect(
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     Database::connect(options).await
+}
+
+/// The rows of `E` whose string key `column` is one of `ids`, by key (the
+/// worker checks a batch's projects and flows at once).
+async fn by_keys<'a, E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    column: E::Column,
+    ids: impl IntoIterator<Item = &'a str>,
+    key: impl Fn(&E::Model) -> String,
+) -> Result<HashMap<String, E::Model>, DbErr> {
+    let ids: Vec<&str> = ids.into_iter().collect();
+    Ok(E::find()
+        .filter(column.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (key(&m), m))
+        .collect())
 }

@@ -96,12 +96,5 @@ pub async fn by_ids<'a>(
     db: &impl ConnectionTrait,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<HashMap<String, project::Model>, DbErr> {
-    let ids: Vec<&str> = ids.into_iter().collect();
-    Ok(project::Entity::find()
-        .filter(project::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect())
+    crate::by_keys::<project::Entity>(db, project::Column::Id, ids, |m| m.id.clone()).await
 }

@@ -51,13 +51,7 @@ pub async fn consume(
     index: u16,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let channel = conn.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    channel
-        .basic_qos(ctx.settings.prefetch, BasicQosOptions::default())
-        .await?;
+    let channel = open_channel(&conn, ctx.settings.prefetch).await?;
     let tag = format!("bv-worker-{}-{index}", std::process::id());
     let mut consumer = channel
         .basic_consume(
@@ -100,6 +94,19 @@ pub async fn consume(
     let _ = channel.close(200, "shutdown".into()).await;
     tracing::info!(consumer = %tag, "consumer stopped");
     Ok(())
+}
+
+/// A consumer's channel: in confirm mode (its replies and dead letters are
+/// confirmed) with `prefetch` unacked deliveries ahead.
+pub async fn open_channel(conn: &Connection, prefetch: u16) -> lapin::Result<Channel> {
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    Ok(channel)
 }
 
 /// A delivery and what is known about it so far.

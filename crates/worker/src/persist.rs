@@ -228,3 +228,122 @@ fn new_model(item: &Incoming, now: DateTime<Utc>) -> biometric_validation::Model
         updated_at: now,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bv_contract::{ErrorCode, FlowType};
+    use serde_json::json;
+
+    fn project(id: &str, client: &str, status: ProjectStatus) -> project::Model {
+        let now = Utc::now();
+        project::Model {
+            id: id.into(),
+            client: client.into(),
+            name: id.into(),
+            status,
+            webhook_url: None,
+            webhook_secret: "whsec_c2VjcmV0".into(),
+            previous_webhook_secret: None,
+            previous_secret_expires_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn flow(id: &str, project: &str, kind: FlowType, status: FlowStatus) -> project_flow::Model {
+        let now = Utc::now();
+        project_flow::Model {
+            id: id.into(),
+            project: project.into(),
+            kind,
+            status,
+            name: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn command(client: &str, project: &str, flow: &str, kind: &str) -> CreateCommand {
+        let body = json!({"client": client, "project": project, "projectFlow": flow,
+                          "identifier": "i", "type": kind});
+        CreateCommand::decode(
+            &serde_json::to_vec(&body).unwrap(),
+            bv_contract::request::Expiry::AnyTime,
+        )
+        .unwrap()
+    }
+
+    /// The world the rules are checked against: c1 owns an active project
+    /// `p` (flows: active login `fl`, active onboarding `fo`, paused login
+    /// `fp`) and an inactive project `pi` (active login `fi`); c2 owns `q`
+    /// (active login `fq`).
+    fn world() -> (
+        HashMap<String, project::Model>,
+        HashMap<String, project_flow::Model>,
+    ) {
+        let projects = [
+            project("p", "c1", ProjectStatus::Active),
+            project("pi", "c1", ProjectStatus::Inactive),
+            project("q", "c2", ProjectStatus::Active),
+        ];
+        let flows = [
+            flow("fl", "p", FlowType::Login, FlowStatus::Active),
+            flow("fo", "p", FlowType::Onboarding, FlowStatus::Active),
+            flow("fp", "p", FlowType::Login, FlowStatus::Paused),
+            flow("fi", "pi", FlowType::Login, FlowStatus::Active),
+            flow("fq", "q", FlowType::Login, FlowStatus::Active),
+        ];
+        (
+            projects.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            flows.into_iter().map(|f| (f.id.clone(), f)).collect(),
+        )
+    }
+
+    fn check(client: &str, project: &str, flow: &str, kind: &str) -> Result<String, ErrorCode> {
+        let (projects, flows) = world();
+        check_references(&command(client, project, flow, kind), &projects, &flows)
+            .map(|p| p.id.clone())
+            .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn the_project_must_exist_be_the_clients_and_be_active() {
+        assert_eq!(check("c1", "p", "fl", "login"), Ok("p".into()));
+        assert_eq!(
+            check("c1", "nope", "fl", "login"),
+            Err(ErrorCode::InvalidProject)
+        );
+        assert_eq!(
+            check("c2", "p", "fl", "login"),
+            Err(ErrorCode::InvalidProject)
+        );
+        assert_eq!(
+            check("c1", "pi", "fi", "login"),
+            Err(ErrorCode::InvalidProject)
+        );
+    }
+
+    #[test]
+    fn the_flow_must_be_the_projects_active_and_fit_the_type() {
+        let flow_err = Err(ErrorCode::InvalidProjectFlow);
+        assert_eq!(check("c1", "p", "nope", "login"), flow_err);
+        assert_eq!(
+            check("c1", "p", "fq", "login"),
+            flow_err,
+            "another project's flow"
+        );
+        assert_eq!(check("c1", "p", "fp", "login"), flow_err, "a paused flow");
+        assert_eq!(
+            check("c1", "p", "fo", "login"),
+            flow_err,
+            "login needs a login flow"
+        );
+        assert_eq!(check("c1", "p", "fl", "onboarding"), flow_err);
+        assert_eq!(check("c1", "p", "fo", "onboarding"), Ok("p".into()));
+        for either in ["validation", "oneTimeLink"] {
+            assert_eq!(check("c1", "p", "fl", either), Ok("p".into()));
+            assert_eq!(check("c1", "p", "fo", either), Ok("p".into()));
+        }
+    }
+}

@@ -14,10 +14,10 @@ use bv_runtime::Shutdown;
 use futures::StreamExt;
 use lapin::Connection;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
 
-use crate::consumer::Context;
+use crate::consumer::{Context, open_channel};
 use crate::dead_letter::{self, Why};
 use crate::reply;
 
@@ -27,11 +27,7 @@ pub async fn consume(
     conn: Arc<Connection>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let channel = conn.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    channel.basic_qos(16, BasicQosOptions::default()).await?;
+    let channel = open_channel(&conn, 16).await?;
     let mut consumer = channel
         .basic_consume(
             ctx.names.redeliver_queue.as_str().into(),

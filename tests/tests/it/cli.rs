@@ -155,8 +155,13 @@ async fn bad_usage_is_reported_without_a_panic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_redelivers_a_failed_delivery_with_bvctl() {
-    // No allow-list: the loopback webhook is refused, so the delivery fails at once.
-    let app = TestApp::spawn_with(Options::dispatching().with("webhooks.allowed_cidrs", "")).await;
+    // No allow-list: the loopback webhook is refused, so the delivery fails at
+    // once. The dispatcher would look again only in 30 s: bvctl, another
+    // process, must wake it.
+    let options = Options::dispatching()
+        .with("webhooks.allowed_cidrs", "")
+        .with("delivery.poll_interval", "30s");
+    let app = TestApp::spawn_with(options).await;
     app.seed("c1", "project_123456789", "flow_123456789", "login")
         .await;
     let mut body = seed_request();
@@ -183,7 +188,8 @@ async fn an_operator_redelivers_a_failed_delivery_with_bvctl() {
     assert_eq!(delivery, d[0]["_id"].as_str().unwrap());
     let redelivered = bvctl(&app, &["--json", "deliveries", "redeliver", &delivery]).await;
     assert_eq!(redelivered["status"], "pending");
-    // The dispatcher picks it up again (and, still refused, fails it again).
+    // The dispatcher is woken and takes it up again at once (and, still
+    // refused, fails it again).
     assert!(
         eventually(Duration::from_secs(10), || async {
             let d = app.deliveries("c1", id).await;

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY};
-use bv_e2e::{AMQP_URL, TestApp, count_rows, eventually, seed_request};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use bv_e2e::{AMQP_URL, TestApp, count_rows, eventually, publish_create, seed_request};
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Connection, ConnectionProperties};
 use serde_json::json;
 
 use crate::support::spawn_worker;
@@ -43,20 +42,11 @@ async fn a_worker_killed_mid_stream_persists_every_command_exactly_once_after_re
         body.insert("client".into(), json!("c1"));
         body.insert("identifier".into(), json!(format!("user-{i}")));
         let id = uuid::Uuid::now_v7().to_string();
-        let props = BasicProperties::default()
-            .with_message_id(id.as_str().into())
-            .with_delivery_mode(2)
-            .with_type(CREATE_MESSAGE_TYPE.into());
+        let body = serde_json::to_vec(&body).unwrap();
         confirms.push(
-            ch.basic_publish(
-                names.commands_exchange.as_str().into(),
-                CREATE_ROUTING_KEY.into(),
-                BasicPublishOptions::default(),
-                &serde_json::to_vec(&body).unwrap(),
-                props,
-            )
-            .await
-            .unwrap(),
+            publish_create(&ch, &names, Some(&id), &body, false)
+                .await
+                .unwrap(),
         );
         ids.push(id);
     }

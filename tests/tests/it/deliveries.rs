@@ -239,22 +239,9 @@ async fn a_delivery_past_its_lifetime_fails_and_can_be_redelivered_through_the_a
     // …the receiver is fixed, and the integrator asks for it again.
     receiver.set_default(Behavior::Status(200));
     let delivery_id = d[0]["_id"].as_str().unwrap();
-    let path = format!("/v2/biometric-validations/{id}/deliveries/{delivery_id}/redeliver");
-    let other = app
-        .http
-        .post(format!("{}{path}", app.base_url))
-        .bearer_auth(app.token("someone_else"))
-        .send()
-        .await
-        .unwrap();
+    let other = app.redeliver("someone_else", &id, delivery_id).await;
     assert_eq!(other.status(), 404, "only the owner may redeliver");
-    let response = app
-        .http
-        .post(format!("{}{path}", app.base_url))
-        .bearer_auth(app.token(CLIENT))
-        .send()
-        .await
-        .unwrap();
+    let response = app.redeliver(CLIENT, &id, delivery_id).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["status"], "pending");
@@ -274,16 +261,8 @@ async fn a_delivery_past_its_lifetime_fails_and_can_be_redelivered_through_the_a
     assert_eq!(d[0]["status"], "succeeded");
 
     let unknown = app
-        .http
-        .post(format!(
-            "{}/v2/biometric-validations/{id}/deliveries/{}/redeliver",
-            app.base_url,
-            uuid::Uuid::now_v7()
-        ))
-        .bearer_auth(app.token(CLIENT))
-        .send()
-        .await
-        .unwrap();
+        .redeliver(CLIENT, &id, &uuid::Uuid::now_v7().to_string())
+        .await;
     assert_eq!(unknown.status(), 404);
     let unknown: Value = unknown.json().await.unwrap();
     assert_eq!(unknown["code"], "DELIVERY_NOT_FOUND");

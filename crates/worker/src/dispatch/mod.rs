@@ -28,6 +28,7 @@ use tracing::{Instrument, field};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use bv_runtime::Shutdown;
+use bv_runtime::retry::keep_alive;
 use policy::{Policy, Verdict};
 
 /// How often the backlog gauge is refreshed.
@@ -76,6 +77,8 @@ pub struct Dispatcher {
     concurrency: usize,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    /// For the `LISTEN` connection that hears redeliveries made elsewhere.
+    database_url: String,
 }
 
 impl Dispatcher {
@@ -106,12 +109,18 @@ impl Dispatcher {
             concurrency: usize::from(settings.delivery.concurrency),
             wake,
             metrics,
+            database_url: settings.database.url.clone(),
         })
     }
 
     /// Runs until shutdown, then lets in-flight attempts finish.
     pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
         tracing::info!(owner = %self.owner, "delivery dispatcher started");
+        let listening = tokio::spawn(listen_for_due(
+            self.database_url.clone(),
+            self.wake.clone(),
+            shutdown.clone(),
+        ));
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut in_flight = JoinSet::new();
         let mut backlog_seen: Option<Instant> = None;
@@ -162,6 +171,7 @@ impl Dispatcher {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        let _ = listening.await;
         tracing::info!("delivery dispatcher stopped");
     }
 
@@ -292,6 +302,28 @@ impl Dispatcher {
         }
         Ok(secrets)
     }
+}
+
+/// Wakes the dispatcher whenever any process re-arms a delivery (`bvctl
+/// deliveries redeliver`, another worker's redeliver command); PostgreSQL
+/// only, reconnecting while the database is away.
+async fn listen_for_due(url: String, wake: Arc<Notify>, shutdown: Shutdown) {
+    keep_alive("listening for redeliveries", &shutdown, || async {
+        let Some(mut listener) = deliveries::DueListener::connect(&url).await? else {
+            shutdown.wait().await;
+            return Ok(());
+        };
+        loop {
+            tokio::select! {
+                heard = listener.next() => {
+                    heard?;
+                    wake.notify_one();
+                }
+                _ = shutdown.wait() => return Ok(()),
+            }
+        }
+    })
+    .await;
 }
 
 fn hostname() -> String {
