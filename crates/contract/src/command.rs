@@ -104,6 +104,8 @@ impl<T> Success<T> {
 pub trait Outcome: Serialize {
     /// The AMQP `type` of the reply message.
     const MESSAGE_TYPE: &'static str;
+    /// Every outcome's name, as [`Outcome::kind`] gives them.
+    const KINDS: &'static [&'static str];
     /// The outcome's name, as the body's `type` says it.
     fn kind(&self) -> &'static str;
 }
@@ -126,6 +128,7 @@ pub enum CreateOutcome {
 
 impl Outcome for CreateOutcome {
     const MESSAGE_TYPE: &'static str = REPLY_MESSAGE_TYPE;
+    const KINDS: &'static [&'static str] = &["created", "replayed", "rejected"];
 
     fn kind(&self) -> &'static str {
         match self {
@@ -152,6 +155,7 @@ pub enum RedeliverOutcome {
 
 impl Outcome for RedeliverOutcome {
     const MESSAGE_TYPE: &'static str = REDELIVER_REPLY_MESSAGE_TYPE;
+    const KINDS: &'static [&'static str] = &["redelivered", "notFound", "unavailable", "rejected"];
 
     fn kind(&self) -> &'static str {
         match self {
@@ -159,6 +163,31 @@ impl Outcome for RedeliverOutcome {
             RedeliverOutcome::NotFound => "notFound",
             RedeliverOutcome::Unavailable => "unavailable",
             RedeliverOutcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+crate::closed_set! {
+    /// The state of a command the broker took but no worker has answered
+    /// yet (the `202 Accepted` body's `status`).
+    pub enum AcceptedStatus {
+        Queued = "queued",
+    }
+}
+
+/// The `202 Accepted` body's `data`: what was queued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub status: AcceptedStatus,
+}
+
+impl Accepted {
+    pub fn queued(id: impl ToString) -> Self {
+        Accepted {
+            id: id.to_string(),
+            status: AcceptedStatus::Queued,
         }
     }
 }
@@ -216,6 +245,15 @@ mod tests {
             CreateOutcome::Rejected(ApiError::new(ErrorCode::InvalidProject, "x"))
         );
         assert_eq!(rejected.kind(), "rejected");
+        // Each kind is the serde tag, and listed.
+        let tag = serde_json::to_value(&rejected).unwrap()["type"].clone();
+        assert_eq!(tag, rejected.kind());
+        assert!(CreateOutcome::KINDS.contains(&rejected.kind()));
+        for outcome in [RedeliverOutcome::NotFound, RedeliverOutcome::Unavailable] {
+            let tag = serde_json::to_value(&outcome).unwrap()["type"].clone();
+            assert_eq!(tag, outcome.kind());
+            assert!(RedeliverOutcome::KINDS.contains(&outcome.kind()));
+        }
         let not_found = serde_json::to_value(RedeliverOutcome::NotFound).unwrap();
         assert_eq!(not_found, json!({"type": "notFound"}));
         assert_eq!(

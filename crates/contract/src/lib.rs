@@ -18,7 +18,7 @@ pub mod validation;
 pub mod webhook;
 
 pub use command::{
-    CreateCommand, CreateOutcome, Outcome, RedeliverCommand, RedeliverOutcome, Success,
+    Accepted, CreateCommand, CreateOutcome, Outcome, RedeliverCommand, RedeliverOutcome, Success,
 };
 pub use delivery::{AttemptOutcome, AttemptView, Channel, DeliveryStatus, DeliveryView};
 pub use error::{ApiError, ErrorCode};

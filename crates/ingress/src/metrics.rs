@@ -6,6 +6,38 @@ use prometheus_client::registry::Registry;
 
 type Labels = Vec<(String, String)>;
 
+/// What became of a create request, as the `creates` counter labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateResult {
+    /// Stored (now, or a replay of an earlier request).
+    Created,
+    /// Accepted by the broker, not yet answered (`202`).
+    Queued,
+    /// Refused by a rule (`4xx`).
+    Rejected,
+    /// The broker would not take it (`503`).
+    Unavailable,
+}
+
+impl CreateResult {
+    pub const ALL: [CreateResult; 4] = [
+        CreateResult::Created,
+        CreateResult::Queued,
+        CreateResult::Rejected,
+        CreateResult::Unavailable,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreateResult::Created => "created",
+            CreateResult::Queued => "queued",
+            CreateResult::Rejected => "rejected",
+            CreateResult::Unavailable => "unavailable",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
@@ -27,9 +59,9 @@ impl Metrics {
             "Create requests by result (created, queued, rejected, unavailable)",
             creates.clone(),
         );
-        for result in ["created", "queued", "rejected", "unavailable"] {
+        for result in CreateResult::ALL {
             creates
-                .get_or_create(&vec![("result".to_owned(), result.to_owned())])
+                .get_or_create(&vec![("result".to_owned(), result.as_str().to_owned())])
                 .inc_by(0);
         }
         Metrics {
@@ -48,9 +80,9 @@ impl Metrics {
             .inc();
     }
 
-    pub fn create(&self, result: &str) {
+    pub fn create(&self, result: CreateResult) {
         self.creates
-            .get_or_create(&vec![("result".to_owned(), result.to_owned())])
+            .get_or_create(&vec![("result".to_owned(), result.as_str().to_owned())])
             .inc();
     }
 

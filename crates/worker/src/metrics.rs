@@ -1,6 +1,6 @@
 //! Prometheus metrics of the worker, served at `/metrics`.
 
-use bv_contract::{AttemptOutcome, Channel};
+use bv_contract::{AttemptOutcome, Channel, CreateOutcome, Outcome};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -57,9 +57,9 @@ impl Metrics {
             backlog.clone(),
         );
         // Every series exists from the start (at 0), so dashboards and alerts see them.
-        for outcome in ["created", "replayed", "rejected"] {
+        for outcome in <CreateOutcome as Outcome>::KINDS {
             commands
-                .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+                .get_or_create(&vec![("outcome".to_owned(), (*outcome).to_owned())])
                 .inc_by(0);
         }
         let metrics = Metrics {

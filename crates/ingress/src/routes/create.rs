@@ -15,14 +15,16 @@ use axum::response::{IntoResponse, Response};
 use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY};
 use bv_contract::request::Expiry;
 use bv_contract::{
-    ApiError, CreateCommand, CreateOutcome, ErrorCode, NewValidation, Success, idempotency,
+    Accepted, ApiError, CreateCommand, CreateOutcome, ErrorCode, NewValidation, Success,
+    idempotency,
 };
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::answer::{self, Failure, db_unavailable};
 use crate::auth::Client;
+use crate::metrics::CreateResult;
 use crate::publisher::{Outgoing, Reply, SendError, Sent};
 use crate::state::AppState;
 
@@ -91,17 +93,17 @@ pub async fn create(
         Ok(Sent::Answered(reply)) => {
             let outcome: CreateOutcome = decode_reply(&reply)?;
             state.metrics.create(match outcome {
-                CreateOutcome::Created(_) | CreateOutcome::Replayed(_) => "created",
-                CreateOutcome::Rejected(_) => "rejected",
+                CreateOutcome::Created(_) | CreateOutcome::Replayed(_) => CreateResult::Created,
+                CreateOutcome::Rejected(_) => CreateResult::Rejected,
             });
             Ok(answer::created(outcome))
         }
         Ok(Sent::Queued) => {
-            state.metrics.create("queued");
+            state.metrics.create(CreateResult::Queued);
             let location = format!("/v2/biometric-validations/{id}");
             let mut response = (
                 StatusCode::ACCEPTED,
-                Json(json!({"success": true, "data": {"_id": id.to_string(), "status": "queued"}})),
+                Json(Success::new(Accepted::queued(id))),
             )
                 .into_response();
             if let Ok(value) = HeaderValue::from_str(&location) {
@@ -110,7 +112,7 @@ pub async fn create(
             Ok(response)
         }
         Err(err) => {
-            state.metrics.create("unavailable");
+            state.metrics.create(CreateResult::Unavailable);
             Err(unavailable(err))
         }
     }

@@ -9,8 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bv_contract::amqp::{REDELIVER_MESSAGE_TYPE, REDELIVER_ROUTING_KEY};
-use bv_contract::{ApiError, DeliveryView, RedeliverCommand, RedeliverOutcome, Success};
-use serde_json::json;
+use bv_contract::{Accepted, ApiError, DeliveryView, RedeliverCommand, RedeliverOutcome, Success};
 use uuid::Uuid;
 
 use crate::answer::{self, Failure, db_unavailable, delivery_not_found};
@@ -71,9 +70,7 @@ pub async fn redeliver(
         // The command is queued and will be carried out: say so, not "retry".
         Sent::Queued => Ok((
             StatusCode::ACCEPTED,
-            Json(
-                json!({"success": true, "data": {"_id": delivery.to_string(), "status": "queued"}}),
-            ),
+            Json(Success::new(Accepted::queued(delivery))),
         )
             .into_response()),
     }

@@ -12,6 +12,7 @@ use bv_contract::delivery::webhook_id;
 use bv_contract::webhook::signature_header;
 use bv_store::entity::delivery;
 use chrono::Utc;
+use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use url::Url;
 
@@ -86,12 +87,14 @@ impl WebhookSender {
         let code = status.as_u16();
         let (verdict, error) = if status.is_success() {
             (Verdict::Success, None)
-        } else if code == 410 {
+        } else if status == StatusCode::GONE {
             (
                 Verdict::GiveUp,
                 Some("410 Gone: the receiver asked to stop".to_owned()),
             )
-        } else if code == 429 || code == 503 {
+        } else if status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::SERVICE_UNAVAILABLE
+        {
             (Verdict::Retry { retry_after }, Some(format!("HTTP {code}")))
         } else if status.is_redirection() {
             (
