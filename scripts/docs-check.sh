@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ASYNCAPI_CLI_VERSION=6.2.0 # declares Node >= 24 but validates correctly on Node 20 (npm warns EBADENGINE)
+ASYNCAPI_CLI_VERSION=6.2.0 # as in tools/docs-check/package.json; declares Node >= 24 but validates correctly on Node 20 (npm warns EBADENGINE)
 CHECK_JSONSCHEMA_VERSION=0.39.0
 
 TOOLS=var/tools
@@ -30,13 +30,18 @@ mkdir -p "$TOOLS"
 printf '{"analyticsEnabled":"false","infoMessageShown":"true","userID":"docs-check"}\n' \
   >"$ASYNCAPI_METRICS_CONFIG_PATH"
 
+# Installed from tools/docs-check/package-lock.json (every package's integrity
+# hash checked by `npm ci`), again whenever the lock file changes.
 installed_cli() {
   node -p "require('./$NODE_PREFIX/node_modules/@asyncapi/cli/package.json').version" 2>/dev/null || true
 }
-if [[ "$(installed_cli)" != "$ASYNCAPI_CLI_VERSION" ]]; then
-  step "installing @asyncapi/cli@$ASYNCAPI_CLI_VERSION into $NODE_PREFIX"
-  npm install --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error \
-    "@asyncapi/cli@$ASYNCAPI_CLI_VERSION"
+if [[ "$(installed_cli)" != "$ASYNCAPI_CLI_VERSION" ]] ||
+  ! cmp -s tools/docs-check/package-lock.json "$NODE_PREFIX/package-lock.json"; then
+  step "installing @asyncapi/cli@$ASYNCAPI_CLI_VERSION into $NODE_PREFIX (npm ci)"
+  rm -rf "$NODE_PREFIX"
+  mkdir -p "$NODE_PREFIX"
+  cp tools/docs-check/package.json tools/docs-check/package-lock.json "$NODE_PREFIX/"
+  npm ci --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error
 fi
 
 if [[ "$(check-jsonschema --version 2>/dev/null || true)" != *" $CHECK_JSONSCHEMA_VERSION" ]]; then
