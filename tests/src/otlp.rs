@@ -22,6 +22,9 @@ pub struct ExportedSpan {
     pub name: String,
     /// Lower-case hex, as in a `traceparent`.
     pub trace_id: String,
+    pub span_id: String,
+    /// The span ids this span links to.
+    pub links: Vec<String>,
     pub attributes: HashMap<String, String>,
     /// Resource attributes of the process that sent it.
     pub resource: HashMap<String, String>,
@@ -109,6 +112,8 @@ fn decode(request: ExportTraceServiceRequest) -> Vec<ExportedSpan> {
                     service: service.clone(),
                     name: span.name,
                     trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    links: span.links.iter().map(|l| hex(&l.span_id)).collect(),
                     attributes: attributes(&span.attributes),
                     resource: resource.clone(),
                 });

@@ -49,6 +49,15 @@ pub async fn connect(
     Database::connect(options).await
 }
 
+/// The database's `db.system.name` (OpenTelemetry database conventions).
+pub fn db_system_name(db: &impl ConnectionTrait) -> &'static str {
+    match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => "postgresql",
+        sea_orm::DatabaseBackend::Sqlite => "sqlite",
+        _ => "other_sql",
+    }
+}
+
 /// The rows of `E` whose string key `column` is one of `ids`, by key (the
 /// worker checks a batch's projects and flows at once).
 async fn by_keys<'a, E: EntityTrait>(

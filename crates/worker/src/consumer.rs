@@ -25,7 +25,9 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
+use opentelemetry::trace::TraceContextExt as _;
 use tracing::{Instrument, Span, field};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::dead_letter::{self, Why};
 use crate::incoming::{Incoming, decode};
@@ -129,7 +131,7 @@ async fn process_batch(
     let items: Vec<Item> = deliveries
         .into_iter()
         .map(|delivery| {
-            let span = process_span(ctx, span_name, &delivery);
+            let span = process_span(span_name, &delivery);
             let decoded = span.in_scope(|| decode(&delivery)).map(|mut incoming| {
                 incoming.trace_parent = bv_runtime::propagation::traceparent_of(&span);
                 incoming
@@ -146,15 +148,23 @@ async fn process_batch(
         .iter()
         .filter_map(|i| i.decoded.as_ref().ok().cloned())
         .collect();
+    // A child of the first command's span, linked to every command's span:
+    // each trace shows the commit its command was part of.
     let db_span = match items.iter().find(|i| i.decoded.is_ok()) {
-        Some(first) => tracing::info_span!(
-            parent: &first.span,
-            "bv.db.persist_batch",
-            db.system.name = ctx.db.get_database_backend().as_str(),
-            db.operation.name = "INSERT",
-            db.collection.name = "biometric_validations",
-            bv.batch.size = valid.len()
-        ),
+        Some(first) => {
+            let span = tracing::info_span!(
+                parent: &first.span,
+                "bv.db.persist_batch",
+                db.system.name = bv_store::db_system_name(&ctx.db),
+                db.operation.name = "INSERT",
+                db.collection.name = "biometric_validations",
+                db.operation.batch.size = valid.len()
+            );
+            for item in items.iter().filter(|i| i.decoded.is_ok()) {
+                span.add_link(item.span.context().span().span_context().clone());
+            }
+            span
+        }
         None => Span::none(),
     };
     let outcomes = if valid.is_empty() {
@@ -287,17 +297,20 @@ async fn persist_with_retry(
     })
 }
 
-fn process_span(ctx: &Context, name: &str, delivery: &Delivery) -> Span {
-    let queue = ctx.names.create_queue.as_str();
+/// The span of one command's processing (OpenTelemetry messaging
+/// conventions: for RabbitMQ the destination is the exchange).
+fn process_span(name: &str, delivery: &Delivery) -> Span {
     let span = tracing::info_span!(
         "bv.process",
         otel.name = name,
         otel.kind = "consumer",
         messaging.system = "rabbitmq",
         messaging.operation.type = "process",
-        messaging.destination.name = queue,
+        messaging.operation.name = "process",
+        messaging.destination.name = delivery.exchange.as_str(),
+        messaging.rabbitmq.destination.routing_key = delivery.routing_key.as_str(),
         messaging.message.id = delivery.properties.message_id().as_ref().map(|m| m.as_str()).unwrap_or(""),
-        messaging.rabbitmq.delivery_tag = delivery.delivery_tag,
+        messaging.rabbitmq.message.delivery_tag = delivery.delivery_tag,
         bv.outcome = field::Empty,
         error.type = field::Empty,
         trace_id = field::Empty,

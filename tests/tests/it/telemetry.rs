@@ -184,4 +184,89 @@ async fn traces_reach_a_real_otlp_collector_from_both_services() {
         Some("e2e"),
         "OTEL_RESOURCE_ATTRIBUTES is honoured"
     );
+
+    // The semantic conventions an operator's backend understands.
+    let named = |prefix: &str| spans.iter().find(|s| s.name.starts_with(prefix)).unwrap();
+    let attr = |s: &bv_e2e::otlp::ExportedSpan, key: &str| {
+        s.attributes.get(key).cloned().unwrap_or_default()
+    };
+    let exchange = app.prefix.names().commands_exchange;
+    let publish = named("publish ");
+    assert_eq!(attr(publish, "messaging.operation.type"), "send");
+    assert_eq!(attr(publish, "messaging.destination.name"), exchange);
+    let process = named("process ");
+    assert_eq!(attr(process, "messaging.operation.type"), "process");
+    assert_eq!(attr(process, "messaging.destination.name"), exchange);
+    assert!(!attr(process, "messaging.rabbitmq.message.delivery_tag").is_empty());
+    let batch = named("bv.db.persist_batch");
+    assert_eq!(attr(batch, "db.system.name"), "postgresql");
+    assert!(
+        batch.links.contains(&process.span_id),
+        "the batch links to its commands' spans"
+    );
+    let webhook = named("deliver webhook");
+    assert_eq!(attr(webhook, "http.request.method"), "POST");
+    assert_eq!(attr(webhook, "url.full"), receiver.url("/hook"));
+    assert_eq!(attr(webhook, "server.address"), "127.0.0.1");
+    assert_eq!(attr(webhook, "http.response.status_code"), "200");
+}
+
+/// A batch's database span links to every command's span, not only to the
+/// first one's (whose child it is): each request's trace shows its commit.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_batch_span_links_to_every_commands_span() {
+    let exporter = init_telemetry();
+    let app = TestApp::spawn_with(bv_e2e::Options::default().without_worker()).await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
+    // Queued while no worker runs, so the worker takes them as one batch.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut body = seed_request().as_object().unwrap().clone();
+        body.insert("client".into(), serde_json::json!("c1"));
+        body.insert("identifier".into(), serde_json::json!(format!("user-{i}")));
+        let id = uuid::Uuid::now_v7().to_string();
+        app.publish_raw(Some(&id), &serde_json::to_vec(&body).unwrap())
+            .await;
+        ids.push(id);
+    }
+    // One consumer: the queued commands cannot be spread over several.
+    let mut overrides = app.overrides.clone();
+    overrides.push(("worker.concurrency", "1".into()));
+    let settings: bv_worker::Settings =
+        bv_runtime::settings::load_from(bv_runtime::settings::DEFAULTS, None, Some(&overrides))
+            .unwrap();
+    let shutdown = bv_runtime::Shutdown::new();
+    let worker = tokio::spawn(bv_worker::run(settings, shutdown.clone()));
+    assert!(bv_e2e::eventually(Duration::from_secs(10), || async { app.count().await == 5 }).await);
+    shutdown.trigger();
+    let _ = worker.await;
+
+    let spans = exporter.get_finished_spans().unwrap_or_default();
+    let process: Vec<_> = spans
+        .iter()
+        .filter(|s| {
+            s.name.starts_with("process ") && s.name.ends_with(&app.prefix.names().create_queue)
+        })
+        .collect();
+    assert_eq!(process.len(), 5);
+    let linked: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "bv.db.persist_batch")
+        .flat_map(|s| s.links.iter().map(|l| l.span_context.span_id()))
+        .collect();
+    for p in &process {
+        assert!(
+            linked.contains(&p.span_context.span_id()),
+            "every command's span is linked from a batch span"
+        );
+    }
+    let batches = spans
+        .iter()
+        .filter(|s| s.name == "bv.db.persist_batch")
+        .count();
+    assert!(
+        batches < 5,
+        "the commands were committed in batches ({batches} batch spans)"
+    );
 }

@@ -198,10 +198,24 @@ impl Dispatcher {
             bv.delivery.attempt = d.attempts + 1,
             bv.validation.id = %d.validation_id,
             bv.delivery.outcome = field::Empty,
+            http.request.method = field::Empty,
+            url.full = field::Empty,
+            server.address = field::Empty,
+            server.port = field::Empty,
             http.response.status_code = field::Empty,
             error.type = field::Empty,
             trace_id = field::Empty,
         );
+        if d.channel == Channel::Webhook
+            && let Ok(url) = url::Url::parse(&d.target)
+        {
+            span.record("http.request.method", "POST");
+            span.record("url.full", webhook::redacted(&url).as_str());
+            span.record("server.address", url.host_str().unwrap_or(""));
+            if let Some(port) = url.port_or_known_default() {
+                span.record("server.port", port);
+            }
+        }
         if let Some(parent) = &d.trace_parent {
             bv_runtime::propagation::set_parent_from_traceparent(&span, parent);
         }

@@ -146,3 +146,35 @@ fn describe(e: &reqwest::Error) -> String {
     }
     text
 }
+
+/// A webhook URL fit for a span or a log: credentials and query values
+/// replaced by `REDACTED` (a receiver may put a token there).
+pub fn redacted(url: &url::Url) -> url::Url {
+    let mut url = url.clone();
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("REDACTED");
+        let _ = url.set_password(Some("REDACTED"));
+    }
+    if url.query().is_some() {
+        let keys: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(keys.iter().map(|k| (k.as_str(), "REDACTED")));
+    }
+    url
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[test]
+    fn credentials_and_query_values_are_redacted() {
+        let url =
+            url::Url::parse("https://user:pw@hooks.example.com:8443/in?token=s3cret&x=1").unwrap();
+        assert_eq!(
+            super::redacted(&url).as_str(),
+            "https://REDACTED:REDACTED@hooks.example.com:8443/in?token=REDACTED&x=REDACTED"
+        );
+        let plain = url::Url::parse("https://hooks.example.com/in").unwrap();
+        assert_eq!(super::redacted(&plain), plain);
+    }
+}
