@@ -4,9 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh rabbitmq postgres
-# The email tests run a real SMTP server (aiosmtpd).
-if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+# The email tests run a real SMTP server (aiosmtpd); the metrics test parses
+# with the reference OpenMetrics parser (prometheus_client). Pinned, hashed.
+if ! python3 -c 'import aiosmtpd, prometheus_client' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
+    -r tests/requirements.txt
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

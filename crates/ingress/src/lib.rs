@@ -41,14 +41,15 @@ impl Application {
             true,
         )
         .await?;
+        let metrics = Arc::new(metrics::Metrics::new());
         let (publisher, publisher_task) =
-            publisher::Publisher::start(settings.amqp.clone(), shutdown.clone());
+            publisher::Publisher::start(settings.amqp.clone(), metrics.clone(), shutdown.clone());
         let state = AppState {
             db,
             publisher,
             verifier: Arc::new(verifier),
             settings: Arc::new(settings.ingress.clone()),
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics,
         };
         let router =
             routes::router(state).layer(DefaultBodyLimit::max(settings.ingress.max_body_bytes));

@@ -1,8 +1,13 @@
 //! Prometheus metrics of the ingress, served at `/metrics`.
 
+use std::time::Duration;
+
+use bv_runtime::metrics::seconds_histogram;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use prometheus_client::registry::Unit;
 
 type Labels = Vec<(String, String)>;
 
@@ -41,7 +46,9 @@ impl CreateResult {
 pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
+    durations: Family<Labels, Histogram, fn() -> Histogram>,
     creates: Family<Labels, Counter>,
+    reply_wait: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
 impl Metrics {
@@ -50,8 +57,24 @@ impl Metrics {
         let requests = Family::<Labels, Counter>::default();
         registry.register(
             "http_requests",
-            "HTTP requests by route and status",
+            "HTTP requests by route, method and status",
             requests.clone(),
+        );
+        let durations: Family<Labels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(seconds_histogram);
+        registry.register_with_unit(
+            "http_request_duration",
+            "HTTP request latency by route, method and status",
+            Unit::Seconds,
+            durations.clone(),
+        );
+        let reply_wait: Family<Labels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(seconds_histogram);
+        registry.register_with_unit(
+            "reply_wait",
+            "Time from publishing a command to the worker's answer (answered) or to giving up waiting (queued)",
+            Unit::Seconds,
+            reply_wait.clone(),
         );
         let creates = Family::<Labels, Counter>::default();
         registry.register(
@@ -67,17 +90,31 @@ impl Metrics {
         Metrics {
             registry,
             requests,
+            durations,
             creates,
+            reply_wait,
         }
     }
 
-    pub fn request(&self, route: &str, status: u16) {
-        self.requests
-            .get_or_create(&vec![
-                ("route".to_owned(), route.to_owned()),
-                ("status".to_owned(), status.to_string()),
-            ])
-            .inc();
+    pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let labels = vec![
+            ("route".to_owned(), route.to_owned()),
+            ("method".to_owned(), method.to_owned()),
+            ("status".to_owned(), status.to_string()),
+        ];
+        self.requests.get_or_create(&labels).inc();
+        self.durations
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// How long a command waited for its answer; `answered` false when the
+    /// wait ran out (the request was answered `202`).
+    pub fn reply_wait(&self, answered: bool, took: Duration) {
+        let result = if answered { "answered" } else { "queued" };
+        self.reply_wait
+            .get_or_create(&vec![("result".to_owned(), result.to_owned())])
+            .observe(took.as_secs_f64());
     }
 
     pub fn create(&self, result: CreateResult) {

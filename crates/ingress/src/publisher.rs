@@ -24,6 +24,8 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::metrics::Metrics;
+
 /// How long a publish may take, sending and the broker's confirm together.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -73,6 +75,7 @@ pub struct Publisher {
     session: RwLock<Option<Session>>,
     waiters: Waiters,
     names: Names,
+    metrics: Arc<Metrics>,
 }
 
 /// Removes a waiter however its request ends.
@@ -93,12 +96,14 @@ impl Publisher {
     /// Starts the session task; the publisher is usable once it connects.
     pub fn start(
         settings: AmqpSettings,
+        metrics: Arc<Metrics>,
         shutdown: Shutdown,
     ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let publisher = Arc::new(Publisher {
             session: RwLock::new(None),
             waiters: Mutex::new(HashMap::new()),
             names: Names::new(&settings.prefix),
+            metrics,
         });
         let task = tokio::spawn(publisher.clone().maintain(settings, shutdown));
         (publisher, task)
@@ -203,7 +208,11 @@ impl Publisher {
         let (Some(rx), Some(wait)) = (reply, wait) else {
             return Ok(Sent::Queued);
         };
-        match tokio::time::timeout(wait, rx).await {
+        let waiting = std::time::Instant::now();
+        let answered = tokio::time::timeout(wait, rx).await;
+        self.metrics
+            .reply_wait(matches!(answered, Ok(Ok(_))), waiting.elapsed());
+        match answered {
             Ok(Ok(answer)) => Ok(Sent::Answered(answer)),
             _ => Ok(Sent::Queued),
         }

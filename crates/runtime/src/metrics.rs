@@ -1,11 +1,23 @@
-//! Prometheus text exposition, shared by both binaries' `/metrics`.
+//! Prometheus exposition, shared by both binaries' `/metrics`: the
+//! OpenMetrics text the registry encodes (ending in `# EOF`), served with
+//! OpenMetrics' content type so scrapers pick the right parser, and the
+//! latency histograms' buckets.
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// The registry in Prometheus text format.
+/// The content type of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The registry in OpenMetrics text format.
 pub fn render(registry: &Registry) -> String {
     let mut out = String::new();
     let _ = encode(&mut out, registry);
     out
+}
+
+/// A latency histogram in seconds: 1 ms doubling to about 33 s.
+pub fn seconds_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }

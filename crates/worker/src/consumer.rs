@@ -280,9 +280,16 @@ async fn persist_with_retry(
         Some(ctx.settings.db_retry_max),
         shutdown,
         || async {
+            let started = std::time::Instant::now();
             let result = persist_isolating(&ctx.db, items, Utc::now().trunc_subsecs(3)).await;
-            if result.is_err() {
-                ctx.metrics.db_errors.inc();
+            match &result {
+                Ok(_) => ctx
+                    .metrics
+                    .batch_commit
+                    .observe(started.elapsed().as_secs_f64()),
+                Err(_) => {
+                    ctx.metrics.db_errors.inc();
+                }
             }
             result
         },

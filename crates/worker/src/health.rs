@@ -50,6 +50,12 @@ async fn readyz(Extract(state): Extract<State>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn metrics(Extract(state): Extract<State>) -> String {
-    state.metrics.render()
+async fn metrics(Extract(state): Extract<State>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            bv_runtime::metrics::CONTENT_TYPE,
+        )],
+        state.metrics.render(),
+    )
 }

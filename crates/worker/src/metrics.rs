@@ -1,10 +1,15 @@
 //! Prometheus metrics of the worker, served at `/metrics`.
 
 use bv_contract::{AttemptOutcome, Channel, CreateOutcome, Outcome};
+use std::time::Duration;
+
+use bv_runtime::metrics::seconds_histogram;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use prometheus_client::registry::Unit;
 
 pub struct Metrics {
     registry: Registry,
@@ -13,6 +18,9 @@ pub struct Metrics {
     pub requeued: Counter,
     pub db_errors: Counter,
     attempts: Family<Vec<(String, String)>, Counter>,
+    attempt_durations: Family<Vec<(String, String)>, Histogram, fn() -> Histogram>,
+    /// How long committing one batch took (successful commits).
+    pub batch_commit: Histogram,
     /// Pending deliveries, as last seen by the dispatcher.
     pub backlog: Gauge,
 }
@@ -50,6 +58,21 @@ impl Metrics {
             "Delivery attempts by channel (email, webhook) and outcome (succeeded, retry, failed)",
             attempts.clone(),
         );
+        let attempt_durations: Family<_, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(seconds_histogram);
+        registry.register_with_unit(
+            "delivery_attempt_duration",
+            "Delivery attempt latency by channel and outcome",
+            Unit::Seconds,
+            attempt_durations.clone(),
+        );
+        let batch_commit = seconds_histogram();
+        registry.register_with_unit(
+            "batch_commit",
+            "Time to persist one batch of commands in one transaction",
+            Unit::Seconds,
+            batch_commit.clone(),
+        );
         let backlog = Gauge::default();
         registry.register(
             "delivery_backlog",
@@ -64,6 +87,8 @@ impl Metrics {
         }
         let metrics = Metrics {
             attempts,
+            attempt_durations,
+            batch_commit,
             backlog,
             registry,
             commands,
@@ -85,16 +110,16 @@ impl Metrics {
             .inc();
     }
 
-    pub fn attempt(&self, channel: Channel, outcome: AttemptOutcome) {
+    pub fn attempt(&self, channel: Channel, outcome: AttemptOutcome, took: Duration) {
         self.attempt_counter(channel, outcome).inc();
+        self.attempt_durations
+            .get_or_create(&attempt_labels(channel, outcome))
+            .observe(took.as_secs_f64());
     }
 
     fn attempt_counter(&self, channel: Channel, outcome: AttemptOutcome) -> Counter {
         self.attempts
-            .get_or_create(&vec![
-                ("channel".to_owned(), channel.as_str().to_owned()),
-                ("outcome".to_owned(), outcome.as_str().to_owned()),
-            ])
+            .get_or_create(&attempt_labels(channel, outcome))
             .clone()
     }
 
@@ -102,6 +127,13 @@ impl Metrics {
     pub fn render(&self) -> String {
         bv_runtime::metrics::render(&self.registry)
     }
+}
+
+fn attempt_labels(channel: Channel, outcome: AttemptOutcome) -> Vec<(String, String)> {
+    vec![
+        ("channel".to_owned(), channel.as_str().to_owned()),
+        ("outcome".to_owned(), outcome.as_str().to_owned()),
+    ]
 }
 
 impl Default for Metrics {

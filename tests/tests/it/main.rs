@@ -10,6 +10,7 @@ mod email;
 mod embedded;
 mod errors;
 mod list;
+mod metrics;
 mod support;
 mod telemetry;
 mod tenancy;

@@ -62,12 +62,15 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     );
     propagation::set_parent_from_http(&span, request.headers());
     propagation::record_trace_id(&span);
+    let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
     if route != "/metrics" && route != "/healthz" && route != "/readyz" {
         tracing::info!(parent: &span, status, "request");
     }
-    state.metrics.request(&route, status);
+    state
+        .metrics
+        .request(&route, method.as_str(), status, started.elapsed());
     response
 }

@@ -34,7 +34,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, bv_runtime::metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
 }

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use bv_contract::{BiometricValidation, Language};
 use bv_store::entity::delivery;
+use std::sync::LazyLock;
+
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use minijinja::{AutoEscape, Environment, context};
 
 use super::AttemptResult;
 use super::policy::Verdict;
@@ -34,60 +37,84 @@ pub struct Rendered {
     pub html: String,
 }
 
-struct Templates {
-    subject: &'static str,
-    text: &'static str,
-    html: &'static str,
-}
-
-const EN: Templates = Templates {
-    subject: include_str!("../../templates/email/en/subject.txt"),
-    text: include_str!("../../templates/email/en/body.txt"),
-    html: include_str!("../../templates/email/en/body.html"),
-};
-const ES: Templates = Templates {
-    subject: include_str!("../../templates/email/es/subject.txt"),
-    text: include_str!("../../templates/email/es/body.txt"),
-    html: include_str!("../../templates/email/es/body.html"),
-};
-
-/// Renders the email for `validation` in `language`.
-pub fn render(language: Language, link: &str, validation: &BiometricValidation) -> Rendered {
-    let (t, expiry) = match language {
-        Language::Es => (
-            &ES,
-            validation
-                .expires_at
-                .as_ref()
-                .map(|at| format!("El enlace vence el {at}.\n")),
+/// The templates, `<language>/<part>`: `.html` ones are auto-escaped.
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // HTML-escape text values (`&<>"'`) without minijinja's escaping of `/`,
+    // so links read as links in the message source too.
+    env.set_formatter(|out, state, value| {
+        if *state.auto_escape() == AutoEscape::Html
+            && !value.is_safe()
+            && let Some(text) = value.as_str()
+        {
+            out.write_str(&html_escape::encode_quoted_attribute(text))?;
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    let templates = [
+        (
+            "en/subject.txt",
+            include_str!("../../templates/email/en/subject.txt"),
         ),
-        Language::En => (
-            &EN,
-            validation
-                .expires_at
-                .as_ref()
-                .map(|at| format!("The link expires at {at}.\n")),
+        (
+            "en/body.txt",
+            include_str!("../../templates/email/en/body.txt"),
         ),
-    };
-    let expiry = expiry.unwrap_or_default();
-    let fill = |template: &str, escape: bool| {
-        let esc = |s: &str| {
-            if escape {
-                html_escape::encode_double_quoted_attribute(s).into_owned()
-            } else {
-                s.to_owned()
-            }
-        };
-        template
-            .replace("{{link}}", &esc(link))
-            .replace("{{identifier}}", &esc(&validation.identifier))
-            .replace("{{expiry}}", &esc(&expiry))
-    };
-    Rendered {
-        subject: t.subject.trim().to_owned(),
-        text: fill(t.text, false),
-        html: fill(t.html, true),
+        (
+            "en/body.html",
+            include_str!("../../templates/email/en/body.html"),
+        ),
+        (
+            "es/subject.txt",
+            include_str!("../../templates/email/es/subject.txt"),
+        ),
+        (
+            "es/body.txt",
+            include_str!("../../templates/email/es/body.txt"),
+        ),
+        (
+            "es/body.html",
+            include_str!("../../templates/email/es/body.html"),
+        ),
+    ];
+    for (name, source) in templates {
+        // The sources are compiled in; a broken one fails the unit tests.
+        if let Err(err) = env.add_template(name, source) {
+            tracing::error!(template = name, error = %err, "email template does not parse");
+        }
     }
+    env
+});
+
+/// Renders the email for `validation` in `language` with a template engine
+/// (minijinja, HTML auto-escaped): values are data, never template code, so
+/// an identifier holding `{{expiry}}` stays that text.
+pub fn render(
+    language: Language,
+    link: &str,
+    validation: &BiometricValidation,
+) -> Result<Rendered, minijinja::Error> {
+    let expiry = validation.expires_at.as_ref().map(|at| match language {
+        Language::Es => format!("El enlace vence el {at}."),
+        Language::En => format!("The link expires at {at}."),
+    });
+    let context = context! {
+        link => link,
+        identifier => &validation.identifier,
+        expiry => expiry.unwrap_or_default(),
+    };
+    let part = |name: &str| {
+        TEMPLATES
+            .get_template(&format!("{}/{name}", language.as_str()))?
+            .render(&context)
+    };
+    Ok(Rendered {
+        subject: part("subject.txt")?.trim().to_owned(),
+        text: part("body.txt")?,
+        html: part("body.html")?,
+    })
 }
 
 impl EmailSender {
@@ -144,7 +171,10 @@ impl EmailSender {
                 return AttemptResult::give_up(format!("invalid recipient `{}`: {e}", d.target));
             }
         };
-        let rendered = render(d.language, &self.link(&validation.id), &validation);
+        let rendered = match render(d.language, &self.link(&validation.id), &validation) {
+            Ok(r) => r,
+            Err(e) => return AttemptResult::give_up(format!("cannot render the email: {e}")),
+        };
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -213,19 +243,42 @@ mod tests {
     #[test]
     fn templates_follow_the_language_and_carry_the_link() {
         let link = "https://verify.example.com/v/0193a000-0000-7000-8000-000000000001";
-        let es = render(Language::Es, link, &validation());
+        let es = render(Language::Es, link, &validation()).unwrap();
         assert_eq!(es.subject, "Verifica tu identidad");
         assert!(es.text.contains(link) && es.html.contains(link));
         assert!(es.text.contains("vence"));
-        let en = render(Language::En, link, &validation());
+        let en = render(Language::En, link, &validation()).unwrap();
         assert_eq!(en.subject, "Verify your identity");
         assert!(en.text.contains(link) && en.text.contains("expires"));
     }
 
     #[test]
     fn html_is_escaped() {
-        let html = render(Language::En, "https://x.example/1", &validation()).html;
+        let html = render(Language::En, "https://x.example/1", &validation())
+            .unwrap()
+            .html;
         assert!(html.contains("&lt;b&gt;ana&lt;/b&gt;"), "{html}");
         assert!(!html.contains("<b>ana</b>"));
+    }
+
+    #[test]
+    fn a_placeholder_in_the_data_is_not_expanded() {
+        let mut v = validation();
+        v.identifier = "{{expiry}} {{link}} {% if true %}x{% endif %}".into();
+        let link = "https://x.example/1";
+        let r = render(Language::En, link, &v).unwrap();
+        let line = r
+            .text
+            .lines()
+            .find(|l| l.contains("requested for"))
+            .unwrap();
+        assert_eq!(
+            line,
+            "A biometric validation was requested for {{expiry}} {{link}} {% if true %}x{% endif %}."
+        );
+        assert!(
+            r.html
+                .contains("{{expiry}} {{link}} {% if true %}x{% endif %}")
+        );
     }
 }

@@ -251,7 +251,7 @@ impl Dispatcher {
         if let Some(error) = &result.error {
             span.record("error.type", error.as_str());
         }
-        self.metrics.attempt(d.channel, outcome);
+        self.metrics.attempt(d.channel, outcome, duration);
         match &next {
             Next::Succeeded => {
                 tracing::info!(delivery = %d.id, channel = %d.channel, ?duration, "delivered")
