@@ -2,14 +2,11 @@
 
 use std::time::Duration;
 
-use bv_runtime::metrics::seconds_histogram;
+use bv_runtime::metrics::{Labels, SecondsFamily, seconds_family};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use prometheus_client::registry::Unit;
-
-type Labels = Vec<(String, String)>;
 
 /// What became of a create request, as the `creates` counter labels it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,9 +43,9 @@ impl CreateResult {
 pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
-    durations: Family<Labels, Histogram, fn() -> Histogram>,
+    durations: SecondsFamily,
     creates: Family<Labels, Counter>,
-    reply_wait: Family<Labels, Histogram, fn() -> Histogram>,
+    reply_wait: SecondsFamily,
 }
 
 impl Metrics {
@@ -60,16 +57,14 @@ impl Metrics {
             "HTTP requests by route, method and status",
             requests.clone(),
         );
-        let durations: Family<Labels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(seconds_histogram);
+        let durations = seconds_family();
         registry.register_with_unit(
             "http_request_duration",
             "HTTP request latency by route, method and status",
             Unit::Seconds,
             durations.clone(),
         );
-        let reply_wait: Family<Labels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(seconds_histogram);
+        let reply_wait = seconds_family();
         registry.register_with_unit(
             "reply_wait",
             "Time from publishing a command to the worker's answer (answered) or to giving up waiting (queued)",

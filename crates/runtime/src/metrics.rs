@@ -4,6 +4,7 @@
 //! latency histograms' buckets.
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -15,6 +16,17 @@ pub fn render(registry: &Registry) -> String {
     let mut out = String::new();
     let _ = encode(&mut out, registry);
     out
+}
+
+/// Label pairs of a metric family.
+pub type Labels = Vec<(String, String)>;
+
+/// A family of [`seconds_histogram`]s.
+pub type SecondsFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// A new, empty [`SecondsFamily`].
+pub fn seconds_family() -> SecondsFamily {
+    Family::new_with_constructor(seconds_histogram)
 }
 
 /// A latency histogram in seconds: 1 ms doubling to about 33 s.

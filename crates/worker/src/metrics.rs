@@ -3,7 +3,7 @@
 use bv_contract::{AttemptOutcome, Channel, CreateOutcome, Outcome};
 use std::time::Duration;
 
-use bv_runtime::metrics::seconds_histogram;
+use bv_runtime::metrics::{SecondsFamily, seconds_family, seconds_histogram};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -18,7 +18,7 @@ pub struct Metrics {
     pub requeued: Counter,
     pub db_errors: Counter,
     attempts: Family<Vec<(String, String)>, Counter>,
-    attempt_durations: Family<Vec<(String, String)>, Histogram, fn() -> Histogram>,
+    attempt_durations: SecondsFamily,
     /// How long committing one batch took (successful commits).
     pub batch_commit: Histogram,
     /// Pending deliveries, as last seen by the dispatcher.
@@ -58,8 +58,7 @@ impl Metrics {
             "Delivery attempts by channel (email, webhook) and outcome (succeeded, retry, failed)",
             attempts.clone(),
         );
-        let attempt_durations: Family<_, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(seconds_histogram);
+        let attempt_durations = seconds_family();
         registry.register_with_unit(
             "delivery_attempt_duration",
             "Delivery attempt latency by channel and outcome",
