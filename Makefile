@@ -7,9 +7,11 @@ run: ## start ingress + worker on the embedded defaults, print a token and a cur
 test: ## the whole suite against real RabbitMQ and PostgreSQL
 	@scripts/test.sh
 
-lint: ## formatting and clippy, as CI would want them
+lint: ## formatting, clippy and unused dependencies, as CI would want them
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	command -v cargo-machete >/dev/null || cargo install --locked cargo-machete
+	cargo machete
 
 fmt:
 	cargo fmt --all

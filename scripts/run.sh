@@ -37,7 +37,8 @@ for _ in $(seq 1 50); do
   curl -fs "http://$addr/readyz" >/dev/null 2>&1 && break
   sleep 0.2
 done
-expires=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
+# GNU date, else BSD/macOS date.
+expires=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -v+1d +%Y-%m-%dT%H:%M:%SZ)
 
 cat <<MSG
 

@@ -48,7 +48,38 @@ const LIST_KEYS: [&str; 1] = ["webhooks.allowed_cidrs"];
 
 /// Loads settings from `defaults` (TOML), the `BV_CONFIG` file and the environment.
 pub fn load<T: DeserializeOwned + Validate>(defaults: &str) -> anyhow::Result<T> {
+    let vars: Vec<String> = std::env::vars().map(|(name, _)| name).collect();
+    check_sections(defaults, &vars)?;
     load_from(defaults, std::env::var("BV_CONFIG").ok().as_deref(), None)
+}
+
+/// Refuses a `BV__SECTION__KEY` variable whose section no binary knows (a
+/// misspelt `BV__WORKR__CONCURRENCY` would otherwise be ignored). A known
+/// section is one of the built-in defaults' tables; each section's keys are
+/// checked by its own struct.
+fn check_sections(defaults: &str, vars: &[String]) -> anyhow::Result<()> {
+    use config::Source as _;
+    let known: Vec<String> = Config::builder()
+        .add_source(File::from_str(defaults, FileFormat::Toml))
+        .build()?
+        .collect()?
+        .into_keys()
+        .collect();
+    for var in vars {
+        let Some(rest) = var.strip_prefix("BV__") else {
+            continue;
+        };
+        let section = rest.split("__").next().unwrap_or_default().to_lowercase();
+        if !known.contains(&section) {
+            let mut sections = known.clone();
+            sections.sort();
+            anyhow::bail!(
+                "configuration error: {var} names no setting section `{section}` (the sections: {})",
+                sections.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Like [`load`], with the file given explicitly and optional overrides
@@ -370,6 +401,15 @@ mod tests {
             err.to_string().contains("database.max_connections"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_misspelt_section_is_refused_by_name() {
+        let vars = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_sections(DEFAULTS, &vars(&["BV__AMQP__URL", "PATH", "BV_CONFIG"])).is_ok());
+        let err = check_sections(DEFAULTS, &vars(&["BV__AMQPP__URL"])).unwrap_err();
+        assert!(err.to_string().contains("BV__AMQPP__URL"), "{err}");
+        assert!(err.to_string().contains("amqp, database"), "{err}");
     }
 
     #[test]

@@ -118,6 +118,21 @@ async fn a_bad_setting_stops_the_worker_at_start_naming_it() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("BV__AMQP__URL"));
+
+    // A misspelt section, or a misspelt key, is not silently ignored.
+    for (var, named) in [
+        ("BV__WORKR__CONCURRENCY", "BV__WORKR__CONCURRENCY"),
+        ("BV__WORKER__CONCURENCY", "concurency"),
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-bv-worker"))
+            .env(var, "4")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{var}: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

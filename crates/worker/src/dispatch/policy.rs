@@ -90,9 +90,8 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
+    // IMF-fixdate, RFC 850 and asctime: the three forms HTTP allows.
+    let at: DateTime<Utc> = httpdate::parse_http_date(value).ok()?.into();
     (at - now).to_std().ok()
 }
 
@@ -189,6 +188,16 @@ mod tests {
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
             Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now),
+            Some(Duration::from_secs(60)),
+            "RFC 850"
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct 21 07:28:00 2015", now),
+            Some(Duration::from_secs(60)),
+            "asctime"
         );
         assert_eq!(parse_retry_after("soon", now), None);
     }

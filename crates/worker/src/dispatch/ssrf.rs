@@ -7,29 +7,45 @@
 //! checks them up front.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 use url::{Host, Url};
+
+/// IPv6 ranges that are not globally reachable unicast, after IANA's IPv6
+/// Special-Purpose Address Registry (and multicast); IPv4-mapped addresses
+/// are judged as IPv4.
+const NON_PUBLIC_V6: [&str; 13] = [
+    "::/128",         // unspecified
+    "::1/128",        // loopback
+    "64:ff9b::/96",   // NAT64, embeds an IPv4 address
+    "64:ff9b:1::/48", // local-use NAT64
+    "100::/64",       // discard-only
+    "2001::/23",      // IETF protocol assignments (Teredo, benchmarking, ORCHID, …)
+    "2001:db8::/32",  // documentation
+    "2002::/16",      // 6to4, embeds an IPv4 address
+    "3fff::/20",      // documentation
+    "5f00::/16",      // segment routing SIDs
+    "fc00::/7",       // unique local
+    "fe80::/10",      // link-local
+    "ff00::/8",       // multicast
+];
+
+static NON_PUBLIC_V6_NETS: LazyLock<Vec<Ipv6Net>> = LazyLock::new(|| {
+    NON_PUBLIC_V6
+        .iter()
+        .filter_map(|net| net.parse().ok())
+        .collect()
+});
 
 /// Whether `ip` is a globally routable unicast address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: embeds an IPv4 address
-                || (s[0] == 0x2002)) // 6to4: embeds an IPv4 address
-        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => !NON_PUBLIC_V6_NETS.iter().any(|net| net.contains(&v6)),
+        },
     }
 }
 
@@ -166,10 +182,25 @@ mod tests {
             "::ffff:127.0.0.1",
             "64:ff9b::7f00:1",
             "2001:db8::1",
+            "100::1",
+            "100::ffff:ffff:ffff:ffff",
+            "2001::1",
+            "2001:1ff:ffff::1",
+            "64:ff9b:1::1",
+            "3fff::1",
+            "5f00::1",
+            "ff02::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        // Just outside the special ranges: public.
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100:0:0:1::1",
+            "2001:200::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
         assert!(!is_public(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)));
