@@ -1,5 +1,5 @@
 # The README's commands. `make run` and `make test` are all a fresh machine needs.
-.PHONY: run test lint fmt bench build clean docs-check
+.PHONY: run test lint fmt bench build clean docs-check docker-lint
 
 run: ## start ingress + worker on the embedded defaults, print a token and a curl example
 	@scripts/run.sh
@@ -15,6 +15,9 @@ lint: ## formatting, clippy and unused dependencies, as CI would want them
 
 fmt:
 	cargo fmt --all
+
+docker-lint: ## lint deploy/Dockerfile with hadolint
+	@scripts/docker-lint.sh
 
 bench: ## throughput and latency (see README, "Performance")
 	@scripts/bench.sh
