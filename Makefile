@@ -1,5 +1,5 @@
 # The README's commands. `make run` and `make test` are all a fresh machine needs.
-.PHONY: run test lint fmt bench build clean docs-check docker-lint
+.PHONY: run test lint fmt bench build clean docs-check docker-lint fuzz
 
 run: ## start ingress + worker on the embedded defaults, print a token and a curl example
 	@scripts/run.sh
@@ -18,6 +18,9 @@ fmt:
 
 docker-lint: ## lint deploy/Dockerfile with hadolint
 	@scripts/docker-lint.sh
+
+fuzz: ## schemathesis against the served OpenAPI document (not in CI; FUZZ_EXAMPLES=1500)
+	@scripts/fuzz.sh
 
 bench: ## throughput and latency (see README, "Performance")
 	@scripts/bench.sh

@@ -72,7 +72,7 @@ impl TestApp {
         let mut overrides = overrides(&test_db.url, &prefix.prefix);
         overrides.extend(options.settings.iter().cloned());
 
-        let db = bv_store::connect(&test_db.url, 5, false)
+        let db = bv_store::connect(&test_db.url, &bv_store::PoolOptions::new(5))
             .await
             .expect("connect test database");
         use bv_migration::MigratorTrait;

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod broker;
 pub mod db;
+pub mod fault;
 pub mod fixtures;
 pub mod otlp;
 pub mod poll;

@@ -95,7 +95,13 @@ pub fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<String> {
     let settings: Settings = bv_runtime::settings::load(bv_runtime::settings::DEFAULTS)?;
     let json = cli.json;
-    let db = || bv_store::connect(&settings.database.url, 2, false);
+    let d = &settings.database;
+    let pool = bv_store::PoolOptions {
+        connect_timeout: d.connect_timeout,
+        statement_timeout: d.statement_timeout,
+        ..bv_store::PoolOptions::new(2)
+    };
+    let db = || bv_store::connect(&d.url, &pool);
     let out = match cli.command {
         // The only command that needs no database.
         Command::Token(cmd) => return token::run(cmd, &settings.auth, json),

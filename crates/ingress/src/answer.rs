@@ -79,8 +79,13 @@ impl IntoResponse for Failure {
     }
 }
 
-/// A database error while reading: the client may retry.
+/// A database error while reading. Unreachable or timed out: `503`, the
+/// client may retry. Refused (the database answered with an error about the
+/// query or a value): a fault of the service, never reported as an outage.
 pub fn db_unavailable(err: bv_store::sea_orm::DbErr) -> Failure {
+    if bv_store::refused_by_database(&err) {
+        return Failure::Internal(format!("the database refused a read: {err}"));
+    }
     tracing::error!(error = %err, "database read failed");
     Failure::Api(ApiError::unavailable("the database is unavailable"))
 }

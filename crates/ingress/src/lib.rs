@@ -35,12 +35,14 @@ impl Application {
     /// the listener. Fails on a bad key or an address already in use.
     pub async fn build(settings: Settings, shutdown: Shutdown) -> anyhow::Result<Self> {
         let verifier = auth::Verifier::new(&settings.auth)?;
-        let db = bv_store::connect(
-            &settings.database.url,
-            settings.database.max_connections,
-            true,
-        )
-        .await?;
+        let d = &settings.database;
+        let pool = bv_store::PoolOptions {
+            lazy: true,
+            connect_timeout: d.connect_timeout,
+            statement_timeout: d.statement_timeout,
+            ..bv_store::PoolOptions::new(d.max_connections)
+        };
+        let db = bv_store::connect(&d.url, &pool).await?;
         let metrics = Arc::new(metrics::Metrics::new());
         let (publisher, publisher_task) =
             publisher::Publisher::start(settings.amqp.clone(), metrics.clone(), shutdown.clone());

@@ -15,10 +15,22 @@ use crate::retry::until_ok;
 use crate::settings::{AmqpSettings, redact};
 use crate::shutdown::Shutdown;
 
-/// Opens one connection.
+/// Opens one connection, with the configured heartbeat and connect timeout
+/// unless the URL sets its own.
 pub async fn connect(settings: &AmqpSettings, name: &str) -> lapin::Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(&settings.url, props).await
+    // The settings checked the URL; should it not parse, lapin says why.
+    let Ok(mut uri) = settings.url.parse::<lapin::uri::AMQPUri>() else {
+        return Connection::connect(&settings.url, props).await;
+    };
+    let query = &mut uri.query;
+    query.heartbeat = query.heartbeat.or(Some(
+        u16::try_from(settings.heartbeat.as_secs()).unwrap_or(u16::MAX),
+    ));
+    query.connection_timeout = query.connection_timeout.or(Some(
+        u64::try_from(settings.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+    ));
+    Connection::connect_uri(uri, props).await
 }
 
 /// Opens a connection, retrying (see [`crate::retry`]) until it succeeds or

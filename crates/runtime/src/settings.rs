@@ -137,6 +137,22 @@ pub struct DatabaseSettings {
     /// Run pending migrations when the worker starts.
     #[serde(default)]
     pub migrate_on_start: bool,
+    /// Opening one connection; twice this is the longest wait for a free one.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// The longest one statement may run (PostgreSQL `statement_timeout`);
+    /// a unit of work (a batch, a claim) that takes twice this is abandoned
+    /// as if the database were down, so a half-open connection cannot hang
+    /// a consumer or the dispatcher.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    /// The unit-of-work bound: twice the statement timeout.
+    pub fn work_timeout(&self) -> Duration {
+        self.statement_timeout * 2
+    }
 }
 
 impl Validate for DatabaseSettings {
@@ -159,6 +175,8 @@ impl Validate for DatabaseSettings {
                 "must be at least 1",
             ));
         }
+        positive("database.connect_timeout", self.connect_timeout)?;
+        positive("database.statement_timeout", self.statement_timeout)?;
         Ok(())
     }
 }
@@ -173,6 +191,14 @@ pub struct AmqpSettings {
     pub prefix: String,
     /// `x-delivery-limit` of the command queue: deliveries before a message is dead-lettered.
     pub delivery_limit: u32,
+    /// AMQP heartbeat asked of the broker (a `heartbeat=` in the URL wins): a
+    /// connection whose peer stopped answering (half-open) is noticed after
+    /// about twice this, reconnected, and `/readyz` fails meanwhile.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Opening a connection (a `connection_timeout=` in the URL wins).
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
 }
 
 impl Validate for AmqpSettings {
@@ -374,9 +400,13 @@ mod tests {
         url = "amqp://127.0.0.1:5672/%2f"
         prefix = "bv"
         delivery_limit = 5
+        heartbeat = "10s"
+        connect_timeout = "5s"
         [database]
         url = "sqlite://bv.db"
         max_connections = 4
+        connect_timeout = "5s"
+        statement_timeout = "30s"
     "#;
 
     fn load_with(overrides: &[(&str, String)]) -> anyhow::Result<S> {

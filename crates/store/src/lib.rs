@@ -22,14 +22,56 @@ use sea_orm::{
 
 pub use sea_orm;
 
+/// How a pool connects and how long the database may take.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    /// Open connections on first use, so a process can start while the
+    /// database is down.
+    pub lazy: bool,
+    /// Opening one connection (also the longest wait for a free one).
+    pub connect_timeout: Duration,
+    /// The longest one statement may run (PostgreSQL's `statement_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// `max_connections`, eager, 5 s to connect, 30 s per statement.
+    pub fn new(max_connections: u32) -> Self {
+        PoolOptions {
+            max_connections,
+            lazy: false,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Waits at most `limit` for a database operation: a database that stopped
+/// answering (a half-open connection that only a timeout detects) is an
+/// error like an unreachable one, never a wait without end.
+pub async fn bounded<T>(
+    limit: Duration,
+    operation: impl std::future::Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(DbErr::Custom(format!(
+                "the database did not answer within {limit:?}"
+            )))
+        })
+}
+
 /// Opens a connection pool. A `sqlite:` URL without `mode=` gets `mode=rwc`, so
-/// the embedded default creates its file on first start. A `lazy` pool opens
-/// connections on first use, so a process can start while the database is down.
-pub async fn connect(
-    url: &str,
-    max_connections: u32,
-    lazy: bool,
-) -> Result<DatabaseConnection, DbErr> {
+/// the embedded default creates its file on first start.
+pub async fn connect(url: &str, pool: &PoolOptions) -> Result<DatabaseConnection, DbErr> {
+    let PoolOptions {
+        max_connections,
+        lazy,
+        connect_timeout,
+        statement_timeout,
+    } = *pool;
     let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
         let sep = if url.contains('?') { '&' } else { '?' };
         format!("{url}{sep}mode=rwc")
@@ -43,10 +85,28 @@ pub async fn connect(
         .max_connections(if is_sqlite { 1 } else { max_connections })
         .min_connections(if lazy { 0 } else { 1 })
         .connect_lazy(lazy)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .connect_timeout(connect_timeout)
+        .acquire_timeout(connect_timeout * 2)
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |opts| {
+            opts.options([(
+                "statement_timeout",
+                statement_timeout.as_millis().to_string(),
+            )])
+        });
     Database::connect(options).await
+}
+
+/// Whether the database answered a statement with an error (something in the
+/// data or the schema), as opposed to being unreachable.
+pub fn refused_by_database(err: &DbErr) -> bool {
+    match err {
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => {
+            matches!(e.as_ref(), sea_orm::sqlx::Error::Database(_))
+        }
+        _ => false,
+    }
 }
 
 /// The database's `db.system.name` (OpenTelemetry database conventions).

@@ -44,6 +44,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Wakes the dispatcher when new deliveries are committed.
     pub wake: Arc<tokio::sync::Notify>,
+    /// The longest a unit of work may wait for the database.
+    pub db_timeout: std::time::Duration,
 }
 
 /// Runs one consumer until shutdown (`Ok`) or a broker error (`Err`).
@@ -281,7 +283,8 @@ async fn persist_with_retry(
         shutdown,
         || async {
             let started = std::time::Instant::now();
-            let result = persist_isolating(&ctx.db, items, Utc::now().trunc_subsecs(3)).await;
+            let persist = persist_isolating(&ctx.db, items, Utc::now().trunc_subsecs(3));
+            let result = bv_store::bounded(ctx.db_timeout, persist).await;
             match &result {
                 Ok(_) => ctx
                     .metrics

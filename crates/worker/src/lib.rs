@@ -67,11 +67,13 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         settings: settings.worker.clone(),
         metrics: metrics.clone(),
         wake: wake.clone(),
+        db_timeout: settings.database.work_timeout(),
     });
 
     let sweeper = tokio::spawn(sweep_expired(
         db.clone(),
         settings.worker.expiry_sweep_interval,
+        settings.database.work_timeout(),
         shutdown.clone(),
     ));
     let dispatcher = if settings.worker.dispatch {
@@ -155,28 +157,33 @@ async fn connect_db(
         "connecting to the database at {}",
         bv_runtime::settings::redact(&settings.database.url)
     );
-    let url = &settings.database.url;
-    let max = settings.database.max_connections;
+    let d = &settings.database;
+    let pool = bv_store::PoolOptions {
+        connect_timeout: d.connect_timeout,
+        statement_timeout: d.statement_timeout,
+        ..bv_store::PoolOptions::new(d.max_connections)
+    };
     Ok(
-        until_ok(&what, None, shutdown, || bv_store::connect(url, max, false))
+        until_ok(&what, None, shutdown, || bv_store::connect(&d.url, &pool))
             .await
             .ok(),
     )
 }
 
-async fn sweep_expired(db: DatabaseConnection, every: Duration, shutdown: Shutdown) {
+async fn sweep_expired(
+    db: DatabaseConnection,
+    every: Duration,
+    limit: Duration,
+    shutdown: Shutdown,
+) {
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.wait() => return,
         }
-        match bv_store::validations::expire_due(
-            &db,
-            chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3),
-        )
-        .await
-        {
+        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
+        match bv_store::bounded(limit, bv_store::validations::expire_due(&db, now)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "validations past expiresAt marked expired"),
             Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),

@@ -17,7 +17,7 @@ use bv_contract::{
 use bv_store::entity::{biometric_validation, project, project_flow};
 use bv_store::sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, RuntimeErr, TransactionTrait, sqlx,
+    QueryFilter, TransactionTrait,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -130,7 +130,7 @@ pub async fn persist_isolating(
         Ok(outcomes) => return Ok(outcomes),
         Err(err) => err,
     };
-    if items.len() < 2 || !refused_by_database(&err) {
+    if items.len() < 2 || !bv_store::refused_by_database(&err) {
         return Err(err);
     }
     let mut outcomes = Vec::with_capacity(items.len());
@@ -141,7 +141,7 @@ pub async fn persist_isolating(
                 stored += 1;
                 outcomes.extend(one);
             }
-            Err(e) if refused_by_database(&e) => {
+            Err(e) if bv_store::refused_by_database(&e) => {
                 tracing::error!(id = %item.id, error = %e, "the database refused a command");
                 outcomes.push(Outcome::Failed(format!(
                     "the database refused to store the command: {e}"
@@ -151,17 +151,6 @@ pub async fn persist_isolating(
         }
     }
     if stored == 0 { Err(err) } else { Ok(outcomes) }
-}
-
-/// Whether the database answered a statement with an error (something in the
-/// data or the schema), as opposed to being unreachable.
-fn refused_by_database(err: &DbErr) -> bool {
-    match err {
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            matches!(e.as_ref(), sqlx::Error::Database(_))
-        }
-        _ => false,
-    }
 }
 
 /// The database rules: the project is the client's and active; the flow is

@@ -80,7 +80,8 @@ async fn handle(ctx: &Context, delivery: &Delivery) -> RedeliverOutcome {
         client: &command.client,
         validation: command.validation,
     };
-    match bv_store::deliveries::redeliver(&ctx.db, scope, command.delivery).await {
+    let redeliver = bv_store::deliveries::redeliver(&ctx.db, scope, command.delivery);
+    match bv_store::bounded(ctx.db_timeout, redeliver).await {
         Ok(Some(view)) => {
             tracing::info!(delivery = %view.id, client = %command.client, "delivery re-armed on request");
             ctx.wake.notify_one();

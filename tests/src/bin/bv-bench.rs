@@ -286,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
     drop(bare_prefix);
 
     let db = TestDb::create().await?;
-    let db_conn = bv_store::connect(&db.url, 2, false).await?;
+    let db_conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
     seed(&db_conn).await?;
     let worker_prefix = TestPrefix::new();
     let overrides = settings_for(&db, &worker_prefix);

@@ -23,7 +23,9 @@ async fn create_read_list_and_deliver_on_sqlite() {
     let worker: bv_worker::Settings = load_from(DEFAULTS, None, Some(&settings)).unwrap();
     let worker = tokio::spawn(bv_worker::run(worker, shutdown.clone()));
     // The worker creates the file and migrates; then the operator seeds.
-    let db = bv_store::connect(&url, 1, false).await.unwrap();
+    let db = bv_store::connect(&url, &bv_store::PoolOptions::new(1))
+        .await
+        .unwrap();
     assert!(
         eventually(Duration::from_secs(10), || async {
             bv_store::projects::list(&db, None).await.is_ok()

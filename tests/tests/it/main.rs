@@ -9,6 +9,7 @@ mod deliveries;
 mod email;
 mod embedded;
 mod errors;
+mod faults;
 mod list;
 mod metrics;
 mod support;

@@ -79,6 +79,8 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     /// For the `LISTEN` connection that hears redeliveries made elsewhere.
     database_url: String,
+    /// The longest one database step may take.
+    db_timeout: Duration,
 }
 
 impl Dispatcher {
@@ -110,6 +112,7 @@ impl Dispatcher {
             wake,
             metrics,
             database_url: settings.database.url.clone(),
+            db_timeout: settings.database.work_timeout(),
         })
     }
 
@@ -127,7 +130,9 @@ impl Dispatcher {
         while !shutdown.is_triggered() {
             // The backlog gauge, refreshed every few seconds, busy or idle.
             if backlog_seen.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
-                if let Ok(backlog) = deliveries::backlog(&self.db).await {
+                if let Ok(backlog) =
+                    bv_store::bounded(self.db_timeout, deliveries::backlog(&self.db)).await
+                {
                     self.metrics
                         .backlog
                         .set(i64::try_from(backlog).unwrap_or(i64::MAX));
@@ -138,15 +143,14 @@ impl Dispatcher {
             let free = slots.available_permits();
             let mut claimed = 0;
             if free > 0 {
-                match deliveries::claim_due(
+                let claim = deliveries::claim_due(
                     &self.db,
                     &self.owner,
                     Utc::now(),
                     self.lease,
                     free as u64,
-                )
-                .await
-                {
+                );
+                match bv_store::bounded(self.db_timeout, claim).await {
                     Ok(rows) => {
                         claimed = rows.len();
                         for row in rows {
@@ -179,7 +183,8 @@ impl Dispatcher {
     /// delivery is due (or a lease runs out), at most `poll_interval`.
     async fn idle_wait(&self) -> Duration {
         let floor = Duration::from_millis(20);
-        match deliveries::next_claimable(&self.db, Utc::now()).await {
+        let next = deliveries::next_claimable(&self.db, Utc::now());
+        match bv_store::bounded(self.db_timeout, next).await {
             Ok(Some(at)) => (at - Utc::now())
                 .to_std()
                 .unwrap_or(floor)
@@ -272,7 +277,8 @@ impl Dispatcher {
             response_body: result.body,
             error: result.error,
         };
-        match deliveries::record_attempt(&self.db, &d, &self.owner, attempt, &next).await {
+        let record = deliveries::record_attempt(&self.db, &d, &self.owner, attempt, &next);
+        match bv_store::bounded(self.db_timeout, record).await {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(delivery = %d.id, "lease lost during the attempt; another dispatcher owns it now")
@@ -303,9 +309,12 @@ impl Dispatcher {
     /// The project's signing secrets: the current one, and the previous one
     /// while its overlap window lasts.
     async fn secrets(&self, d: &delivery::Model) -> Result<Vec<String>, DbErr> {
-        let project = bv_store::projects::get(&self.db, &d.project)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("project {}", d.project)))?;
+        let project = bv_store::bounded(
+            self.db_timeout,
+            bv_store::projects::get(&self.db, &d.project),
+        )
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("project {}", d.project)))?;
         let mut secrets = vec![project.webhook_secret];
         if let (Some(previous), Some(until)) = (
             project.previous_webhook_secret,
