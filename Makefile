@@ -1,5 +1,5 @@
 # The README's commands. `make run` and `make test` are all a fresh machine needs.
-.PHONY: run test lint fmt bench build clean docs-check docker-lint fuzz
+.PHONY: run test lint fmt bench build clean docs-check docker-lint fuzz soak
 
 run: ## start ingress + worker on the embedded defaults, print a token and a curl example
 	@scripts/run.sh
@@ -21,6 +21,9 @@ docker-lint: ## lint deploy/Dockerfile with hadolint
 
 fuzz: ## schemathesis against the served OpenAPI document (not in CI; FUZZ_EXAMPLES=1500)
 	@scripts/fuzz.sh
+
+soak: ## 10 minutes of load at half capacity with broker and database faults (not in CI)
+	@scripts/soak.sh
 
 bench: ## throughput and latency (see README, "Performance")
 	@scripts/bench.sh
