@@ -67,6 +67,7 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> Self {
         init_telemetry();
+        crate::watchdog::arm();
         let test_db = TestDb::create().await.expect("create test database");
         let prefix = TestPrefix::new();
         let mut overrides = overrides(&test_db.url, &prefix.prefix);

@@ -18,6 +18,7 @@ pub mod receiver;
 pub mod smtp;
 pub mod telemetry;
 pub mod tokens;
+pub mod watchdog;
 
 pub use app::{Options, TestApp, dispatch_settings, overrides};
 pub use broker::{

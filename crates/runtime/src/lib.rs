@@ -4,6 +4,7 @@
 
 pub mod amqp;
 pub mod metrics;
+pub mod progress;
 pub mod propagation;
 pub mod retry;
 pub mod service;

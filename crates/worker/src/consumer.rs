@@ -9,6 +9,7 @@
 //! `multiple` ack. Nothing is acked before it is durable.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bv_contract::amqp::{CREATE_ROUTING_KEY, Names};
 use bv_contract::{ApiError, CreateOutcome, ErrorCode, Outcome as _, Success};
@@ -88,6 +89,14 @@ pub async fn consume(
                 Some(None) | None => break,
             }
         }
+        // Everything a batch waits for is bounded: the database retries, each
+        // database step, the broker's confirms. Past that, it is stuck.
+        let limit = ctx.settings.db_retry_max + ctx.db_timeout * 2 + Duration::from_secs(60);
+        let _busy = bv_runtime::progress::busy(
+            format!("consumer {index}"),
+            format!("processing a batch of {}", batch.len()),
+            limit,
+        );
         process_batch(&ctx, &channel, &span_name, batch, &shutdown).await?;
     }
 

@@ -25,7 +25,7 @@ pub struct State {
 
 pub async fn serve(listener: tokio::net::TcpListener, state: State, shutdown: Shutdown) {
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state);
@@ -35,6 +35,20 @@ pub async fn serve(listener: tokio::net::TcpListener, state: State, shutdown: Sh
     if let Err(err) = result {
         tracing::error!(error = %err, "health server failed");
     }
+}
+
+/// Liveness: the process answers and no loop is stuck in a step past its
+/// bound (then Kubernetes restarts it, and the log says which step).
+async fn healthz() -> (StatusCode, String) {
+    let stuck = bv_runtime::progress::stuck();
+    if stuck.is_empty() {
+        return (StatusCode::OK, "ok".into());
+    }
+    tracing::error!(stuck = ?stuck, "a loop stopped making progress");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("stuck:\n{}\n", stuck.join("\n")),
+    )
 }
 
 async fn readyz(Extract(state): Extract<State>) -> (StatusCode, &'static str) {

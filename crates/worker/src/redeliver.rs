@@ -47,6 +47,11 @@ pub async fn consume(
             anyhow::bail!("the broker cancelled the redeliver consumer");
         };
         let delivery = delivery?;
+        let _busy = bv_runtime::progress::busy(
+            "redeliver consumer",
+            "handling a redeliver command",
+            ctx.db_timeout + std::time::Duration::from_secs(60),
+        );
         let outcome = handle(&ctx, &delivery).await;
         if let RedeliverOutcome::Rejected(err) = &outcome {
             tracing::warn!(code = %err.code, reason = %err.error, "redeliver command dead-lettered");

@@ -11,6 +11,7 @@ mod embedded;
 mod errors;
 mod faults;
 mod list;
+mod liveness;
 mod metrics;
 mod support;
 mod telemetry;

@@ -140,6 +140,11 @@ impl Dispatcher {
                 backlog_seen = Some(Instant::now());
             }
             while in_flight.try_join_next().is_some() {}
+            let step = bv_runtime::progress::busy(
+                "dispatcher",
+                "claiming due deliveries",
+                self.db_timeout * 3 + Duration::from_secs(60),
+            );
             let free = slots.available_permits();
             let mut claimed = 0;
             if free > 0 {
@@ -163,6 +168,7 @@ impl Dispatcher {
                     Err(err) => tracing::warn!(error = %err, "claiming deliveries failed"),
                 }
             }
+            drop(step);
             if free > 0 && claimed == free {
                 continue; // there may be more due right now
             }
@@ -229,6 +235,11 @@ impl Dispatcher {
     }
 
     async fn attempt_inner(&self, d: delivery::Model) {
+        let _busy = bv_runtime::progress::busy(
+            "dispatcher",
+            format!("delivering {} {}", d.channel, d.id),
+            self.lease + self.db_timeout + Duration::from_secs(60),
+        );
         let started_at = Utc::now();
         let clock = Instant::now();
         // Never outlive the lease: past it, another claim may be sending too.
