@@ -52,6 +52,7 @@ impl Application {
             verifier: Arc::new(verifier),
             settings: Arc::new(settings.ingress.clone()),
             metrics,
+            db_timeout: settings.database.work_timeout(),
         };
         let router =
             routes::router(state).layer(DefaultBodyLimit::max(settings.ingress.max_body_bytes));

@@ -16,4 +16,6 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     pub settings: Arc<IngressSettings>,
     pub metrics: Arc<Metrics>,
+    /// The longest a read may wait for the database (then `503`).
+    pub db_timeout: std::time::Duration,
 }

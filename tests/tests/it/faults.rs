@@ -334,3 +334,51 @@ async fn the_database_gone_mid_attempt_loses_no_delivery() {
     shutdown.trigger();
     let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
 }
+
+/// The database black-holed under the ingress: a read answers `503` (with
+/// `Retry-After`) once its bound passes, instead of holding the request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_against_a_black_holed_database_answers_503_in_time() {
+    let db_proxy = FaultProxy::start(target("postgres://127.0.0.1:5432")).await;
+    let app = TestApp::spawn_with(Options::default().without_worker()).await;
+    let mut settings = app.overrides.clone();
+    settings.push(("database.url", db_proxy.url(&app.test_db.url)));
+    settings.push(("database.statement_timeout", "500ms".into()));
+    let ingress: bv_ingress::Settings =
+        bv_runtime::settings::load_from(bv_runtime::settings::DEFAULTS, None, Some(&settings))
+            .unwrap();
+    let shutdown = bv_runtime::Shutdown::new();
+    let server = bv_ingress::Application::build(ingress, shutdown.clone())
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    let task = tokio::spawn(server.run());
+    let path = format!("{base}/v2/biometric-validations/{}", uuid::Uuid::now_v7());
+    let get = || async {
+        app.http
+            .get(&path)
+            .bearer_auth(app.token("c1"))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(get().await.status(), 404);
+
+    db_proxy.black_hole();
+    let started = Instant::now();
+    let response = get().await;
+    let took = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+
+    db_proxy.heal();
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            get().await.status() == 404
+        })
+        .await
+    );
+    shutdown.trigger();
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}

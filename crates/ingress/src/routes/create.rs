@@ -129,7 +129,8 @@ async fn stored_original(
     let Ok(request) = NewValidation::parse(body, Expiry::AnyTime) else {
         return Ok(None);
     };
-    let Some(row) = bv_store::validations::get(&state.db, client, id)
+    let read = bv_store::validations::get(&state.db, client, id);
+    let Some(row) = bv_store::bounded(state.db_timeout, read)
         .await
         .map_err(db_unavailable)?
     else {

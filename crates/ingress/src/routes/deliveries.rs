@@ -25,11 +25,13 @@ pub async fn list(
 ) -> Result<Json<Success<Vec<DeliveryView>>>, Failure> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     // The validation must be the caller's: otherwise, not found.
-    bv_store::validations::get(&state.db, &client, id)
+    let read = bv_store::validations::get(&state.db, &client, id);
+    bv_store::bounded(state.db_timeout, read)
         .await
         .map_err(db_unavailable)?
         .ok_or_else(ApiError::not_found)?;
-    let rows = bv_store::deliveries::for_validation(&state.db, &client, id)
+    let read = bv_store::deliveries::for_validation(&state.db, &client, id);
+    let rows = bv_store::bounded(state.db_timeout, read)
         .await
         .map_err(db_unavailable)?;
     let data = rows

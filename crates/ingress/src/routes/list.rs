@@ -32,10 +32,12 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, Failure> {
     let q = parse(query.as_deref().unwrap_or(""), state.settings.max_per_page)?;
-    let (rows, total) =
-        bv_store::validations::list(&state.db, &client, &q.filter, q.page, q.per_page)
-            .await
-            .map_err(db_unavailable)?;
+    let (rows, total) = bv_store::bounded(
+        state.db_timeout,
+        bv_store::validations::list(&state.db, &client, &q.filter, q.page, q.per_page),
+    )
+    .await
+    .map_err(db_unavailable)?;
     let data: Vec<_> = rows.iter().map(bv_store::validations::to_api).collect();
     Ok(Json(json!({
         "success": true,

@@ -16,7 +16,8 @@ pub async fn get_one(
 ) -> Result<Json<Success<BiometricValidation>>, Failure> {
     // An id that is not a UUID cannot exist: same answer as an unknown one.
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let row = bv_store::validations::get(&state.db, &client, id)
+    let read = bv_store::validations::get(&state.db, &client, id);
+    let row = bv_store::bounded(state.db_timeout, read)
         .await
         .map_err(db_unavailable)?
         .ok_or_else(ApiError::not_found)?;
