@@ -13,6 +13,31 @@ fn target(url: &str) -> std::net::SocketAddr {
         .unwrap()
 }
 
+/// A worker run in the test process with the app's settings and `extra` on
+/// top (a proxied URL, short timeouts), stopped by [`Worker::stop`].
+struct Worker {
+    shutdown: bv_runtime::Shutdown,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Worker {
+    fn start(app: &TestApp, extra: &[(&'static str, String)]) -> Self {
+        let mut settings = app.overrides.clone();
+        settings.extend(extra.iter().cloned());
+        let settings: bv_worker::Settings =
+            bv_runtime::settings::load_from(bv_runtime::settings::DEFAULTS, None, Some(&settings))
+                .unwrap();
+        let shutdown = bv_runtime::Shutdown::new();
+        let task = tokio::spawn(bv_worker::run(settings, shutdown.clone()));
+        Worker { shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+    }
+}
+
 /// The database black-holed: the worker's queries time out instead of
 /// hanging, the batch goes back to the queue, and once the network heals the
 /// command is stored, once.
@@ -23,20 +48,16 @@ async fn a_black_holed_database_times_out_and_recovers_without_loss() {
     let app = TestApp::spawn_with(Options::default().without_worker()).await;
     app.seed("c1", "project_123456789", "flow_123456789", "login")
         .await;
-    let mut worker_settings = app.overrides.clone();
-    worker_settings.push(("database.url", db_proxy.url(&app.test_db.url)));
-    worker_settings.push(("database.statement_timeout", "500ms".into()));
-    worker_settings.push(("worker.db_retry_max", "2s".into()));
     let metrics_port = bv_e2e::reserve_port();
-    worker_settings.push(("worker.http_addr", format!("127.0.0.1:{metrics_port}")));
-    let settings: bv_worker::Settings = bv_runtime::settings::load_from(
-        bv_runtime::settings::DEFAULTS,
-        None,
-        Some(&worker_settings),
-    )
-    .unwrap();
-    let shutdown = bv_runtime::Shutdown::new();
-    let worker = tokio::spawn(bv_worker::run(settings, shutdown.clone()));
+    let worker = Worker::start(
+        &app,
+        &[
+            ("database.url", db_proxy.url(&app.test_db.url)),
+            ("database.statement_timeout", "500ms".into()),
+            ("worker.db_retry_max", "2s".into()),
+            ("worker.http_addr", format!("127.0.0.1:{metrics_port}")),
+        ],
+    );
     assert!(
         eventually(Duration::from_secs(10), || async {
             app.consumers().await > 0
@@ -85,8 +106,7 @@ async fn a_black_holed_database_times_out_and_recovers_without_loss() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.count().await, 1, "exactly once");
     assert_eq!(bv_e2e::count_rows(&app.db, "deliveries").await, 2);
-    shutdown.trigger();
-    let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
+    worker.stop().await;
 }
 
 /// The broker black-holed: the ingress's AMQP heartbeat notices within its
@@ -202,13 +222,6 @@ async fn cutting_the_broker_mid_stream_loses_and_doubles_nothing() {
     assert_eq!(bv_e2e::count_rows(&app.db, "deliveries").await, 2 * rows);
 }
 
-/// Loads a worker's settings from the app's, with `extra` on top.
-fn worker_settings(app: &TestApp, extra: &[(&'static str, String)]) -> bv_worker::Settings {
-    let mut settings = app.overrides.clone();
-    settings.extend(extra.iter().cloned());
-    bv_runtime::settings::load_from(bv_runtime::settings::DEFAULTS, None, Some(&settings)).unwrap()
-}
-
 /// The consumer's connection cut in the middle of its batches: what it had
 /// not acked is redelivered, and what it had already stored is recognised,
 /// not stored or notified twice.
@@ -241,7 +254,7 @@ async fn a_consumer_cut_mid_batch_redelivers_without_duplicates() {
     }
     let _ = conn.close(200, "bye".into()).await;
 
-    let settings = worker_settings(
+    let worker = Worker::start(
         &app,
         &[
             ("amqp.url", broker.url(AMQP_URL)),
@@ -250,8 +263,6 @@ async fn a_consumer_cut_mid_batch_redelivers_without_duplicates() {
             ("worker.concurrency", "2".into()),
         ],
     );
-    let shutdown = bv_runtime::Shutdown::new();
-    let worker = tokio::spawn(bv_worker::run(settings, shutdown.clone()));
     assert!(
         eventually(Duration::from_secs(30), || async {
             app.count().await >= 60
@@ -274,8 +285,7 @@ async fn a_consumer_cut_mid_batch_redelivers_without_duplicates() {
         2 * N as u64,
         "no notification doubled by the redelivery"
     );
-    shutdown.trigger();
-    let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
+    worker.stop().await;
 }
 
 /// The database gone while the dispatcher sends a webhook: the attempt's
@@ -292,7 +302,7 @@ async fn the_database_gone_mid_attempt_loses_no_delivery() {
     let receiver = Receiver::start().await;
     // The first attempt is held while the database goes away.
     receiver.script([Behavior::Hang(Duration::from_millis(1500))]);
-    let settings = worker_settings(
+    let worker = Worker::start(
         &app,
         &[
             ("database.url", db_proxy.url(&app.test_db.url)),
@@ -301,8 +311,6 @@ async fn the_database_gone_mid_attempt_loses_no_delivery() {
             ("delivery.lease", "5s".into()),
         ],
     );
-    let shutdown = bv_runtime::Shutdown::new();
-    let worker = tokio::spawn(bv_worker::run(settings, shutdown.clone()));
     assert!(
         eventually(Duration::from_secs(10), || async {
             app.consumers().await > 0
@@ -331,8 +339,7 @@ async fn the_database_gone_mid_attempt_loses_no_delivery() {
         got.iter().all(|r| r.header("webhook-id") == first),
         "every copy carries the same webhook-id"
     );
-    shutdown.trigger();
-    let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
+    worker.stop().await;
 }
 
 /// The database black-holed under the ingress: a read answers `503` (with
