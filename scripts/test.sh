@@ -6,9 +6,25 @@ cd "$(dirname "$0")/.."
 scripts/services.sh rabbitmq postgres
 # The email tests run a real SMTP server (aiosmtpd); the metrics test parses
 # with the reference OpenMetrics parser (prometheus_client). Pinned, hashed.
-if ! python3 -c 'import aiosmtpd, prometheus_client' 2>/dev/null; then
+if ! python3 -c 'import aiosmtpd, prometheus_client, joserfc' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
     -r tests/requirements.txt
+fi
+# The browser tests drive Debian's headless Chromium through chromedriver and
+# make the fake camera's video with ffmpeg (tests/src/browser.rs).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! command -v ffmpeg >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "test.sh: the browser tests need chromium, chromium-driver and ffmpeg;" \
+      "install them (apt-get install chromium chromium-driver ffmpeg) or run as root" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium chromium-driver ffmpeg >/dev/null
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_core;
 mod m20261129_000002_deliveries;
+mod m20261130_000003_biometrics;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_core::Migration),
             Box::new(m20261129_000002_deliveries::Migration),
+            Box::new(m20261130_000003_biometrics::Migration),
         ]
     }
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::broker::AMQP_URL;
 use crate::{
-    JWT_SECRET, TestDb, TestPrefix, amqp_connect, count_rows, init_telemetry, poll, publish_raw,
+    JWT_SECRET, SIGNING_KEYS, TestDb, TestPrefix, amqp_connect, count_rows, init_telemetry, poll, publish_raw,
     token,
 };
 
@@ -28,6 +28,7 @@ pub fn overrides(db_url: &str, prefix: &str) -> Vec<(&'static str, String)> {
         ("amqp.url", AMQP_URL.into()),
         ("amqp.prefix", prefix.to_owned()),
         ("auth.jwt_secret", JWT_SECRET.into()),
+        ("biometrics.signing_keys", SIGNING_KEYS.into()),
         ("http.addr", "127.0.0.1:0".into()),
         ("worker.http_addr", "127.0.0.1:0".into()),
         ("worker.db_retry_max", "10s".into()),
@@ -186,6 +187,8 @@ impl TestApp {
                 client: client.into(),
                 name: format!("{project} of {client}"),
                 webhook_url: None,
+                engine: None,
+                keep_images_days: None,
             },
         )
         .await
@@ -201,6 +204,7 @@ impl TestApp {
                 kind: flow_type.parse().expect("a flow type"),
                 status: status.parse().expect("a flow status"),
                 name: None,
+                settings: Default::default(),
             },
         )
         .await

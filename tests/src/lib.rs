@@ -31,4 +31,4 @@ pub use ports::reserve_port;
 pub use receiver::{Behavior, Received, Receiver};
 pub use smtp::SmtpServer;
 pub use telemetry::init_telemetry;
-pub use tokens::{JWT_SECRET, token, token_signed};
+pub use tokens::{JWT_SECRET, SIGNING_KEYS, token, token_signed};

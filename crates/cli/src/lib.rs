@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod flow;
+mod keys;
 mod migrate;
 mod output;
 mod project;
@@ -47,6 +48,9 @@ enum Command {
     /// Issue bearer tokens.
     #[command(subcommand)]
     Token(token::TokenCmd),
+    /// Make signing keys for session tokens and signed results.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
     /// Inspect and re-send notifications (emails and webhooks).
     #[command(subcommand)]
     Deliveries(deliveries::DeliveriesCmd),
@@ -105,6 +109,7 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
     let out = match cli.command {
         // The only command that needs no database.
         Command::Token(cmd) => return token::run(cmd, &settings.auth, json),
+        Command::Keys(cmd) => return keys::run(cmd, json),
         Command::Migrate => {
             let db = db().await?;
             let out = migrate::run(&db, json).await;

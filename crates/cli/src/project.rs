@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bv_contract::{ProjectStatus, format_timestamp};
+use bv_contract::{EngineKind, ProjectStatus, format_timestamp};
 use bv_runtime::WebhookSettings;
 use bv_store::entity::project;
 use bv_store::projects::NewProject;
@@ -27,6 +27,21 @@ pub enum ProjectCmd {
         /// Default webhook target for validations that give no `webhookUrl`.
         #[arg(long, value_parser = http_url)]
         webhook_url: Option<String>,
+        /// The engine deciding its validations.
+        #[arg(long, default_value = "sandbox")]
+        engine: EngineKind,
+        /// Keep captured images this many days for audit (default: never stored).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..=3650))]
+        keep_images_days: Option<i32>,
+    },
+    /// Change a project's biometric settings.
+    Update {
+        id: String,
+        #[arg(long)]
+        engine: Option<EngineKind>,
+        /// Keep captured images this many days (0: stop keeping them).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(0..=3650))]
+        keep_images_days: Option<i32>,
     },
     /// List projects.
     List {
@@ -55,6 +70,9 @@ struct ProjectView<'a> {
     name: &'a str,
     status: ProjectStatus,
     webhook_url: Option<&'a str>,
+    engine: EngineKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_images_days: Option<i32>,
     created_at: String,
     /// Only when just created or rotated: shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +88,8 @@ fn view(p: &project::Model, with_secret: bool) -> ProjectView<'_> {
         name: &p.name,
         status: p.status,
         webhook_url: p.webhook_url.as_deref(),
+        engine: p.engine,
+        keep_images_days: p.keep_images_days,
         created_at: format_timestamp(p.created_at),
         webhook_secret: with_secret.then_some(p.webhook_secret.as_str()),
         previous_secret_expires_at: None,
@@ -98,12 +118,16 @@ pub async fn run(
             name,
             id,
             webhook_url,
+            engine,
+            keep_images_days,
         } => {
             let new = NewProject {
                 id,
                 client,
                 name,
                 webhook_url,
+                engine: Some(engine),
+                keep_images_days,
             };
             let p = bv_store::projects::create(db, new).await?;
             output::one(as_json, &view(&p, true), || {
@@ -113,11 +137,30 @@ pub async fn run(
                 )
             })
         }
+        ProjectCmd::Update {
+            id,
+            engine,
+            keep_images_days,
+        } => {
+            let keep = keep_images_days.map(|days| (days > 0).then_some(days));
+            let p = bv_store::projects::set_biometrics(db, &id, engine, keep)
+                .await?
+                .ok_or_else(|| missing(&id))?;
+            output::one(as_json, &view(&p, false), || {
+                let keep = p
+                    .keep_images_days
+                    .map_or("images not kept".to_owned(), |d| format!("images kept {d} days"));
+                format!("project {}: engine {}, {keep}", p.id, p.engine)
+            })
+        }
         ProjectCmd::List { client } => {
             let rows = bv_store::projects::list(db, client.as_deref()).await?;
             let views: Vec<_> = rows.iter().map(|p| view(p, false)).collect();
             output::many(as_json, &views, |v| {
-                format!("{}  {}  {}  {}", v.id, v.client, v.status, v.name)
+                format!(
+                    "{}  {}  {}  {}  engine={}",
+                    v.id, v.client, v.status, v.name, v.engine
+                )
             })
         }
         ProjectCmd::SetStatus { id, status } => {

@@ -15,6 +15,24 @@ pub const REDELIVER_ROUTING_KEY: &str = "delivery.redeliver";
 pub const REDELIVER_MESSAGE_TYPE: &str = "delivery.redeliver.v1";
 /// The AMQP `type` property of a worker's reply to a redeliver command.
 pub const REDELIVER_REPLY_MESSAGE_TYPE: &str = "delivery.redeliver.reply.v1";
+/// The routing key of the validate command (decide one attempt).
+pub const VALIDATE_ROUTING_KEY: &str = "biometric_validation.validate";
+/// The AMQP `type` property of a validate command.
+pub const VALIDATE_MESSAGE_TYPE: &str = "biometric_validation.validate.v1";
+/// The AMQP `type` property of a worker's reply to a validate command.
+pub const VALIDATE_REPLY_MESSAGE_TYPE: &str = "biometric_validation.validate.reply.v1";
+/// The routing key of the challenge command (issue a liveness challenge).
+pub const CHALLENGE_ROUTING_KEY: &str = "biometric_validation.challenge";
+/// The AMQP `type` property of a challenge command.
+pub const CHALLENGE_MESSAGE_TYPE: &str = "biometric_validation.challenge.v1";
+/// The AMQP `type` property of a worker's reply to a challenge command.
+pub const CHALLENGE_REPLY_MESSAGE_TYPE: &str = "biometric_validation.challenge.reply.v1";
+/// The routing key of the delete-person command.
+pub const PERSON_DELETE_ROUTING_KEY: &str = "biometric_validation.person.delete";
+/// The AMQP `type` property of a delete-person command.
+pub const PERSON_DELETE_MESSAGE_TYPE: &str = "biometric_validation.person.delete.v1";
+/// The AMQP `type` property of a worker's reply to a delete-person command.
+pub const PERSON_DELETE_REPLY_MESSAGE_TYPE: &str = "biometric_validation.person.delete.reply.v1";
 /// Header on a dead-lettered message: the error code that sent it there.
 pub const DEAD_CODE_HEADER: &str = "x-bv-error-code";
 /// Header on a dead-lettered message: the human reason.
@@ -40,6 +58,12 @@ pub struct Names {
     pub redeliver_queue: String,
     /// Queue holding malformed redeliver commands: `<prefix>.delivery.redeliver.dead`.
     pub redeliver_dead_queue: String,
+    /// Quorum queue of the biometric commands (validate, challenge, delete
+    /// person), consumed by the `biometrics` role:
+    /// `<prefix>.biometric_validation.validate`.
+    pub validate_queue: String,
+    /// Queue holding dead biometric commands: `<prefix>.biometric_validation.validate.dead`.
+    pub validate_dead_queue: String,
 }
 
 impl Names {
@@ -51,6 +75,8 @@ impl Names {
             create_dead_queue: format!("{prefix}.{CREATE_ROUTING_KEY}.dead"),
             redeliver_queue: format!("{prefix}.{REDELIVER_ROUTING_KEY}"),
             redeliver_dead_queue: format!("{prefix}.{REDELIVER_ROUTING_KEY}.dead"),
+            validate_queue: format!("{prefix}.{VALIDATE_ROUTING_KEY}"),
+            validate_dead_queue: format!("{prefix}.{VALIDATE_ROUTING_KEY}.dead"),
         }
     }
 }
@@ -72,5 +98,6 @@ mod tests {
         assert_eq!(n.create_queue, "bv.biometric_validation.create");
         assert_eq!(n.dead_exchange, "bv.dead");
         assert_eq!(n.create_dead_queue, "bv.biometric_validation.create.dead");
+        assert_eq!(n.validate_queue, "bv.biometric_validation.validate");
     }
 }

@@ -7,7 +7,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::amqp::{REDELIVER_REPLY_MESSAGE_TYPE, REPLY_MESSAGE_TYPE};
+use crate::amqp::{
+    CHALLENGE_REPLY_MESSAGE_TYPE, PERSON_DELETE_REPLY_MESSAGE_TYPE, REDELIVER_REPLY_MESSAGE_TYPE,
+    REPLY_MESSAGE_TYPE, VALIDATE_REPLY_MESSAGE_TYPE,
+};
+use crate::biometrics::{AttemptView, Challenge, PersonView};
+use crate::validation::ValidationStatus;
 use crate::delivery::DeliveryView;
 use crate::error::{ApiError, ErrorCode};
 use crate::request::{Expiry, NewValidation};
@@ -114,7 +119,7 @@ pub trait Outcome: Serialize {
 /// alone turns it into HTTP). The body is the API's body plus `type`:
 /// `{"type": "created", "success": true, "data": {...}}` or
 /// `{"type": "rejected", "success": false, "error": "...", "code": "..."}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum CreateOutcome {
     /// Stored by this command.
@@ -163,6 +168,99 @@ impl Outcome for RedeliverOutcome {
             RedeliverOutcome::NotFound => "notFound",
             RedeliverOutcome::Unavailable => "unavailable",
             RedeliverOutcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// What one validate command decided (the validate answer's `data`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateResult {
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The validation's status after this attempt.
+    pub status: ValidationStatus,
+    pub attempt: AttemptView,
+    /// Attempts the user still has (0 once decided).
+    pub attempts_left: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<PersonView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// The signed result (compact JWS, EdDSA) once decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// The worker's answer to a validate command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ValidateOutcome {
+    /// The attempt was decided and recorded by this command.
+    Decided(Success<ValidateResult>),
+    /// The same command (message id) was decided before: the stored result.
+    Replayed(Success<ValidateResult>),
+    /// Cannot be decided as sent (unknown validation, closed, bad challenge…).
+    Rejected(ApiError),
+    /// The database could not be reached; the caller may retry.
+    Unavailable,
+}
+
+impl Outcome for ValidateOutcome {
+    const MESSAGE_TYPE: &'static str = VALIDATE_REPLY_MESSAGE_TYPE;
+    const KINDS: &'static [&'static str] = &["decided", "replayed", "rejected", "unavailable"];
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ValidateOutcome::Decided(_) => "decided",
+            ValidateOutcome::Replayed(_) => "replayed",
+            ValidateOutcome::Rejected(_) => "rejected",
+            ValidateOutcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The worker's answer to a challenge command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ChallengeOutcome {
+    Issued(Success<Challenge>),
+    Rejected(ApiError),
+    Unavailable,
+}
+
+impl Outcome for ChallengeOutcome {
+    const MESSAGE_TYPE: &'static str = CHALLENGE_REPLY_MESSAGE_TYPE;
+    const KINDS: &'static [&'static str] = &["issued", "rejected", "unavailable"];
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ChallengeOutcome::Issued(_) => "issued",
+            ChallengeOutcome::Rejected(_) => "rejected",
+            ChallengeOutcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The worker's answer to a delete-person command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum DeletePersonOutcome {
+    /// The person's template is gone.
+    Deleted(Success<PersonView>),
+    Rejected(ApiError),
+    Unavailable,
+}
+
+impl Outcome for DeletePersonOutcome {
+    const MESSAGE_TYPE: &'static str = PERSON_DELETE_REPLY_MESSAGE_TYPE;
+    const KINDS: &'static [&'static str] = &["deleted", "rejected", "unavailable"];
+
+    fn kind(&self) -> &'static str {
+        match self {
+            DeletePersonOutcome::Deleted(_) => "deleted",
+            DeletePersonOutcome::Rejected(_) => "rejected",
+            DeletePersonOutcome::Unavailable => "unavailable",
         }
     }
 }

@@ -42,6 +42,19 @@ pub enum ErrorCode {
     InvalidParameters,
     /// The request body is larger than the service accepts.
     PayloadTooLarge,
+    /// An image does not decode as JPEG or PNG, or is too large in pixels.
+    InvalidImage,
+    /// The token is valid but not for this endpoint or this validation
+    /// (a session token elsewhere than its page, a client token on validate).
+    Forbidden,
+    /// The validation is decided or expired and takes no more attempts.
+    ValidationClosed,
+    /// No such challenge for this validation.
+    ChallengeNotFound,
+    /// The challenge was already answered: ask for a new one.
+    ChallengeUsed,
+    /// No person is enrolled for that validation's identifier.
+    PersonNotFound,
     /// The broker or the database is unavailable; retry later.
     ServiceUnavailable,
     /// A fault in the service itself.
@@ -66,6 +79,12 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::InvalidParameters => "INVALID_PARAMETERS",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::InvalidImage => "INVALID_IMAGE",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::ValidationClosed => "VALIDATION_CLOSED",
+            ErrorCode::ChallengeNotFound => "CHALLENGE_NOT_FOUND",
+            ErrorCode::ChallengeUsed => "CHALLENGE_USED",
+            ErrorCode::PersonNotFound => "PERSON_NOT_FOUND",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
@@ -158,6 +177,49 @@ impl ApiError {
                 "Internal error; quote the correlationId when reporting it",
             )
         }
+    }
+
+    /// The validation takes no more attempts (decided or expired).
+    pub fn closed(status: crate::ValidationStatus) -> Self {
+        ApiError::new(
+            ErrorCode::ValidationClosed,
+            format!("This biometric validation is {status} and takes no more attempts"),
+        )
+    }
+
+    pub fn challenge_not_found() -> Self {
+        ApiError::field(
+            ErrorCode::ChallengeNotFound,
+            "challengeId",
+            "No such challenge for this biometric validation; ask for a new one",
+        )
+    }
+
+    pub fn challenge_used() -> Self {
+        ApiError::field(
+            ErrorCode::ChallengeUsed,
+            "challengeId",
+            "This challenge was already answered; ask for a new one",
+        )
+    }
+
+    pub fn person_not_found() -> Self {
+        ApiError::new(
+            ErrorCode::PersonNotFound,
+            "No person is enrolled for this validation's identifier",
+        )
+    }
+
+    pub fn invalid_image(field: &str, reason: impl std::fmt::Display) -> Self {
+        ApiError::field(
+            ErrorCode::InvalidImage,
+            field,
+            format!("Invalid image in `{field}`: {reason}"),
+        )
+    }
+
+    pub fn forbidden(reason: &str) -> Self {
+        ApiError::new(ErrorCode::Forbidden, format!("Forbidden: {reason}"))
     }
 
     pub fn idempotency_key_reused() -> Self {

@@ -7,6 +7,7 @@
 //! worker both depend on this crate, so they apply the same rules.
 
 pub mod amqp;
+pub mod biometrics;
 pub mod closed_set;
 pub mod command;
 pub mod delivery;
@@ -17,10 +18,16 @@ pub mod request;
 pub mod validation;
 pub mod webhook;
 
-pub use command::{
-    Accepted, CreateCommand, CreateOutcome, Outcome, RedeliverCommand, RedeliverOutcome, Success,
+pub use biometrics::{
+    AttemptView, Challenge, ChallengeCommand, ChallengeStep, Decision, DeletePersonCommand,
+    EngineKind, Frame, LivenessMode, Os, PersonView, PublicView, Reason, Scores, ValidateCommand,
+    ValidateRequest,
 };
-pub use delivery::{AttemptOutcome, AttemptView, Channel, DeliveryStatus, DeliveryView};
+pub use command::{
+    Accepted, ChallengeOutcome, CreateCommand, CreateOutcome, DeletePersonOutcome, Outcome,
+    RedeliverCommand, RedeliverOutcome, Success, ValidateOutcome, ValidateResult,
+};
+pub use delivery::{AttemptOutcome, AttemptView as DeliveryAttemptView, Channel, DeliveryStatus, DeliveryView};
 pub use error::{ApiError, ErrorCode};
 pub use project::{FlowStatus, FlowType, ProjectStatus};
 pub use request::{Language, NewValidation, ValidationType};

@@ -10,13 +10,21 @@ crate::closed_set! {
     pub enum ValidationStatus {
         New = "new",
         Pending = "pending",
-        Completed = "completed",
+        Validated = "validated",
         Failed = "failed",
         Expired = "expired",
     }
 }
 
 impl ValidationStatus {
+    /// Whether the validation is decided and takes no more attempts.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ValidationStatus::Validated | ValidationStatus::Failed | ValidationStatus::Expired
+        )
+    }
+
     /// The statuses a validation can leave by expiring: not yet decided.
     pub const EXPIRABLE: [ValidationStatus; 2] = [ValidationStatus::New, ValidationStatus::Pending];
 
@@ -32,7 +40,7 @@ impl ValidationStatus {
 /// A stored validation, shaped exactly like the seed's response `data`.
 ///
 /// Optional request fields that were not given are omitted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BiometricValidation {
     #[serde(rename = "_id")]
@@ -60,6 +68,22 @@ pub struct BiometricValidation {
     pub language: Language,
     pub created_at: String,
     pub updated_at: String,
+    /// The session token of the hosted page (create answers, and a client's
+    /// GET while the validation is open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The hosted page's link, with the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The person this validation enrolled or matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<crate::biometrics::PersonView>,
+    /// The attempts so far (a client's GET, validated/failed events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<crate::biometrics::AttemptView>>,
+    /// The signed result (compact JWS, EdDSA) once decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// Formats an instant as the API does: RFC 3339 in UTC with a `Z`, with
@@ -82,7 +106,7 @@ mod tests {
         assert!(!New.is_expired_at(future, now) && !New.is_expired_at(None, now));
         assert!(Expired.is_expired_at(None, now));
         // A decided validation stays decided.
-        assert!(!Completed.is_expired_at(past, now) && !Failed.is_expired_at(past, now));
+        assert!(!Validated.is_expired_at(past, now) && !Failed.is_expired_at(past, now));
     }
 
     #[test]

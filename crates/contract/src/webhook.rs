@@ -19,11 +19,19 @@ crate::closed_set! {
     pub enum EventType {
         /// A validation was created.
         Created = "biometric_validation.created",
+        /// The user started (a challenge was issued, or a first attempt came).
+        Pending = "biometric_validation.pending",
+        /// An attempt passed: the validation is decided, positively.
+        Validated = "biometric_validation.validated",
+        /// The last allowed attempt failed.
+        Failed = "biometric_validation.failed",
+        /// `expiresAt` passed while the validation was open.
+        Expired = "biometric_validation.expired",
     }
 }
 
 /// A webhook's body: `{type, timestamp, data}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WebhookEvent {
     #[serde(rename = "type")]
     pub kind: EventType,

@@ -23,11 +23,16 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::EmailRequired
         | ErrorCode::InvalidProject
         | ErrorCode::InvalidProjectFlow
-        | ErrorCode::InvalidParameters => StatusCode::BAD_REQUEST,
+        | ErrorCode::InvalidParameters
+        | ErrorCode::InvalidImage
+        | ErrorCode::ChallengeNotFound => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::BiometricValidationNotFound
         | ErrorCode::DeliveryNotFound
+        | ErrorCode::PersonNotFound
         | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::ValidationClosed | ErrorCode::ChallengeUsed => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,6 +120,44 @@ pub fn redelivered(outcome: RedeliverOutcome) -> Response {
             Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
         }
         RedeliverOutcome::Rejected(error) => Failure::Api(error).into_response(),
+    }
+}
+
+/// The worker's answer to a validate command: `200` with the result.
+pub fn validated(outcome: bv_contract::ValidateOutcome) -> Response {
+    use bv_contract::ValidateOutcome;
+    match outcome {
+        ValidateOutcome::Decided(body) | ValidateOutcome::Replayed(body) => {
+            ok(StatusCode::OK, &body)
+        }
+        ValidateOutcome::Rejected(error) => Failure::Api(error).into_response(),
+        ValidateOutcome::Unavailable => {
+            Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
+        }
+    }
+}
+
+/// The worker's answer to a challenge command: `200` with the challenge.
+pub fn challenged(outcome: bv_contract::ChallengeOutcome) -> Response {
+    use bv_contract::ChallengeOutcome;
+    match outcome {
+        ChallengeOutcome::Issued(body) => ok(StatusCode::OK, &body),
+        ChallengeOutcome::Rejected(error) => Failure::Api(error).into_response(),
+        ChallengeOutcome::Unavailable => {
+            Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
+        }
+    }
+}
+
+/// The worker's answer to a delete-person command: `200` with the person deleted.
+pub fn person_deleted(outcome: bv_contract::DeletePersonOutcome) -> Response {
+    use bv_contract::DeletePersonOutcome;
+    match outcome {
+        DeletePersonOutcome::Deleted(body) => ok(StatusCode::OK, &body),
+        DeletePersonOutcome::Rejected(error) => Failure::Api(error).into_response(),
+        DeletePersonOutcome::Unavailable => {
+            Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
+        }
     }
 }
 

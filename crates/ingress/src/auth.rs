@@ -77,7 +77,29 @@ impl Verifier {
     }
 }
 
-/// The authenticated client of a request.
+/// The bearer token of a request.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+/// Whether a token presents itself as a session token: signed with EdDSA,
+/// which client tokens (HS256 or RS256) never are. Its signature is checked
+/// by [`Session`]; this only picks which check applies, and which error.
+fn is_session_token(token: &str) -> bool {
+    jsonwebtoken::decode_header(token).is_ok_and(|h| h.alg == Algorithm::EdDSA)
+}
+
+/// The authenticated client of a request (a client token).
 pub struct Client(pub String);
 
 impl FromRequestParts<AppState> for Client {
@@ -87,21 +109,71 @@ impl FromRequestParts<AppState> for Client {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
+        let token = bearer(parts)?;
+        if is_session_token(token) {
+            return Err(ApiError::forbidden(
+                "a session token opens only its validation's page; this endpoint takes a client token",
+            )
+            .into());
+        }
         let client = state.verifier.client(token)?;
         tracing::Span::current().record("bv.client", client.as_str());
         Ok(Client(client))
+    }
+}
+
+/// The validation whose session token authorised the request (the hosted
+/// page: its public view, its challenge, validate).
+pub struct Session(pub uuid::Uuid);
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Failure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if !is_session_token(token) {
+            return Err(ApiError::forbidden(
+                "this endpoint takes the validation's session token (`token` in the create answer), not a client token",
+            )
+            .into());
+        }
+        Ok(Session(session_of(state, token)?))
+    }
+}
+
+fn session_of(state: &AppState, token: &str) -> Result<uuid::Uuid, ApiError> {
+    let claims = state
+        .sessions
+        .keys
+        .verify_session(token)
+        .map_err(|e| ApiError::unauthorized(&e.to_string()))?;
+    uuid::Uuid::parse_str(&claims.sub)
+        .map_err(|_| ApiError::unauthorized("the session token's subject is not a validation id"))
+}
+
+/// Either kind of caller, for the one endpoint both may call
+/// (`GET /v2/biometric-validations/{id}`: the full view or the page's view).
+pub enum Caller {
+    Client(String),
+    Session(uuid::Uuid),
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Failure;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if is_session_token(token) {
+            return Ok(Caller::Session(session_of(state, token)?));
+        }
+        let client = state.verifier.client(token)?;
+        tracing::Span::current().record("bv.client", client.as_str());
+        Ok(Caller::Client(client))
     }
 }

@@ -8,6 +8,7 @@
 pub mod answer;
 pub mod auth;
 pub mod metrics;
+pub mod page;
 pub mod publisher;
 pub mod routes;
 pub mod settings;
@@ -53,6 +54,11 @@ impl Application {
             settings: Arc::new(settings.ingress.clone()),
             metrics,
             db_timeout: settings.database.work_timeout(),
+            sessions: Arc::new(bv_runtime::session::Sessions::new(
+                &settings.biometrics,
+                &settings.links,
+            )?),
+            biometrics: Arc::new(settings.biometrics.clone()),
         };
         let router =
             routes::router(state).layer(DefaultBodyLimit::max(settings.ingress.max_body_bytes));

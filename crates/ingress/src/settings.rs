@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bv_runtime::settings::{SettingError, Validate, positive};
-use bv_runtime::{AmqpSettings, AuthSettings, DatabaseSettings, TelemetrySettings};
+use bv_runtime::{
+    AmqpSettings, AuthSettings, BiometricsSettings, DatabaseSettings, LinkSettings,
+    TelemetrySettings,
+};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -15,6 +18,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub telemetry: TelemetrySettings,
     pub ingress: IngressSettings,
+    pub links: LinkSettings,
+    pub biometrics: BiometricsSettings,
 }
 
 /// `[http]`
@@ -43,6 +48,8 @@ impl Validate for Settings {
         self.amqp.validate()?;
         self.auth.validate()?;
         self.telemetry.validate()?;
+        self.links.validate()?;
+        self.biometrics.validate()?;
         positive("ingress.reply_timeout", self.ingress.reply_timeout)?;
         if self.ingress.max_body_bytes < 1024 {
             return Err(SettingError::new(

@@ -18,4 +18,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The longest a read may wait for the database (then `503`).
     pub db_timeout: std::time::Duration,
+    /// Session tokens, links and result signatures.
+    pub sessions: Arc<bv_runtime::session::Sessions>,
+    /// Limits on captures.
+    pub biometrics: Arc<bv_runtime::BiometricsSettings>,
 }

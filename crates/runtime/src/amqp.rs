@@ -4,7 +4,17 @@
 //! can start first. The command queue is a durable quorum queue with an explicit
 //! delivery limit, dead-lettering at-least-once to the dead exchange.
 
-use bv_contract::amqp::{CREATE_ROUTING_KEY, DIRECT_REPLY_TO, Names, REDELIVER_ROUTING_KEY};
+use bv_contract::amqp::{
+    CHALLENGE_ROUTING_KEY, CREATE_ROUTING_KEY, DIRECT_REPLY_TO, Names, PERSON_DELETE_ROUTING_KEY,
+    REDELIVER_ROUTING_KEY, VALIDATE_ROUTING_KEY,
+};
+
+/// The routing keys of the biometric commands, all on the validate queue.
+pub const BIOMETRIC_ROUTING_KEYS: [&str; 3] = [
+    VALIDATE_ROUTING_KEY,
+    CHALLENGE_ROUTING_KEY,
+    PERSON_DELETE_ROUTING_KEY,
+];
 use lapin::options::{
     BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -98,8 +108,28 @@ pub async fn declare_topology(
     // at-least-once dead-lettering requires reject-publish overflow.
     args.insert(ShortString::from("x-overflow"), arg_str("reject-publish"));
     channel
-        .queue_declare(names.create_queue.as_str().into(), durable_queue, args)
+        .queue_declare(
+            names.create_queue.as_str().into(),
+            durable_queue,
+            args.clone(),
+        )
         .await?;
+    // The biometric commands: a queue of their own (its own role scales on
+    // it), quorum and dead-lettered like create.
+    channel
+        .queue_declare(names.validate_queue.as_str().into(), durable_queue, args)
+        .await?;
+    for key in BIOMETRIC_ROUTING_KEYS {
+        channel
+            .queue_bind(
+                names.validate_queue.as_str().into(),
+                names.commands_exchange.as_str().into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
 
     channel
         .queue_bind(
@@ -131,6 +161,9 @@ pub async fn declare_topology(
     for (queue, key) in [
         (&names.create_dead_queue, CREATE_ROUTING_KEY),
         (&names.redeliver_dead_queue, REDELIVER_ROUTING_KEY),
+        (&names.validate_dead_queue, VALIDATE_ROUTING_KEY),
+        (&names.validate_dead_queue, CHALLENGE_ROUTING_KEY),
+        (&names.validate_dead_queue, PERSON_DELETE_ROUTING_KEY),
     ] {
         let mut dead_args = FieldTable::default();
         dead_args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));

@@ -9,10 +9,12 @@ pub mod propagation;
 pub mod retry;
 pub mod service;
 pub mod settings;
+pub mod session;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use settings::{
-    AmqpSettings, AuthSettings, DatabaseSettings, TelemetrySettings, WebhookSettings,
+    AmqpSettings, AuthSettings, BiometricsSettings, DatabaseSettings, LinkSettings,
+    TelemetrySettings, WebhookSettings,
 };
 pub use shutdown::Shutdown;

@@ -358,6 +358,99 @@ impl Validate for WebhookSettings {
     }
 }
 
+/// `[links]`: where the hosted page lives (both binaries make its link).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSettings {
+    /// The hosted page of a validation is `<base_url>/<_id>`; its link adds
+    /// the session token in the fragment: `#token=<JWT>`.
+    pub base_url: String,
+}
+
+impl LinkSettings {
+    /// The page's link for one validation and its session token. The token
+    /// is in the fragment, which browsers never send to a server.
+    pub fn page_url(&self, id: &str, token: &str) -> String {
+        format!("{}/{id}#token={token}", self.base_url.trim_end_matches('/'))
+    }
+}
+
+impl Validate for LinkSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        match url::Url::parse(&self.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+            _ => Err(SettingError::new(
+                "links.base_url",
+                "must be an absolute http(s) URL",
+            )),
+        }
+    }
+}
+
+/// `[biometrics]`: completing a validation, for both binaries: the keys that
+/// sign session tokens and results, lifetimes, and the limits on captures.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BiometricsSettings {
+    /// Ed25519 keys as `kid:seed[,kid:seed…]` (`bvctl keys generate` makes
+    /// one); the first signs, all are published in the JWKS.
+    pub signing_keys: SecretString,
+    /// A session token's lifetime when the validation has no `expiresAt`.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How long a liveness challenge may be answered.
+    #[serde(with = "humantime_serde")]
+    pub challenge_ttl: Duration,
+    /// Largest image, decoded from base64.
+    pub max_image_bytes: usize,
+    /// Largest validate request body (all frames together).
+    pub max_request_bytes: usize,
+    /// Most pixels on an image's side, and in all (decompression bombs).
+    pub max_image_side: u32,
+    pub max_image_pixels: u64,
+}
+
+impl BiometricsSettings {
+    /// The keys, parsed (the settings were validated, so this holds).
+    pub fn keys(&self) -> Result<bv_signing::KeySet, SettingError> {
+        bv_signing::KeySet::parse(self.signing_keys.expose_secret())
+            .map_err(|e| SettingError::new("biometrics.signing_keys", e.to_string()))
+    }
+}
+
+impl Validate for BiometricsSettings {
+    fn validate(&self) -> Result<(), SettingError> {
+        if self.signing_keys.expose_secret().trim().is_empty() {
+            return Err(SettingError::new(
+                "biometrics.signing_keys",
+                "is required: generate a key with `bvctl keys generate` and set BV__BIOMETRICS__SIGNING_KEYS",
+            ));
+        }
+        self.keys()?;
+        positive("biometrics.session_ttl", self.session_ttl)?;
+        positive("biometrics.challenge_ttl", self.challenge_ttl)?;
+        if self.max_image_bytes < 1024 {
+            return Err(SettingError::new(
+                "biometrics.max_image_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if self.max_request_bytes < self.max_image_bytes {
+            return Err(SettingError::new(
+                "biometrics.max_request_bytes",
+                "must be at least biometrics.max_image_bytes",
+            ));
+        }
+        if self.max_image_side < 64 || self.max_image_pixels < 4096 {
+            return Err(SettingError::new(
+                "biometrics.max_image_side",
+                "must be at least 64 (and max_image_pixels at least 4096)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Fails when a duration is zero.
 pub fn positive(key: &str, d: Duration) -> Result<(), SettingError> {
     if d.is_zero() {

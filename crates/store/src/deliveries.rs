@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bv_contract::delivery::webhook_id;
 use bv_contract::{
-    AttemptOutcome, AttemptView, Channel, DeliveryStatus, DeliveryView, EventType, WebhookEvent,
+    AttemptOutcome, Channel, DeliveryAttemptView as AttemptView, DeliveryStatus, DeliveryView,
+    EventType, WebhookEvent,
     format_timestamp,
 };
 use chrono::{DateTime, SubsecRound, Utc};
@@ -34,51 +35,93 @@ pub fn plan(
 ) -> Vec<delivery::ActiveModel> {
     let now = validation.created_at;
     let data = crate::validations::to_api(validation);
-    let row = |channel: Channel, target: String, payload: String| delivery::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        validation_id: Set(validation.id),
-        client: Set(validation.client.clone()),
-        project: Set(validation.project.clone()),
-        channel: Set(channel),
-        target: Set(target),
-        event_type: Set(EventType::Created),
-        payload: Set(payload),
-        language: Set(validation.language),
-        status: Set(DeliveryStatus::Pending),
-        attempts: Set(0),
-        schedule_started_at: Set(now),
-        schedule_attempts: Set(0),
-        next_attempt_at: Set(Some(now)),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        last_error: Set(None),
-        last_status: Set(None),
-        trace_parent: Set(trace_parent.clone()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
     let mut rows = Vec::new();
     if validation.send_via_email
         && !validation.status.is_expired_at(validation.expires_at, now)
         && let Some(email) = &validation.email
     {
         let payload = serde_json::to_string(&data).unwrap_or_default();
-        rows.push(row(Channel::Email, email.clone(), payload));
+        let outbox = Outbox {
+            validation,
+            channel: Channel::Email,
+            event: EventType::Created,
+            trace_parent: trace_parent.clone(),
+            now,
+        };
+        rows.push(outbox.row(email.clone(), payload));
     }
-    if let Some(url) = validation
+    rows.extend(event(validation, project, EventType::Created, data, trace_parent, now));
+    rows
+}
+
+/// The webhook row of one event about a validation (a status change), to
+/// the request's `webhookUrl` or else the project's default URL; none when
+/// neither is set. `data` is the validation as the event shows it.
+pub fn event(
+    validation: &biometric_validation::Model,
+    project: &project::Model,
+    kind: EventType,
+    data: bv_contract::BiometricValidation,
+    trace_parent: Option<String>,
+    now: DateTime<Utc>,
+) -> Option<delivery::ActiveModel> {
+    let url = validation
         .webhook_url
         .clone()
-        .or_else(|| project.webhook_url.clone())
-    {
-        let event = WebhookEvent {
-            kind: EventType::Created,
-            timestamp: format_timestamp(now),
-            data,
-        };
-        let body = serde_json::to_string(&event).unwrap_or_default();
-        rows.push(row(Channel::Webhook, url, body));
+        .or_else(|| project.webhook_url.clone())?;
+    let event = WebhookEvent {
+        kind,
+        timestamp: format_timestamp(now),
+        data,
+    };
+    let body = serde_json::to_string(&event).unwrap_or_default();
+    let outbox = Outbox {
+        validation,
+        channel: Channel::Webhook,
+        event: kind,
+        trace_parent,
+        now,
+    };
+    Some(outbox.row(url, body))
+}
+
+/// What every outbox row of one event shares.
+struct Outbox<'a> {
+    validation: &'a biometric_validation::Model,
+    channel: Channel,
+    event: EventType,
+    trace_parent: Option<String>,
+    now: DateTime<Utc>,
+}
+
+impl Outbox<'_> {
+    /// A pending row, due at once.
+    fn row(self, target: String, payload: String) -> delivery::ActiveModel {
+        let (validation, now) = (self.validation, self.now);
+        delivery::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            validation_id: Set(validation.id),
+            client: Set(validation.client.clone()),
+            project: Set(validation.project.clone()),
+            channel: Set(self.channel),
+            target: Set(target),
+            event_type: Set(self.event),
+            payload: Set(payload),
+            language: Set(validation.language),
+            status: Set(DeliveryStatus::Pending),
+            attempts: Set(0),
+            schedule_started_at: Set(now),
+            schedule_attempts: Set(0),
+            next_attempt_at: Set(Some(now)),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            last_error: Set(None),
+            last_status: Set(None),
+            trace_parent: Set(self.trace_parent),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
     }
-    rows
 }
 
 /// No live lease: never claimed, released, or run out by `now`.

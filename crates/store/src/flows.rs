@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bv_contract::{FlowStatus, FlowType};
+use bv_contract::{FlowStatus, FlowType, LivenessMode};
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -19,6 +19,28 @@ pub struct NewFlow {
     pub kind: FlowType,
     pub status: FlowStatus,
     pub name: Option<String>,
+    pub settings: FlowSettings,
+}
+
+/// How a flow's validations are decided.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FlowSettings {
+    pub liveness: LivenessMode,
+    /// Match score a face needs; none: the engine's default.
+    pub match_threshold: Option<f32>,
+    /// Failed attempts that end a validation as `failed` (at least 1).
+    pub max_attempts: i32,
+}
+
+impl Default for FlowSettings {
+    /// Active liveness, the engine's threshold, three attempts.
+    fn default() -> Self {
+        FlowSettings {
+            liveness: LivenessMode::Active,
+            match_threshold: None,
+            max_attempts: 3,
+        }
+    }
 }
 
 pub async fn create(db: &impl ConnectionTrait, new: NewFlow) -> Result<project_flow::Model, DbErr> {
@@ -29,6 +51,9 @@ pub async fn create(db: &impl ConnectionTrait, new: NewFlow) -> Result<project_f
         kind: Set(new.kind),
         status: Set(new.status),
         name: Set(new.name),
+        liveness: Set(new.settings.liveness),
+        match_threshold: Set(new.settings.match_threshold),
+        max_attempts: Set(new.settings.max_attempts),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -60,6 +85,35 @@ pub async fn set_status(
     };
     let mut active: project_flow::ActiveModel = flow.into();
     active.status = Set(status);
+    active.updated_at = Set(Utc::now().trunc_subsecs(3));
+    active.update(db).await.map(Some)
+}
+
+/// Changes a flow's biometric settings; `None` leaves one as it is
+/// (`match_threshold: Some(None)` goes back to the engine's default).
+pub async fn set_settings(
+    db: &impl ConnectionTrait,
+    id: &str,
+    liveness: Option<LivenessMode>,
+    match_threshold: Option<Option<f32>>,
+    max_attempts: Option<i32>,
+) -> Result<Option<project_flow::Model>, DbErr> {
+    let Some(flow) = project_flow::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut active: project_flow::ActiveModel = flow.into();
+    if let Some(liveness) = liveness {
+        active.liveness = Set(liveness);
+    }
+    if let Some(threshold) = match_threshold {
+        active.match_threshold = Set(threshold);
+    }
+    if let Some(max) = max_attempts {
+        active.max_attempts = Set(max);
+    }
     active.updated_at = Set(Utc::now().trunc_subsecs(3));
     active.update(db).await.map(Some)
 }

@@ -4,6 +4,7 @@
 //! projects and flows, and the ingress only reads. Connection set-up lives here
 //! too, so every binary opens the database the same way.
 
+pub mod biometrics;
 pub mod deliveries;
 pub mod entity;
 pub mod flows;

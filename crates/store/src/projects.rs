@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bv_contract::ProjectStatus;
+use bv_contract::{EngineKind, ProjectStatus};
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -19,6 +19,10 @@ pub struct NewProject {
     pub client: String,
     pub name: String,
     pub webhook_url: Option<String>,
+    /// The engine deciding its validations (default: the sandbox).
+    pub engine: Option<EngineKind>,
+    /// Keep captured images this many days for audit (default: never stored).
+    pub keep_images_days: Option<i32>,
 }
 
 pub async fn create(db: &impl ConnectionTrait, new: NewProject) -> Result<project::Model, DbErr> {
@@ -32,6 +36,8 @@ pub async fn create(db: &impl ConnectionTrait, new: NewProject) -> Result<projec
         webhook_secret: Set(secrets::webhook_secret()),
         previous_webhook_secret: Set(None),
         previous_secret_expires_at: Set(None),
+        engine: Set(new.engine.unwrap_or(EngineKind::Sandbox)),
+        keep_images_days: Set(new.keep_images_days),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -87,6 +93,28 @@ pub async fn set_status(
     };
     let mut active: project::ActiveModel = found.into();
     active.status = Set(status);
+    active.updated_at = Set(Utc::now().trunc_subsecs(3));
+    active.update(db).await.map(Some)
+}
+
+/// Changes a project's biometric settings; `None` leaves one as it is
+/// (`keep_images_days: Some(None)` stops keeping images).
+pub async fn set_biometrics(
+    db: &impl ConnectionTrait,
+    id: &str,
+    engine: Option<EngineKind>,
+    keep_images_days: Option<Option<i32>>,
+) -> Result<Option<project::Model>, DbErr> {
+    let Some(found) = get(db, id).await? else {
+        return Ok(None);
+    };
+    let mut active: project::ActiveModel = found.into();
+    if let Some(engine) = engine {
+        active.engine = Set(engine);
+    }
+    if let Some(days) = keep_images_days {
+        active.keep_images_days = Set(days);
+    }
     active.updated_at = Set(Utc::now().trunc_subsecs(3));
     active.update(db).await.map(Some)
 }

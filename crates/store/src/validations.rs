@@ -2,11 +2,13 @@
 //!
 //! Every query is scoped by client: a client never sees another's rows.
 
-use bv_contract::{BiometricValidation, ValidationStatus, ValidationType, format_timestamp};
+use bv_contract::{
+    BiometricValidation, EventType, ValidationStatus, ValidationType, format_timestamp,
+};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -32,6 +34,14 @@ pub fn to_api(m: &Model) -> BiometricValidation {
         language: m.language,
         created_at: format_timestamp(m.created_at),
         updated_at: format_timestamp(m.updated_at),
+        token: None,
+        url: None,
+        person: m.person_id.map(|id| bv_contract::PersonView {
+            id,
+            enrolled: m.person_enrolled.unwrap_or(false),
+        }),
+        attempts: None,
+        signature: None,
     }
 }
 
@@ -114,18 +124,53 @@ pub async fn list(
     Ok((rows, total))
 }
 
+/// Validations expired per sweep, at most.
+const EXPIRE_BATCH: u64 = 500;
+
 /// Marks undecided validations past their `expiresAt` as `expired`
-/// ([`ValidationStatus::is_expired_at`] written as a query); returns how many.
-pub async fn expire_due(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
+/// ([`ValidationStatus::is_expired_at`] written as a query), each with its
+/// `biometric_validation.expired` webhook in the same transaction; returns
+/// how many. A validation decided meanwhile is left alone (compare-and-set).
+pub async fn expire_due(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
     use sea_orm::sea_query::Expr;
-    let result = Entity::update_many()
-        .col_expr(Column::Status, Expr::value(ValidationStatus::Expired))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
+    let due = Entity::find()
         .filter(Column::Status.is_in(ValidationStatus::EXPIRABLE))
         .filter(Column::ExpiresAt.lte(now))
-        .exec(db)
+        .order_by_asc(Column::ExpiresAt)
+        .limit(EXPIRE_BATCH)
+        .all(db)
         .await?;
-    Ok(result.rows_affected)
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let projects = crate::projects::by_ids(db, due.iter().map(|v| v.project.as_str())).await?;
+    let txn = db.begin().await?;
+    let mut expired = 0;
+    for mut validation in due {
+        let moved = Entity::update_many()
+            .col_expr(Column::Status, Expr::value(ValidationStatus::Expired))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(validation.id))
+            .filter(Column::Status.is_in(ValidationStatus::EXPIRABLE))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected == 0 {
+            continue;
+        }
+        expired += 1;
+        validation.status = ValidationStatus::Expired;
+        validation.updated_at = now;
+        let Some(project) = projects.get(&validation.project) else {
+            continue;
+        };
+        let data = to_api(&validation);
+        let kind = EventType::Expired;
+        if let Some(row) = crate::deliveries::event(&validation, project, kind, data, None, now) {
+            row.insert(&txn).await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(expired)
 }
 
 pub use biometric_validation::ActiveModel;

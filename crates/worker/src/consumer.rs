@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bv_contract::amqp::{CREATE_ROUTING_KEY, Names};
-use bv_contract::{ApiError, CreateOutcome, ErrorCode, Outcome as _, Success};
+use bv_contract::{
+    ApiError, BiometricValidation, CreateOutcome, ErrorCode, Outcome as _, Success,
+};
 use bv_runtime::Shutdown;
 use bv_runtime::propagation::set_parent_from;
 use bv_runtime::retry::{Stopped, until_ok};
@@ -47,6 +49,10 @@ pub struct Context {
     pub wake: Arc<tokio::sync::Notify>,
     /// The longest a unit of work may wait for the database.
     pub db_timeout: std::time::Duration,
+    /// Session tokens, links and result signatures.
+    pub sessions: Arc<bv_runtime::session::Sessions>,
+    /// Challenge lifetime and capture limits.
+    pub biometrics: bv_runtime::BiometricsSettings,
 }
 
 /// Runs one consumer until shutdown (`Ok`) or a broker error (`Err`).
@@ -223,6 +229,17 @@ async fn process_batch(
     Ok(())
 }
 
+/// A created validation as the create answer shows it: the seed's `data`
+/// plus the hosted page's session `token` and `url`.
+fn answer(ctx: &Context, m: &bv_store::entity::biometric_validation::Model) -> BiometricValidation {
+    let session = ctx.sessions.session(&m.id.to_string(), m.created_at, m.expires_at);
+    BiometricValidation {
+        token: Some(session.token),
+        url: Some(session.url),
+        ..bv_store::validations::to_api(m)
+    }
+}
+
 /// Answers one command and, when it can never succeed, dead-letters it.
 async fn finish(
     ctx: &Context,
@@ -232,12 +249,8 @@ async fn finish(
 ) -> anyhow::Result<()> {
     let span = &item.span;
     let answer = match outcome {
-        Outcome::Created(m) => {
-            CreateOutcome::Created(Success::new(bv_store::validations::to_api(&m)))
-        }
-        Outcome::Replayed(m) => {
-            CreateOutcome::Replayed(Success::new(bv_store::validations::to_api(&m)))
-        }
+        Outcome::Created(m) => CreateOutcome::Created(Success::new(answer(ctx, &m))),
+        Outcome::Replayed(m) => CreateOutcome::Replayed(Success::new(answer(ctx, &m))),
         Outcome::Rejected(err) => {
             span.record("error.type", err.code.as_str());
             tracing::warn!(parent: span, code = %err.code, reason = %err.error, "command dead-lettered");
@@ -318,7 +331,7 @@ async fn persist_with_retry(
 
 /// The span of one command's processing (OpenTelemetry messaging
 /// conventions: for RabbitMQ the destination is the exchange).
-fn process_span(name: &str, delivery: &Delivery) -> Span {
+pub(crate) fn process_span(name: &str, delivery: &Delivery) -> Span {
     let span = tracing::info_span!(
         "bv.process",
         otel.name = name,

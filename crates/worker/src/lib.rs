@@ -5,6 +5,7 @@
 //! RabbitMQ (reconnecting with backoff), sweep expired validations, and on
 //! shutdown stop taking work and finish what is in flight.
 
+pub mod biometrics;
 pub mod consumer;
 pub mod dead_letter;
 pub mod dispatch;
@@ -61,6 +62,10 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
     }
     let _ = db_cell.set(db.clone());
     let wake = Arc::new(Notify::new());
+    let sessions = Arc::new(bv_runtime::session::Sessions::new(
+        &settings.biometrics,
+        &settings.links,
+    )?);
     let ctx = Arc::new(Context {
         db: db.clone(),
         names: Names::new(&settings.amqp.prefix),
@@ -68,6 +73,8 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         wake: wake.clone(),
         db_timeout: settings.database.work_timeout(),
+        sessions: sessions.clone(),
+        biometrics: settings.biometrics.clone(),
     });
 
     let sweeper = tokio::spawn(sweep_expired(
@@ -82,6 +89,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
             &settings,
             wake,
             metrics,
+            sessions,
         )?);
         Some(tokio::spawn(dispatcher.run(shutdown.clone())))
     } else {
@@ -134,6 +142,16 @@ async fn run_consumers(
         ));
     }
     consumers.spawn(redeliver::consume(ctx.clone(), conn.clone(), stop.clone()));
+    if settings.worker.biometrics {
+        for index in 0..settings.worker.biometrics_concurrency {
+            consumers.spawn(biometrics::consume(
+                ctx.clone(),
+                conn.clone(),
+                index,
+                stop.clone(),
+            ));
+        }
+    }
     ready.store(true, Ordering::Relaxed);
     let mut result = Ok(());
     while let Some(joined) = consumers.join_next().await {
@@ -187,6 +205,12 @@ async fn sweep_expired(
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "validations past expiresAt marked expired"),
             Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
+        }
+        // Captures kept for audit go when their project's retention ends.
+        match bv_store::bounded(limit, bv_store::biometrics::purge_images(&db, now)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "kept capture images deleted on schedule"),
+            Err(err) => tracing::warn!(error = %err, "image retention sweep failed"),
         }
     }
 }

@@ -23,6 +23,12 @@ pub struct Metrics {
     pub batch_commit: Histogram,
     /// Pending deliveries, as last seen by the dispatcher.
     pub backlog: Gauge,
+    /// Biometric commands by kind (validate, challenge, person_delete) and outcome.
+    biometric_commands: Family<Vec<(String, String)>, Counter>,
+    /// Decided attempts by decision and reason (`none` for a pass).
+    decisions: Family<Vec<(String, String)>, Counter>,
+    /// Time to decide one validate command (decode, engine, transaction).
+    pub validate_duration: Histogram,
 }
 
 impl Metrics {
@@ -78,6 +84,25 @@ impl Metrics {
             "Deliveries pending (due now or scheduled for retry)",
             backlog.clone(),
         );
+        let biometric_commands = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "biometric_commands",
+            "Biometric commands processed, by command (validate, challenge, person_delete) and outcome",
+            biometric_commands.clone(),
+        );
+        let decisions = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "decisions",
+            "Decided validate attempts, by decision (pass, fail) and reason (none for a pass)",
+            decisions.clone(),
+        );
+        let validate_duration = seconds_histogram();
+        registry.register_with_unit(
+            "validate_duration",
+            "Time to process one validate command: decode, engine and transaction",
+            Unit::Seconds,
+            validate_duration.clone(),
+        );
         // Every series exists from the start (at 0), so dashboards and alerts see them.
         for outcome in <CreateOutcome as Outcome>::KINDS {
             commands
@@ -94,6 +119,9 @@ impl Metrics {
             dead_lettered,
             requeued,
             db_errors,
+            biometric_commands,
+            decisions,
+            validate_duration,
         };
         for channel in Channel::ALL {
             for outcome in AttemptOutcome::ALL {
@@ -107,6 +135,34 @@ impl Metrics {
         self.commands
             .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
             .inc();
+    }
+
+    /// One biometric command's outcome.
+    pub fn biometric(&self, command: &str, outcome: &str) {
+        self.biometric_commands
+            .get_or_create(&vec![
+                ("command".to_owned(), command.to_owned()),
+                ("outcome".to_owned(), outcome.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// One decided attempt: one count per reason (a pass counts once, as `none`).
+    pub fn decided(&self, decision: bv_contract::Decision, reasons: &[bv_contract::Reason]) {
+        let count = |reason: &str| {
+            self.decisions
+                .get_or_create(&vec![
+                    ("decision".to_owned(), decision.as_str().to_owned()),
+                    ("reason".to_owned(), reason.to_owned()),
+                ])
+                .inc();
+        };
+        if reasons.is_empty() {
+            count("none");
+        }
+        for reason in reasons {
+            count(reason.as_str());
+        }
     }
 
     pub fn attempt(&self, channel: Channel, outcome: AttemptOutcome, took: Duration) {

@@ -213,6 +213,10 @@ fn new_model(item: &Incoming, now: DateTime<Utc>) -> biometric_validation::Model
         email: r.email.clone(),
         language: r.language,
         request_hash: item.fingerprint.clone(),
+        attempts: 0,
+        person_id: None,
+        person_enrolled: None,
+        decided_attempt: None,
         created_at: now,
         updated_at: now,
     }
@@ -235,6 +239,8 @@ mod tests {
             webhook_secret: "whsec_c2VjcmV0".into(),
             previous_webhook_secret: None,
             previous_secret_expires_at: None,
+            engine: bv_contract::EngineKind::Sandbox,
+            keep_images_days: None,
             created_at: now,
             updated_at: now,
         }
@@ -248,6 +254,9 @@ mod tests {
             kind,
             status,
             name: None,
+            liveness: bv_contract::LivenessMode::Active,
+            match_threshold: None,
+            max_attempts: 3,
             created_at: now,
             updated_at: now,
         }

@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bv_runtime::settings::{ExposeSecret, SecretString, SettingError, Validate, positive};
-use bv_runtime::{AmqpSettings, DatabaseSettings, TelemetrySettings, WebhookSettings};
+use bv_runtime::{
+    AmqpSettings, BiometricsSettings, DatabaseSettings, LinkSettings, TelemetrySettings,
+    WebhookSettings,
+};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -18,6 +21,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub email: EmailSettings,
     pub links: LinkSettings,
+    pub biometrics: BiometricsSettings,
 }
 
 /// `[worker]`
@@ -41,6 +45,10 @@ pub struct WorkerSettings {
     pub expiry_sweep_interval: Duration,
     /// Run the delivery dispatcher in this process.
     pub dispatch: bool,
+    /// Consume the biometric commands (challenge, validate, delete person).
+    pub biometrics: bool,
+    /// Biometric commands processed at once (each on its own channel).
+    pub biometrics_concurrency: u16,
 }
 
 /// `[delivery]`: the retry schedule and the dispatcher's pace.
@@ -106,21 +114,21 @@ pub struct EmailSettings {
     pub from: String,
 }
 
-/// `[links]`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkSettings {
-    /// The validation link is `<base_url>/<_id>`.
-    pub base_url: String,
-}
-
 impl Validate for Settings {
     fn validate(&self) -> Result<(), SettingError> {
         self.database.validate()?;
         self.amqp.validate()?;
         self.telemetry.validate()?;
         self.webhooks.validate()?;
+        self.links.validate()?;
+        self.biometrics.validate()?;
         let w = &self.worker;
+        if w.biometrics && w.biometrics_concurrency == 0 {
+            return Err(SettingError::new(
+                "worker.biometrics_concurrency",
+                "must be at least 1",
+            ));
+        }
         if w.prefetch == 0 {
             return Err(SettingError::new("worker.prefetch", "must be at least 1"));
         }
@@ -195,13 +203,7 @@ impl Validate for Settings {
                 "is not a mailbox such as `Name <addr@example.com>`",
             ));
         }
-        match url::Url::parse(&self.links.base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-            _ => Err(SettingError::new(
-                "links.base_url",
-                "must be an absolute http(s) URL",
-            )),
-        }
+        Ok(())
     }
 }
 

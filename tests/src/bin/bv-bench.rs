@@ -147,6 +147,8 @@ async fn seed(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
             client: CLIENT.into(),
             name: "bench".into(),
             webhook_url: None,
+            engine: None,
+            keep_images_days: None,
         },
     )
     .await?;
@@ -158,6 +160,7 @@ async fn seed(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
             kind: bv_contract::FlowType::Login,
             status: bv_contract::FlowStatus::Active,
             name: None,
+            settings: Default::default(),
         },
     )
     .await?;

@@ -73,6 +73,8 @@ async fn main() -> anyhow::Result<()> {
             client: CLIENT.into(),
             name: "soak".into(),
             webhook_url: None,
+            engine: None,
+            keep_images_days: None,
         },
     )
     .await?;
@@ -84,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             kind: bv_contract::FlowType::Login,
             status: bv_contract::FlowStatus::Active,
             name: None,
+            settings: Default::default(),
         },
     )
     .await?;

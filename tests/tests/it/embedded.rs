@@ -44,6 +44,8 @@ async fn create_read_list_and_deliver_on_sqlite() {
             client: "c1".into(),
             name: "embedded".into(),
             webhook_url: None,
+            engine: None,
+            keep_images_days: None,
         },
     )
     .await
@@ -56,6 +58,7 @@ async fn create_read_list_and_deliver_on_sqlite() {
             kind: bv_contract::FlowType::Login,
             status: bv_contract::FlowStatus::Active,
             name: None,
+            settings: Default::default(),
         },
     )
     .await

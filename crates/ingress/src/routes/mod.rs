@@ -1,5 +1,6 @@
 //! The HTTP API: routes, request spans and per-route metrics.
 
+mod biometrics;
 pub mod create;
 mod deliveries;
 mod list;
@@ -24,6 +25,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v2/biometric-validations/{id}", get(read::get_one))
         .route(
+            "/v2/biometric-validations/validate",
+            post(biometrics::validate).layer(axum::extract::DefaultBodyLimit::max(
+                state.biometrics.max_request_bytes,
+            )),
+        )
+        .route(
+            "/v2/biometric-validations/{id}/challenge",
+            get(biometrics::challenge),
+        )
+        .route(
+            "/v2/biometric-validations/{id}/person",
+            axum::routing::delete(biometrics::delete_person),
+        )
+        .route("/.well-known/jwks.json", get(biometrics::jwks))
+        .route(
             "/v2/biometric-validations/{id}/deliveries",
             get(deliveries::list),
         )
@@ -35,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
+        .merge(crate::page::routes())
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

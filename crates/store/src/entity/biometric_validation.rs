@@ -28,6 +28,14 @@ pub struct Model {
     pub language: Language,
     /// SHA-256 of client and normalized request: tells a retry from a reuse.
     pub request_hash: String,
+    /// Attempts decided so far.
+    pub attempts: i32,
+    /// The person this validation enrolled or matched.
+    pub person_id: Option<Uuid>,
+    /// Whether that person was enrolled by this validation.
+    pub person_enrolled: Option<bool>,
+    /// The attempt that decided the validation (validated or failed).
+    pub decided_attempt: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,6 +1,6 @@
 //! A client's project: the unit that owns flows, validations and a webhook secret.
 
-use bv_contract::ProjectStatus;
+use bv_contract::{EngineKind, ProjectStatus};
 use sea_orm::entity::prelude::*;
 
 #[sea_orm::model]
@@ -19,6 +19,10 @@ pub struct Model {
     /// The secret before the last rotation; still signs until `previous_secret_expires_at`.
     pub previous_webhook_secret: Option<String>,
     pub previous_secret_expires_at: Option<DateTimeUtc>,
+    /// The engine that decides this project's validations.
+    pub engine: EngineKind,
+    /// Keep captured images this many days for audit; none: never stored.
+    pub keep_images_days: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

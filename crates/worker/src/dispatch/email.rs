@@ -15,7 +15,9 @@ use minijinja::{AutoEscape, Environment, context};
 
 use super::AttemptResult;
 use super::policy::Verdict;
-use crate::settings::{EmailSettings, EmailTransport, LinkSettings};
+use crate::settings::{EmailSettings, EmailTransport};
+use bv_runtime::session::Sessions;
+use std::sync::Arc;
 use bv_runtime::settings::ExposeSecret;
 
 enum Transport {
@@ -26,7 +28,7 @@ enum Transport {
 pub struct EmailSender {
     transport: Transport,
     from: Mailbox,
-    base_url: String,
+    sessions: Arc<Sessions>,
 }
 
 /// A rendered email.
@@ -120,7 +122,7 @@ pub fn render(
 impl EmailSender {
     pub fn new(
         email: &EmailSettings,
-        links: &LinkSettings,
+        sessions: Arc<Sessions>,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let transport = match email.transport {
@@ -137,13 +139,8 @@ impl EmailSender {
         Ok(EmailSender {
             transport,
             from: email.from.parse()?,
-            base_url: links.base_url.trim_end_matches('/').to_owned(),
+            sessions,
         })
-    }
-
-    /// The link an end user follows: `<links.base_url>/<_id>`.
-    pub fn link(&self, id: &str) -> String {
-        format!("{}/{id}", self.base_url)
     }
 
     pub async fn send(&self, d: &delivery::Model) -> AttemptResult {
@@ -171,7 +168,11 @@ impl EmailSender {
                 return AttemptResult::give_up(format!("invalid recipient `{}`: {e}", d.target));
             }
         };
-        let rendered = match render(d.language, &self.link(&validation.id), &validation) {
+        // The hosted page's link with the session token (`url` of the create answer).
+        let Some(session) = self.sessions.session_of(&validation) else {
+            return AttemptResult::give_up("unreadable timestamps in the payload".to_owned());
+        };
+        let rendered = match render(d.language, &session.url, &validation) {
             Ok(r) => r,
             Err(e) => return AttemptResult::give_up(format!("cannot render the email: {e}")),
         };

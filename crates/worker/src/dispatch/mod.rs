@@ -89,6 +89,7 @@ impl Dispatcher {
         settings: &Settings,
         wake: Arc<Notify>,
         metrics: Arc<Metrics>,
+        sessions: Arc<bv_runtime::session::Sessions>,
     ) -> anyhow::Result<Self> {
         let guard = ssrf::Guard::new(settings.webhooks.allowed_cidrs.clone());
         Ok(Dispatcher {
@@ -103,7 +104,7 @@ impl Dispatcher {
             webhook: webhook::WebhookSender::new(guard, settings.delivery.timeout)?,
             email: email::EmailSender::new(
                 &settings.email,
-                &settings.links,
+                sessions,
                 settings.delivery.timeout,
             )?,
             lease: settings.delivery.lease,

@@ -1,0 +1,315 @@
+//! Completing a validation: the challenge, the validate request and command,
+//! attempts, decisions and reason codes, and the session token's claims.
+//!
+//! The end user's side of the journey (DESIGN §12): the hosted page asks for
+//! a challenge (`GET …/{id}/challenge`, which moves `new` to `pending`), sends
+//! its captures (`POST /v2/biometric-validations/validate`), and a worker
+//! decides through an engine. Every type here crosses a process boundary.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// The audience of a session token: it opens one validation's page and
+/// nothing else (client tokens never carry it).
+pub const SESSION_AUDIENCE: &str = "bv-session";
+
+crate::closed_set! {
+    /// The device the capture came from (Verifik's `os`).
+    pub enum Os {
+        Ios = "ios",
+        Android = "android",
+        Web = "web",
+    }
+}
+
+crate::closed_set! {
+    /// What one attempt decided.
+    pub enum Decision {
+        Pass = "pass",
+        Fail = "fail",
+    }
+}
+
+crate::closed_set! {
+    /// Why an attempt failed (documented in the README, "Reasons").
+    pub enum Reason {
+        /// No face in a capture.
+        NoFace = "NO_FACE",
+        /// More than one face in a capture.
+        MultipleFaces = "MULTIPLE_FACES",
+        /// The face is too small, cut off, blurred or badly exposed.
+        PoorQuality = "POOR_QUALITY",
+        /// The captures are not of a live person following the challenge.
+        LivenessFailed = "LIVENESS_FAILED",
+        /// The face is not the enrolled person's.
+        FaceMismatch = "FACE_MISMATCH",
+        /// `login` needs a person enrolled for the identifier; there is none.
+        PersonNotEnrolled = "PERSON_NOT_ENROLLED",
+        /// The challenge's lifetime passed before the captures arrived.
+        ChallengeExpired = "CHALLENGE_EXPIRED",
+        /// A frame's step is not the challenge's, or a step is missing.
+        ChallengeMismatch = "CHALLENGE_MISMATCH",
+    }
+}
+
+crate::closed_set! {
+    /// A flow's liveness check: none, on each capture (`passive`), or a
+    /// challenge of head poses the user follows (`active`).
+    pub enum LivenessMode {
+        None = "none",
+        Passive = "passive",
+        Active = "active",
+    }
+}
+
+crate::closed_set! {
+    /// Which engine decides a project's validations.
+    pub enum EngineKind {
+        /// Deterministic outcomes for integrators' tests (README, "Sandbox").
+        Sandbox = "sandbox",
+    }
+}
+
+crate::closed_set! {
+    /// One step of an active liveness challenge: where the face looks.
+    pub enum ChallengeStep {
+        Front = "front",
+        Left = "left",
+        Right = "right",
+        Up = "up",
+    }
+}
+
+/// A challenge issued to the page: the steps to follow, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Challenge {
+    #[serde(rename = "challengeId")]
+    pub id: Uuid,
+    /// The validation it belongs to.
+    #[serde(rename = "_id")]
+    pub validation: Uuid,
+    pub steps: Vec<ChallengeStep>,
+    pub expires_at: String,
+}
+
+/// One capture in a validate request or command: a base64 JPEG or PNG and,
+/// for a challenge, the step it answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Frame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<ChallengeStep>,
+    pub image: String,
+}
+
+/// `POST /v2/biometric-validations/validate`: Verifik's `{image, os}`, or
+/// for a challenge `{os, challengeId, frames: [{step, image}]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValidateRequest {
+    pub os: Os,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<Vec<Frame>>,
+}
+
+/// Most frames one challenge answer may carry.
+pub const MAX_FRAMES: usize = 8;
+
+impl ValidateRequest {
+    /// The captures, whichever form was sent: exactly one of `image` or
+    /// `frames`, and `frames` only with a `challengeId`.
+    pub fn frames(self) -> Result<(Option<Uuid>, Vec<Frame>), ApiError> {
+        match (self.image, self.frames, self.challenge_id) {
+            (Some(_), Some(_), _) => Err(ApiError::field(
+                ErrorCode::InvalidField,
+                "frames",
+                "Send either `image` or `frames`, not both",
+            )),
+            (Some(image), None, challenge) => Ok((challenge, vec![Frame { step: None, image }])),
+            (None, Some(_), None) => Err(ApiError::field(
+                ErrorCode::MissingField,
+                "challengeId",
+                "`frames` answer a challenge: `challengeId` is required with them",
+            )),
+            (None, Some(frames), Some(challenge)) => {
+                if frames.is_empty() || frames.len() > MAX_FRAMES {
+                    return Err(ApiError::field(
+                        ErrorCode::InvalidField,
+                        "frames",
+                        format!("`frames` must hold 1 to {MAX_FRAMES} captures"),
+                    ));
+                }
+                Ok((Some(challenge), frames))
+            }
+            (None, None, _) => Err(ApiError::field(
+                ErrorCode::MissingField,
+                "image",
+                "`image` (a base64 JPEG or PNG) is required",
+            )),
+        }
+    }
+}
+
+/// The validate command (AMQP body of `biometric_validation.validate.v1`).
+/// Its `message_id` is the attempt's id, which makes it idempotent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValidateCommand {
+    /// The validation's `_id`.
+    pub validation: Uuid,
+    pub os: Os,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<Uuid>,
+    pub frames: Vec<Frame>,
+}
+
+/// The challenge command (`biometric_validation.challenge.v1`): issue a
+/// challenge for one validation. Its `message_id` is the challenge's id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChallengeCommand {
+    pub validation: Uuid,
+}
+
+/// The delete-person command (`biometric_validation.person.delete.v1`):
+/// remove the person enrolled for a validation's project and identifier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletePersonCommand {
+    pub client: String,
+    pub validation: Uuid,
+}
+
+/// An attempt's scores, each in [0, 1] when it was measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<f32>,
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub face_match: Option<f32>,
+}
+
+/// One recorded attempt, as the API shows it (never an image).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    #[serde(rename = "_id")]
+    pub id: Uuid,
+    pub created_at: String,
+    pub os: Os,
+    pub decision: Decision,
+    pub reasons: Vec<Reason>,
+    pub scores: Scores,
+    pub engine: String,
+    pub engine_version: String,
+    pub duration_ms: u32,
+}
+
+/// The person a validation enrolled or matched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonView {
+    #[serde(rename = "_id")]
+    pub id: Uuid,
+    /// `true` when this validation enrolled the person, `false` when it matched them.
+    pub enrolled: bool,
+}
+
+/// What the end user's page may see of its validation (session token).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicView {
+    #[serde(rename = "_id")]
+    pub id: Uuid,
+    pub status: crate::ValidationStatus,
+    #[serde(rename = "type")]
+    pub kind: crate::ValidationType,
+    pub language: crate::Language,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    pub liveness: LivenessMode,
+    pub attempts_left: u32,
+}
+
+/// The claims a session token carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// The validation's `_id`.
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The claims of a signed result (a compact JWS, EdDSA).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultClaims {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub client: String,
+    pub project: String,
+    pub identifier: String,
+    #[serde(rename = "type")]
+    pub kind: crate::ValidationType,
+    pub status: crate::ValidationStatus,
+    pub scores: Scores,
+    pub date_time: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn verifiks_body_and_the_challenge_body_both_parse() {
+        let r: ValidateRequest =
+            serde_json::from_value(json!({"image": "aGk=", "os": "ios"})).unwrap();
+        let (challenge, frames) = r.frames().unwrap();
+        assert_eq!((challenge, frames.len()), (None, 1));
+
+        let id = Uuid::now_v7();
+        let r: ValidateRequest = serde_json::from_value(json!({
+            "os": "web", "challengeId": id,
+            "frames": [{"step": "front", "image": "aGk="}, {"step": "left", "image": "aGk="}]
+        }))
+        .unwrap();
+        let (challenge, frames) = r.frames().unwrap();
+        assert_eq!(challenge, Some(id));
+        assert_eq!(frames[1].step, Some(ChallengeStep::Left));
+    }
+
+    #[test]
+    fn bad_validate_bodies_say_which_field() {
+        let cases = [
+            (json!({"os": "web"}), "image"),
+            (json!({"os": "web", "frames": [{"image": "x"}]}), "challengeId"),
+            (json!({"os": "web", "image": "x", "frames": [], "challengeId": Uuid::nil()}), "frames"),
+            (json!({"os": "web", "frames": [], "challengeId": Uuid::nil()}), "frames"),
+        ];
+        for (body, field) in cases {
+            let r: ValidateRequest = serde_json::from_value(body.clone()).unwrap();
+            let err = r.frames().unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{body}");
+        }
+        assert!(serde_json::from_value::<ValidateRequest>(json!({"os": "windows", "image": "x"})).is_err());
+        assert!(serde_json::from_value::<ValidateRequest>(json!({"os": "web", "image": "x", "extra": 1})).is_err());
+    }
+
+    #[test]
+    fn scores_use_the_api_names() {
+        let s = Scores { liveness: Some(0.5), face_match: Some(0.25) };
+        assert_eq!(serde_json::to_value(s).unwrap(), json!({"liveness": 0.5, "match": 0.25}));
+        assert_eq!(serde_json::to_value(Scores::default()).unwrap(), json!({}));
+    }
+}
