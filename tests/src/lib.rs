@@ -8,9 +8,11 @@
 
 pub mod app;
 pub mod broker;
+pub mod browser;
 pub mod db;
 pub mod fault;
 pub mod fixtures;
+pub mod journey;
 pub mod otlp;
 pub mod poll;
 pub mod ports;

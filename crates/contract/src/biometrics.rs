@@ -187,13 +187,29 @@ pub struct DeletePersonCommand {
     pub validation: Uuid,
 }
 
-/// An attempt's scores, each in [0, 1] when it was measured.
+/// An attempt's scores, each in [0, 1] when it was measured (written with
+/// four decimals: `0.97`, not the f32's `0.9700000286102295`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "four_decimals")]
     pub liveness: Option<f32>,
-    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "match",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "four_decimals"
+    )]
     pub face_match: Option<f32>,
+}
+
+fn four_decimals<S: serde::Serializer>(score: &Option<f32>, s: S) -> Result<S::Ok, S::Error> {
+    match score {
+        Some(v) => {
+            let rounded: f64 = format!("{v:.4}").parse().unwrap_or(f64::from(*v));
+            s.serialize_some(&rounded)
+        }
+        None => s.serialize_none(),
+    }
 }
 
 /// One recorded attempt, as the API shows it (never an image).

@@ -1,6 +1,8 @@
 //! End-to-end tests: one binary, one module per capability.
 
 mod amqp;
+mod biometrics;
+mod browser;
 mod cli;
 mod cluster;
 mod crash;
