@@ -22,6 +22,7 @@ port=$((20000 + RANDOM % 9000))
 export BV__DATABASE__URL="postgres://postgres@127.0.0.1:5432/$run_id"
 export BV__AMQP__PREFIX="$run_id"
 export BV__AUTH__JWT_SECRET="fuzz-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export BV__BIOMETRICS__SIGNING_KEYS="$($bin/bvctl keys generate --kid fuzz)"
 export BV__HTTP__ADDR="127.0.0.1:$port"
 export BV__WORKER__HTTP_ADDR="127.0.0.1:0"
 export BV__WORKER__DISPATCH=false
@@ -33,7 +34,7 @@ cleanup() {
   kill "${worker:-}" "${ingress:-}" 2>/dev/null || true
   wait 2>/dev/null || true
   psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS \"$run_id\" WITH (FORCE)" postgres || true
-  for q in biometric_validation.create biometric_validation.create.dead delivery.redeliver delivery.redeliver.dead; do
+  for q in biometric_validation.create biometric_validation.create.dead delivery.redeliver delivery.redeliver.dead biometric_validation.validate biometric_validation.validate.dead; do
     rabbitmqctl -q delete_queue "$run_id.$q" >/dev/null 2>&1 || true
   done
 }

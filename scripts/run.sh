@@ -14,8 +14,13 @@ if [ ! -s var/jwt_secret ]; then
   head -c 48 /dev/urandom | base64 | tr -d '/+=\n' > var/jwt_secret
 fi
 export BV__AUTH__JWT_SECRET="${BV__AUTH__JWT_SECRET:-$(cat var/jwt_secret)}"
-export BV__EMAIL__FILE_DIR="${BV__EMAIL__FILE_DIR:-var/mail}"
 bin=target/debug
+# The Ed25519 key signing session tokens and results, kept like the secret.
+if [ ! -s var/signing_keys ]; then
+  $bin/bvctl keys generate --kid dev-1 > var/signing_keys
+fi
+export BV__BIOMETRICS__SIGNING_KEYS="${BV__BIOMETRICS__SIGNING_KEYS:-$(cat var/signing_keys)}"
+export BV__EMAIL__FILE_DIR="${BV__EMAIL__FILE_DIR:-var/mail}"
 
 $bin/bvctl migrate
 client=client_123456789 project=project_123456789 flow=flow_123456789
@@ -52,8 +57,15 @@ curl -s -X POST http://$addr/v2/biometric-validations \\
   -H 'Authorization: Bearer $token' \\
   -d '{"project": "$project", "projectFlow": "$flow", "identifier": "user@example.com", "type": "validation", "expiresAt": "$expires", "redirectUrl": "https://example.com/success", "requires2FA": false, "ipAddress": "192.168.1.1", "sendViaEmail": true, "email": "user@example.com", "language": "en"}'
 
+The answer's "url" is the hosted capture page (its session token is in the
+#fragment): open it in a browser, allow the camera (or use a photo), follow the
+prompts. The demo project uses the sandbox engine: any photo passes; an
+identifier containing "sandbox-spoof" fails liveness (README, "Sandbox engine").
+The same link is in the email, written to var/mail/.
+
 Read it back:   curl -s http://$addr/v2/biometric-validations -H 'Authorization: Bearer $token'
 OpenAPI:        http://$addr/openapi.json
+Signing keys:   http://$addr/.well-known/jwks.json
 
 Press Ctrl-C to stop.
 MSG

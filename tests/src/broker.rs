@@ -50,6 +50,8 @@ impl Drop for TestPrefix {
                 &names.create_dead_queue,
                 &names.redeliver_queue,
                 &names.redeliver_dead_queue,
+                &names.validate_queue,
+                &names.validate_dead_queue,
             ] {
                 let _ = ch
                     .queue_delete(q.as_str().into(), QueueDeleteOptions::default())

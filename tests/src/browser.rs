@@ -8,8 +8,8 @@
 //! kills chromedriver and every Chromium process it started, even when the
 //! test panicked.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -98,7 +98,10 @@ impl Browser {
         match camera {
             Some(y4m) => {
                 args.push("--use-fake-ui-for-media-stream".into());
-                args.push(format!("--use-file-for-fake-video-capture={}", y4m.display()));
+                args.push(format!(
+                    "--use-file-for-fake-video-capture={}",
+                    y4m.display()
+                ));
             }
             None => {
                 // The fake permission prompt answers "block".
@@ -114,6 +117,11 @@ impl Browser {
                 "binary": CHROMIUM,
                 "args": args,
                 "prefs": { "intl.accept_languages": "en-US,en" },
+                // A desktop window is at least 500 px wide: the phone's
+                // viewport (and touch, and `<meta viewport>`) is emulated.
+                "mobileEmulation": {
+                    "deviceMetrics": { "width": 412, "height": 915, "pixelRatio": 1.0, "mobile": true, "touch": true },
+                },
             }),
         );
         ClientBuilder::new(HttpConnector::new())
@@ -150,7 +158,11 @@ fn descendants(root: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
@@ -170,7 +182,12 @@ fn descendants(root: u32) -> Vec<u32> {
     let mut i = 0;
     while i < found.len() {
         let parent = found[i];
-        found.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(c, _)| *c));
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
         i += 1;
     }
     found.remove(0);
@@ -311,7 +328,11 @@ pub async fn heading_contains(client: &Client, text: &str, limit: Duration) -> S
 
 /// The text of the displayed `h1`, or "".
 pub async fn shown_heading(client: &Client) -> String {
-    for h1 in client.find_all(Locator::Css("h1")).await.unwrap_or_default() {
+    for h1 in client
+        .find_all(Locator::Css("h1"))
+        .await
+        .unwrap_or_default()
+    {
         if h1.is_displayed().await.unwrap_or(false) {
             return h1.text().await.unwrap_or_default();
         }

@@ -79,8 +79,10 @@
     });
   }
 
-  function busy(text) {
+  function busy(text, note) {
     $('busy-title').textContent = text;
+    $('busy-note').textContent = note || '';
+    $('busy-note').hidden = !note;
     show('view-busy');
   }
 
@@ -152,8 +154,9 @@
   function failed(answer, during) {
     if (answer.code === 'VALIDATION_CLOSED') return closed();
     let action = null;
+    let title = strings.errorTitle;
     if ([401, 403, 404].includes(answer.status)) {
-      action = null; // the link itself is no good: retrying cannot help
+      title = strings.invalidLinkTitle; // retrying cannot help
     } else if (during === 'send' && (answer.status === 0 || answer.status >= 500)) {
       action = [strings.sendAgain, post]; // the same photos, same challenge
     } else if (during === 'poll') {
@@ -161,7 +164,7 @@
     } else {
       action = [strings.tryAgain, () => begin(state.mode)];
     }
-    message({ icon: 'alert', title: strings.errorTitle, text: errorText(answer), action });
+    message({ icon: 'alert', title, text: errorText(answer), action });
   }
 
   /** Decided or expired meanwhile: the page itself says which, without the token. */
@@ -371,7 +374,9 @@
   }
 
   async function choose(i, input, preview, problem) {
+    const item = input.closest('li');
     state.uploads[i] = null;
+    item.classList.remove('done');
     problem.hidden = true;
     if (preview.src) URL.revokeObjectURL(preview.src);
     preview.removeAttribute('src');
@@ -386,6 +391,7 @@
       return;
     }
     state.uploads[i] = blob;
+    item.classList.add('done');
     preview.src = URL.createObjectURL(blob);
     preview.hidden = false;
     $('upload-error').hidden = true;
@@ -445,7 +451,7 @@
   // ---- sending, polling, the outcome --------------------------------------
 
   async function send() {
-    busy(strings.sending);
+    busy(strings.sending, strings.sendingNote);
     state.payload = await payload();
     post();
   }
@@ -471,7 +477,7 @@
   }
 
   async function post() {
-    busy(strings.sending);
+    busy(strings.sending, strings.sendingNote);
     const answer = await call('POST', `${API}/validate`, state.payload);
     if (answer.status === 413 && !state.shrunk) {
       state.shrunk = true;
@@ -491,7 +497,7 @@
   /** After a 202: the validation's status every second, for up to 30 s. */
   async function poll() {
     const run = ++state.run;
-    busy(strings.sending);
+    busy(strings.sending, strings.sendingNote);
     const before = state.attemptsLeft;
     const until = Date.now() + POLL_FOR_MS;
     while (Date.now() < until) {

@@ -74,7 +74,13 @@ enum Shown {
 
 impl Shown {
     fn of(row: &Model, now: DateTime<Utc>) -> Shown {
-        Shown::decide(row.id, row.status, row.expires_at, row.redirect_url.as_deref(), now)
+        Shown::decide(
+            row.id,
+            row.status,
+            row.expires_at,
+            row.redirect_url.as_deref(),
+            now,
+        )
     }
 
     fn decide(
@@ -119,7 +125,11 @@ impl Shown {
 }
 
 /// `GET /validate/{id}`.
-async fn page(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let asked = preferred_language(&headers);
     // An id that is not a UUID cannot exist: the same page as an unknown one.
     let Ok(id) = Uuid::parse_str(&id) else {
@@ -186,9 +196,18 @@ fn secured(status: StatusCode, content_type: &'static str, body: String) -> Resp
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         HeaderName::from_static("permissions-policy"),
@@ -255,7 +274,11 @@ pub fn preferred_language(headers: &HeaderMap) -> Language {
     for item in accept.split(',') {
         let mut parts = item.split(';');
         let tag = parts.next().unwrap_or_default().trim();
-        let primary = tag.split('-').next().unwrap_or_default().to_ascii_lowercase();
+        let primary = tag
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let Some(language) = Language::parse(&primary) else {
             continue;
         };
@@ -280,16 +303,46 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("layout.html", include_str!("../templates/layout.html")),
         ("en/base.html", include_str!("../templates/en/base.html")),
         ("es/base.html", include_str!("../templates/es/base.html")),
-        ("en/capture.html", include_str!("../templates/en/capture.html")),
-        ("en/expired.html", include_str!("../templates/en/expired.html")),
-        ("en/complete.html", include_str!("../templates/en/complete.html")),
-        ("en/not_found.html", include_str!("../templates/en/not_found.html")),
-        ("en/unavailable.html", include_str!("../templates/en/unavailable.html")),
-        ("es/capture.html", include_str!("../templates/es/capture.html")),
-        ("es/expired.html", include_str!("../templates/es/expired.html")),
-        ("es/complete.html", include_str!("../templates/es/complete.html")),
-        ("es/not_found.html", include_str!("../templates/es/not_found.html")),
-        ("es/unavailable.html", include_str!("../templates/es/unavailable.html")),
+        (
+            "en/capture.html",
+            include_str!("../templates/en/capture.html"),
+        ),
+        (
+            "en/expired.html",
+            include_str!("../templates/en/expired.html"),
+        ),
+        (
+            "en/complete.html",
+            include_str!("../templates/en/complete.html"),
+        ),
+        (
+            "en/not_found.html",
+            include_str!("../templates/en/not_found.html"),
+        ),
+        (
+            "en/unavailable.html",
+            include_str!("../templates/en/unavailable.html"),
+        ),
+        (
+            "es/capture.html",
+            include_str!("../templates/es/capture.html"),
+        ),
+        (
+            "es/expired.html",
+            include_str!("../templates/es/expired.html"),
+        ),
+        (
+            "es/complete.html",
+            include_str!("../templates/es/complete.html"),
+        ),
+        (
+            "es/not_found.html",
+            include_str!("../templates/es/not_found.html"),
+        ),
+        (
+            "es/unavailable.html",
+            include_str!("../templates/es/unavailable.html"),
+        ),
     ];
     for (name, source) in templates {
         // The sources are compiled in; a broken one fails the unit tests.
@@ -360,7 +413,11 @@ mod tests {
     use super::*;
 
     /// What a row in `status`, expiring `expires_in` seconds from now, shows.
-    fn shown(status: ValidationStatus, expires_in: Option<i64>, redirect: Option<&str>) -> (Uuid, Shown) {
+    fn shown(
+        status: ValidationStatus,
+        expires_in: Option<i64>,
+        redirect: Option<&str>,
+    ) -> (Uuid, Shown) {
         let id = Uuid::now_v7();
         let now = Utc::now();
         let expires_at = expires_in.map(|s| now + chrono::Duration::seconds(s));
@@ -377,7 +434,11 @@ mod tests {
         assert_eq!(shown(Expired, None, None).1, Shown::Expired);
         assert_eq!(Shown::Expired.status(), StatusCode::GONE);
         let (id, done) = shown(Validated, Some(-1), Some("https://example.com/back?x=1"));
-        let Shown::Complete { status, continue_url } = done else {
+        let Shown::Complete {
+            status,
+            continue_url,
+        } = done
+        else {
             panic!("a decided validation is complete, even past its expiry");
         };
         assert_eq!(status, Validated);
@@ -386,7 +447,13 @@ mod tests {
             format!("https://example.com/back?x=1&id={id}&status=validated")
         );
         let (_, failed) = shown(Failed, None, Some("ftp://example.com/"));
-        assert_eq!(failed, Shown::Complete { status: Failed, continue_url: None });
+        assert_eq!(
+            failed,
+            Shown::Complete {
+                status: Failed,
+                continue_url: None
+            }
+        );
     }
 
     #[test]
@@ -400,15 +467,24 @@ mod tests {
             url.as_deref(),
             Some("https://example.com/done?a=1&b=x+y&id=abc&status=failed#frag")
         );
-        assert_eq!(continue_url("javascript:alert(1)", "abc", ValidationStatus::Failed), None);
-        assert_eq!(continue_url("not a url", "abc", ValidationStatus::Failed), None);
+        assert_eq!(
+            continue_url("javascript:alert(1)", "abc", ValidationStatus::Failed),
+            None
+        );
+        assert_eq!(
+            continue_url("not a url", "abc", ValidationStatus::Failed),
+            None
+        );
     }
 
     #[test]
     fn accept_language_picks_ours_by_weight() {
         let pick = |value: &str| {
             let mut headers = HeaderMap::new();
-            headers.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_str(value).unwrap());
+            headers.insert(
+                header::ACCEPT_LANGUAGE,
+                HeaderValue::from_str(value).unwrap(),
+            );
             preferred_language(&headers)
         };
         assert_eq!(preferred_language(&HeaderMap::new()), Language::En);
@@ -444,7 +520,11 @@ mod tests {
                     status => "validated", continue_url => "https://example.com/",
                     strings => Value::from_safe_string(script_strings(language).to_owned()),
                 };
-                let html = TEMPLATES.get_template(&name).unwrap().render(&context).unwrap();
+                let html = TEMPLATES
+                    .get_template(&name)
+                    .unwrap()
+                    .render(&context)
+                    .unwrap();
                 assert!(
                     html.contains(&format!("<html lang=\"{}\"", language.as_str())),
                     "{name}"
@@ -495,7 +575,10 @@ mod tests {
     #[test]
     fn strings_cannot_close_their_script_element() {
         let json = json_for_script(r#"{"a": "</script><script>alert(1)</script> & <!--"}"#);
-        assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'), "{json}");
+        assert!(
+            !json.contains('<') && !json.contains('>') && !json.contains('&'),
+            "{json}"
+        );
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(back["a"], "</script><script>alert(1)</script> & <!--");
     }
@@ -509,7 +592,9 @@ mod tests {
             },
             Language::En,
         );
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
         let html = String::from_utf8(bytes.to_vec()).unwrap();
         assert!(!html.contains("<script>x"), "{html}");
         assert!(html.contains("&lt;script&gt;x"), "{html}");

@@ -121,7 +121,6 @@ impl Validate for Settings {
         self.telemetry.validate()?;
         self.webhooks.validate()?;
         self.links.validate()?;
-        self.biometrics.validate()?;
         let w = &self.worker;
         if w.biometrics && w.biometrics_concurrency == 0 {
             return Err(SettingError::new(
@@ -203,7 +202,7 @@ impl Validate for Settings {
                 "is not a mailbox such as `Name <addr@example.com>`",
             ));
         }
-        Ok(())
+        self.biometrics.validate()
     }
 }
 
@@ -220,8 +219,12 @@ mod tests {
     use bv_runtime::settings::{DEFAULTS, load_from};
 
     fn load(overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let overrides: Vec<(&str, String)> =
+        let mut overrides: Vec<(&str, String)> =
             overrides.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        overrides.push((
+            "biometrics.signing_keys",
+            "k:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA".into(),
+        ));
         load_from(DEFAULTS, None, Some(&overrides))
     }
 

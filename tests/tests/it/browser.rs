@@ -9,11 +9,15 @@ use std::time::Duration;
 use bv_e2e::browser::{Browser, TestMedia, heading_contains, screenshot, shown_heading, visible};
 use bv_e2e::fault::FaultProxy;
 use bv_e2e::journey::Started;
-use bv_e2e::{Options, TestApp, seed_request};
+use bv_e2e::{Options, TestApp, eventually, seed_request};
 use chrono::{SecondsFormat, Utc};
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+
+use crate::support::spawn_worker;
 
 const CLIENT: &str = "c1";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -66,7 +70,9 @@ fn assert_page_headers(response: &reqwest::Response) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_speaks_the_validations_language_and_drops_the_token_from_the_address() {
     let app = app_with_flow().await;
-    let id = app.create(CLIENT, &request(json!({"language": "es"}))).await;
+    let id = app
+        .create(CLIENT, &request(json!({"language": "es"})))
+        .await;
     let browser = Browser::start().await;
     let client = browser.session(None).await;
 
@@ -81,10 +87,17 @@ async fn the_page_speaks_the_validations_language_and_drops_the_token_from_the_a
     assert_eq!(start.text().await.unwrap(), "Comenzar");
     let body = client.find(Locator::Css("main")).await.unwrap();
     let text = body.text().await.unwrap();
-    assert!(text.contains("Las fotos se usan solo para verificar tu identidad"), "{text}");
+    assert!(
+        text.contains("Las fotos se usan solo para verificar tu identidad"),
+        "{text}"
+    );
     assert!(text.contains("Usar una foto en su lugar"), "{text}");
     let url = client.current_url().await.unwrap();
-    assert_eq!(url.fragment(), None, "the token left the address bar: {url}");
+    assert_eq!(
+        url.fragment(),
+        None,
+        "the token left the address bar: {url}"
+    );
     assert_eq!(url.path(), format!("/validate/{id}"));
     screenshot(&client, "intro-es").await;
     client.close().await.unwrap();
@@ -100,7 +113,10 @@ async fn a_link_without_its_token_says_it_is_incomplete() {
     client.goto(&page(&app, &id)).await.unwrap();
     heading_contains(&client, "This link is incomplete", SHORT).await;
     let start = client.find(Locator::Id("start")).await.unwrap();
-    assert!(!start.is_displayed().await.unwrap(), "no Start without a token");
+    assert!(
+        !start.is_displayed().await.unwrap(),
+        "no Start without a token"
+    );
     screenshot(&client, "incomplete-en").await;
     client.close().await.unwrap();
 }
@@ -121,7 +137,10 @@ async fn an_expired_link_answers_410_and_says_so() {
     assert_page_headers(&response);
     let text = response.text().await.unwrap();
     assert!(text.contains("This link has expired"), "{text}");
-    assert!(!text.contains("capture.js"), "no capture on an expired link");
+    assert!(
+        !text.contains("capture.js"),
+        "no capture on an expired link"
+    );
 
     let browser = Browser::start().await;
     let client = browser.session(None).await;
@@ -132,7 +151,10 @@ async fn an_expired_link_answers_410_and_says_so() {
     heading_contains(&client, "This link has expired", SHORT).await;
     let main = client.find(Locator::Css("main")).await.unwrap();
     let shown = main.text().await.unwrap();
-    assert!(shown.contains("Ask the service that sent you this link for a new one"), "{shown}");
+    assert!(
+        shown.contains("Ask the service that sent you this link for a new one"),
+        "{shown}"
+    );
     screenshot(&client, "expired-en").await;
     client.close().await.unwrap();
 }
@@ -177,8 +199,14 @@ async fn pages_carry_a_strict_csp_that_their_own_script_and_style_live_with() {
     assert_eq!(response.status(), 200);
     assert_page_headers(&response);
     let html = response.text().await.unwrap();
-    assert!(html.contains("<script src=\"/validate/assets/capture.js?v="), "{html}");
-    assert!(html.contains(&format!("data-validation-id=\"{id}\"")), "{html}");
+    assert!(
+        html.contains("<script src=\"/validate/assets/capture.js?v="),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("data-validation-id=\"{id}\"")),
+        "{html}"
+    );
     assert!(!html.contains(" style="), "no inline style: {html}");
 
     for (asset, kind) in [
@@ -192,8 +220,14 @@ async fn pages_carry_a_strict_csp_that_their_own_script_and_style_live_with() {
         let response = app.http.get(&url).send().await.unwrap();
         assert_eq!(response.status(), 200, "{asset}");
         let h = response.headers();
-        assert!(h["content-type"].to_str().unwrap().starts_with(kind), "{asset}: {h:?}");
-        assert!(h["cache-control"].to_str().unwrap().contains("max-age="), "{asset}");
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(kind),
+            "{asset}: {h:?}"
+        );
+        assert!(
+            h["cache-control"].to_str().unwrap().contains("max-age="),
+            "{asset}"
+        );
         assert_eq!(h["x-content-type-options"], "nosniff");
     }
 
@@ -289,7 +323,11 @@ async fn the_page_asks_to_try_again_when_the_database_is_away() {
         .await
         .unwrap();
     assert_eq!(response.status(), 503);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(response.headers()["retry-after"], "5");
     assert_page_headers(&response);
     let text = response.text().await.unwrap();
@@ -300,7 +338,7 @@ async fn the_page_asks_to_try_again_when_the_database_is_away() {
     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
 }
 
-// ---- the journey (needs the challenge and validate endpoints) -------------
+// ---- the journey: challenge, captures, validate, the outcome ----------------
 
 /// The integrator's page people are sent back to: its address.
 async fn integrator_page() -> String {
@@ -309,7 +347,9 @@ async fn integrator_page() -> String {
     let router = axum::Router::new().route(
         "/done",
         axum::routing::get(|| async {
-            axum::response::Html("<!doctype html><title>Back</title><h1>Back at the integrator</h1>")
+            axum::response::Html(
+                "<!doctype html><title>Back</title><h1>Back at the integrator</h1>",
+            )
         }),
     );
     tokio::spawn(async move {
@@ -348,7 +388,6 @@ fn assert_back_with(url: &url::Url, id: &str, status: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the validate backend"]
 async fn with_the_camera_a_person_is_verified_and_sent_back() {
     let app = app_with_flow().await;
     let back = integrator_page().await;
@@ -360,15 +399,26 @@ async fn with_the_camera_a_person_is_verified_and_sent_back() {
     let client = browser.session(Some(&media.camera)).await;
 
     client.goto(&link(&app, &started)).await.unwrap();
-    visible(&client, "#start", SHORT).await.click().await.unwrap();
+    visible(&client, "#start", SHORT)
+        .await
+        .click()
+        .await
+        .unwrap();
     visible(&client, "#view-camera", SHORT).await;
     let prompt = shown_heading(&client).await;
-    assert!(prompt.contains("camera") || prompt.contains("head"), "{prompt}");
+    assert!(
+        prompt.contains("camera") || prompt.contains("head"),
+        "{prompt}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     screenshot(&client, "camera-step-1").await;
     // The first photo at once with "Take photo"; the others when their
     // countdown ends.
-    visible(&client, "#shoot", SHORT).await.click().await.unwrap();
+    visible(&client, "#shoot", SHORT)
+        .await
+        .click()
+        .await
+        .unwrap();
     heading_contains(&client, "You're verified", ATTEMPT).await;
     screenshot(&client, "verified-en").await;
     let url = landed(&client, SHORT).await;
@@ -377,7 +427,6 @@ async fn with_the_camera_a_person_is_verified_and_sent_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the validate backend"]
 async fn without_a_camera_photos_from_files_verify_a_person() {
     let app = app_with_flow().await;
     let back = integrator_page().await;
@@ -389,10 +438,19 @@ async fn without_a_camera_photos_from_files_verify_a_person() {
     let client = browser.session(None).await;
 
     client.goto(&link(&app, &started)).await.unwrap();
-    visible(&client, "#start", SHORT).await.click().await.unwrap();
+    visible(&client, "#start", SHORT)
+        .await
+        .click()
+        .await
+        .unwrap();
     // The camera is refused: the file inputs, saying why.
     let note = visible(&client, "#upload-note", SHORT).await;
-    assert!(note.text().await.unwrap().contains("could not use your camera"));
+    assert!(
+        note.text()
+            .await
+            .unwrap()
+            .contains("could not use your camera")
+    );
     screenshot(&client, "upload-empty").await;
     let inputs = client
         .find_all(Locator::Css("#upload-list input[type=file]"))
@@ -400,7 +458,10 @@ async fn without_a_camera_photos_from_files_verify_a_person() {
         .unwrap();
     assert!(!inputs.is_empty());
     for input in &inputs {
-        input.send_keys(&media.jpeg.display().to_string()).await.unwrap();
+        input
+            .send_keys(&media.jpeg.display().to_string())
+            .await
+            .unwrap();
     }
     let deadline = tokio::time::Instant::now() + SHORT;
     loop {
@@ -430,7 +491,6 @@ async fn without_a_camera_photos_from_files_verify_a_person() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the validate backend"]
 async fn a_spoof_is_asked_to_try_again_then_fails_on_the_last_attempt() {
     let app = app_with_flow().await;
     let back = integrator_page().await;
@@ -445,7 +505,11 @@ async fn a_spoof_is_asked_to_try_again_then_fails_on_the_last_attempt() {
     let client = browser.session(Some(&media.camera)).await;
 
     client.goto(&link(&app, &started)).await.unwrap();
-    visible(&client, "#start", SHORT).await.click().await.unwrap();
+    visible(&client, "#start", SHORT)
+        .await
+        .click()
+        .await
+        .unwrap();
     let mut retries = 0;
     loop {
         let heading = one_of(&client, &["Let's try that again", "We couldn't verify you"]).await;
@@ -469,6 +533,130 @@ async fn a_spoof_is_asked_to_try_again_then_fails_on_the_last_attempt() {
     let url = landed(&client, SHORT).await;
     assert_back_with(&url, &started.id, "failed");
     client.close().await.unwrap();
+}
+
+/// Keyboard alone: Tab reaches Start, then "Use a photo instead"; Enter
+/// on it asks for a challenge, which a token that is not (or no longer)
+/// valid is refused: the page says so plainly and moves focus to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_link_is_told_plainly_with_the_keyboard_alone() {
+    let app = app_with_flow().await;
+    let id = app.create(CLIENT, &seed_request()).await;
+    let browser = Browser::start().await;
+    let client = browser.session(None).await;
+    client
+        .goto(&format!("{}#token=not-a-session-token", page(&app, &id)))
+        .await
+        .unwrap();
+    visible(&client, "#start", SHORT).await;
+
+    press(&client, Key::Tab).await;
+    assert_eq!(focused(&client).await, "start");
+    press(&client, Key::Tab).await;
+    assert_eq!(focused(&client).await, "use-photo");
+    press(&client, Key::Enter).await;
+    heading_contains(&client, "This link no longer works", SHORT).await;
+    assert_eq!(
+        focused(&client).await,
+        "message-title",
+        "focus follows the news"
+    );
+    let text = client.find(Locator::Id("message-text")).await.unwrap();
+    assert!(
+        text.text()
+            .await
+            .unwrap()
+            .contains("Ask the service that sent it for a new one"),
+        "plain words, not the API's"
+    );
+    let action = client.find(Locator::Id("message-action")).await.unwrap();
+    assert!(
+        !action.is_displayed().await.unwrap(),
+        "retrying cannot help"
+    );
+    screenshot(&client, "stale-link-en").await;
+    client.close().await.unwrap();
+}
+
+async fn press(client: &Client, key: Key) {
+    let keys = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down { value: key.into() })
+        .then(KeyAction::Up { value: key.into() });
+    client.perform_actions(keys).await.unwrap();
+}
+
+/// The `id` of the focused element.
+async fn focused(client: &Client) -> String {
+    let element = client.active_element().await.unwrap();
+    element.attr("id").await.unwrap().unwrap_or_default()
+}
+
+/// A validate the worker does not answer in time is `202`: the page polls
+/// the validation until the (paused, then resumed) worker decides it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_attempt_is_polled_until_decided() {
+    let app = TestApp::spawn_with(
+        Options::default()
+            .without_worker()
+            .with("ingress.reply_timeout", "2s"),
+    )
+    .await;
+    let mut worker = spawn_worker(&app, &[]);
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            app.consumers().await > 0
+        })
+        .await,
+        "the worker consumes"
+    );
+    app.seed(CLIENT, "project_123456789", "flow_123456789", "onboarding")
+        .await;
+    let back = integrator_page().await;
+    let started = app
+        .start(CLIENT, &request(json!({"redirectUrl": back})))
+        .await;
+    let media = TestMedia::make();
+    let browser = Browser::start().await;
+    let client = browser.session(Some(&media.camera)).await;
+
+    client.goto(&link(&app, &started)).await.unwrap();
+    visible(&client, "#start", SHORT)
+        .await
+        .click()
+        .await
+        .unwrap();
+    visible(&client, "#view-camera", SHORT).await;
+    // The challenge is issued; now the worker stops answering.
+    let pid = worker.id().expect("the worker runs").to_string();
+    signal("-STOP", &pid);
+    visible(&client, "#shoot", SHORT)
+        .await
+        .click()
+        .await
+        .unwrap();
+    heading_contains(&client, "Checking your photos", ATTEMPT).await;
+    // Past the reply timeout: the page got its 202 and is polling.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    screenshot(&client, "checking-en").await;
+    assert!(
+        shown_heading(&client)
+            .await
+            .contains("Checking your photos")
+    );
+    signal("-CONT", &pid);
+    heading_contains(&client, "You're verified", ATTEMPT).await;
+    let url = landed(&client, SHORT).await;
+    assert_back_with(&url, &started.id, "validated");
+    client.close().await.unwrap();
+    let _ = worker.kill().await;
+}
+
+fn signal(which: &str, pid: &str) {
+    let status = std::process::Command::new("kill")
+        .args([which, pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {which} {pid}");
 }
 
 /// Waits (for one attempt) until the heading says one of `texts`; which.

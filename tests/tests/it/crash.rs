@@ -119,6 +119,18 @@ async fn a_bad_setting_stops_the_worker_at_start_naming_it() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("BV__AMQP__URL"));
 
+    // Without a signing key, it says how to make one.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-bv-worker"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("BV__BIOMETRICS__SIGNING_KEYS") && stderr.contains("bvctl keys generate"),
+        "{stderr}"
+    );
+
     // A misspelt section, or a misspelt key, is not silently ignored.
     for (var, named) in [
         ("BV__WORKR__CONCURRENCY", "BV__WORKR__CONCURRENCY"),
@@ -186,4 +198,97 @@ async fn sigterm_stops_the_worker_cleanly_and_returns_its_messages() {
         })
         .await
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_while_deciding_records_every_attempt_exactly_once() {
+    const N: usize = 200;
+    // The in-process worker creates; only the spawned one decides.
+    let app = TestApp::spawn_with(bv_e2e::Options::default().with("worker.biometrics", "false")).await;
+    app.seed("c1", "project_123456789", "flow_123456789", "login")
+        .await;
+    // Verifik's single-image body: a passive flow.
+    bv_store::flows::set_settings(
+        &app.db,
+        "flow_123456789",
+        Some(bv_contract::LivenessMode::Passive),
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut validations = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut body = seed_request();
+        body["identifier"] = json!(format!("user-{i}"));
+        body["sendViaEmail"] = json!(false);
+        body.as_object_mut().unwrap().remove("email");
+        body.as_object_mut().unwrap().remove("webhookUrl");
+        validations.push(app.create("c1", &body).await);
+    }
+
+    // One confirmed validate command per validation, as the ingress sends them.
+    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let names = app.prefix.names();
+    let image = bv_e2e::journey::jpeg();
+    let mut confirms = Vec::with_capacity(N);
+    for id in &validations {
+        let body = json!({"validation": id, "os": "android", "frames": [{"image": image}]});
+        let props = lapin::BasicProperties::default()
+            .with_message_id(uuid::Uuid::now_v7().to_string().into())
+            .with_type(bv_contract::amqp::VALIDATE_MESSAGE_TYPE.into())
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2);
+        confirms.push(
+            ch.basic_publish(
+                names.commands_exchange.as_str().into(),
+                bv_contract::amqp::VALIDATE_ROUTING_KEY.into(),
+                lapin::options::BasicPublishOptions::default(),
+                &serde_json::to_vec(&body).unwrap(),
+                props,
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    for c in confirms {
+        assert!(c.await.unwrap().is_ack());
+    }
+    let _ = conn.close(200, "bye".into()).await;
+
+    let deciding = [
+        ("worker.biometrics", "true".to_owned()),
+        ("worker.biometrics_concurrency", "1".to_owned()),
+    ];
+    let attempts = || count_rows(&app.db, "validation_attempts");
+    let mut worker = spawn_worker(&app, &deciding);
+    assert!(eventually(Duration::from_secs(30), || async { attempts().await >= 10 }).await);
+    worker.start_kill().unwrap();
+    let _ = worker.wait().await;
+    let at_kill = attempts().await;
+    assert!(at_kill < N as u64, "killed mid-stream ({at_kill} of {N} decided)");
+
+    let mut worker = spawn_worker(&app, &deciding);
+    let all = eventually(Duration::from_secs(60), || async {
+        attempts().await >= N as u64
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    worker.start_kill().unwrap();
+    let _ = worker.wait().await;
+    assert!(all, "every validate command is decided after restart");
+    assert_eq!(attempts().await, N as u64, "no attempt recorded twice");
+    let validated = count_rows(
+        &app.db,
+        "(SELECT id FROM biometric_validations WHERE status = 'validated' AND attempts = 1) v",
+    )
+    .await;
+    assert_eq!(validated, N as u64, "each validation moved once");
 }

@@ -29,15 +29,15 @@ async fn app_with_smtp(port: u16) -> TestApp {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_email_arrives_in_the_requests_language_with_a_link_carrying_the_id() {
+async fn the_email_arrives_in_the_requests_language_with_the_pages_link() {
     let smtp = SmtpServer::start_on(reserve_port()).await;
     let app = app_with_smtp(smtp.port).await;
 
     let es = app
-        .create(CLIENT, &email_request("ana@example.com", "es"))
+        .start(CLIENT, &email_request("ana@example.com", "es"))
         .await;
     let en = app
-        .create(CLIENT, &email_request("bob@example.com", "en"))
+        .start(CLIENT, &email_request("bob@example.com", "en"))
         .await;
     let mail = smtp.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(mail.len(), 2);
@@ -54,9 +54,14 @@ async fn the_email_arrives_in_the_requests_language_with_a_link_carrying_the_id(
     assert_eq!(ana["subject"], "Verifica tu identidad");
     assert_eq!(bob["subject"], "Verify your identity");
     assert_eq!(ana["from"], "verify@example.com");
-    for (m, id) in [(ana, &es), (bob, &en)] {
-        let link = format!("https://verify.example.com/bv/{id}");
-        assert!(m["text"].as_str().unwrap().contains(&link), "{}", m["text"]);
+    for (m, started) in [(ana, &es), (bob, &en)] {
+        // The create answer's `url`: the page, with the session token.
+        let (id, link) = (&started.id, &started.url);
+        assert_eq!(
+            link,
+            &format!("https://verify.example.com/bv/{id}#token={}", started.token)
+        );
+        assert!(m["text"].as_str().unwrap().contains(link), "{}", m["text"]);
         assert!(
             m["html"]
                 .as_str()
