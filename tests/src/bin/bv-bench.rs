@@ -9,6 +9,9 @@
 //!    and its ratio to the bare rate.
 //! 3. Runs ingress + worker and sends M synchronous `POST`s at a fixed
 //!    concurrency: p50/p99 latency and requests/s.
+//! 4. Creates V validations, then lets bv-worker decide one validate command
+//!    each with the sandbox engine (a 640×480 JPEG): validate commands/s,
+//!    against the bare rate of decoding that JPEG on one thread.
 //!
 //! Everything it creates (database, queues, exchanges) is dropped at the end.
 
@@ -41,6 +44,9 @@ struct Args {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Validate commands (sandbox engine) for the validate benchmark.
+    #[arg(long, default_value_t = 2_000)]
+    validations: usize,
 }
 
 const CLIENT: &str = "bench_client";
@@ -54,8 +60,31 @@ fn body(i: usize) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
-/// Publishes `n` commands with at most 1000 unconfirmed; returns msg/s.
+/// Publishes `n` create commands with at most 1000 unconfirmed; returns msg/s.
 async fn publish(names: &Names, n: usize) -> anyhow::Result<f64> {
+    publish_each(names, n, |i| Command {
+        id: uuid::Uuid::now_v7(),
+        routing_key: CREATE_ROUTING_KEY,
+        message_type: CREATE_MESSAGE_TYPE,
+        body: body(i),
+    })
+    .await
+}
+
+/// One command to publish.
+struct Command {
+    id: uuid::Uuid,
+    routing_key: &'static str,
+    message_type: &'static str,
+    body: Vec<u8>,
+}
+
+/// Publishes the `n` commands `make` gives, at most 1000 unconfirmed; msg/s.
+async fn publish_each(
+    names: &Names,
+    n: usize,
+    make: impl Fn(usize) -> Command,
+) -> anyhow::Result<f64> {
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
     bv_runtime::amqp::declare_topology(&ch, names, 20).await?;
@@ -63,17 +92,18 @@ async fn publish(names: &Names, n: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut pending = std::collections::VecDeque::new();
     for i in 0..n {
+        let command = make(i);
         let props = BasicProperties::default()
-            .with_message_id(uuid::Uuid::now_v7().to_string().into())
+            .with_message_id(command.id.to_string().into())
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
-            .with_type(CREATE_MESSAGE_TYPE.into());
+            .with_type(command.message_type.into());
         let confirm = ch
             .basic_publish(
                 names.commands_exchange.as_str().into(),
-                CREATE_ROUTING_KEY.into(),
+                command.routing_key.into(),
                 BasicPublishOptions::default(),
-                &body(i),
+                &command.body,
                 props,
             )
             .await?;
@@ -173,12 +203,22 @@ async fn worker_rate(
     overrides: &[(&'static str, String)],
     n: usize,
 ) -> anyhow::Result<f64> {
+    worker_until(db_conn, overrides, "biometric_validations", n).await
+}
+
+/// Runs bv-worker until `table` holds `n` rows; returns rows/s.
+async fn worker_until(
+    db_conn: &sea_orm::DatabaseConnection,
+    overrides: &[(&'static str, String)],
+    table: &str,
+    n: usize,
+) -> anyhow::Result<f64> {
     let settings: bv_worker::Settings = load_from(DEFAULTS, None, Some(overrides))?;
     let shutdown = Shutdown::new();
     let started = Instant::now();
     let worker = tokio::spawn(bv_worker::run(settings, shutdown.clone()));
     loop {
-        let stored = count_rows(db_conn, "biometric_validations").await as usize;
+        let stored = count_rows(db_conn, table).await as usize;
         if stored >= n {
             break;
         }
@@ -192,6 +232,70 @@ async fn worker_rate(
     shutdown.trigger();
     worker.await??;
     Ok(rate)
+}
+
+/// The validate path with the sandbox engine: `n` validations are created,
+/// then one validate command each (Verifik's single 640×480 JPEG, passive
+/// liveness) is decided by bv-worker. Returns (the bare decode rate of that
+/// JPEG on one thread, validate commands/s).
+async fn validate_bench(
+    db_conn: &sea_orm::DatabaseConnection,
+    db: &TestDb,
+    n: usize,
+) -> anyhow::Result<(f64, f64)> {
+    use base64::Engine as _;
+    let image = {
+        let pixels = image::RgbImage::from_fn(640, 480, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+        });
+        let mut bytes = Vec::new();
+        image::ImageEncoder::write_image(
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85),
+            pixels.as_raw(),
+            640,
+            480,
+            image::ExtendedColorType::Rgb8,
+        )?;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    // Bare: the decode every validate command does, alone.
+    let limits = bv_engine::image::ImageLimits::default();
+    let started = Instant::now();
+    let rounds = 200;
+    for _ in 0..rounds {
+        bv_engine::image::decode_base64(&image, &limits)?;
+    }
+    let bare = f64::from(rounds) / started.elapsed().as_secs_f64();
+
+    let flow = seed_request()["projectFlow"].as_str().unwrap_or_default().to_owned();
+    let passive = Some(bv_contract::LivenessMode::Passive);
+    bv_store::flows::set_settings(db_conn, &flow, passive, None, None).await?;
+    let prefix = TestPrefix::new();
+    let mut overrides = settings_for(db, &prefix);
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+    let before = count_rows(db_conn, "biometric_validations").await as usize;
+    publish_each(&prefix.names(), n, |i| Command {
+        id: ids[i],
+        routing_key: CREATE_ROUTING_KEY,
+        message_type: CREATE_MESSAGE_TYPE,
+        body: body(i),
+    })
+    .await?;
+    overrides.push(("worker.biometrics", "false".into()));
+    worker_until(db_conn, &overrides, "biometric_validations", before + n).await?;
+    publish_each(&prefix.names(), n, |i| Command {
+        id: uuid::Uuid::now_v7(),
+        routing_key: bv_contract::amqp::VALIDATE_ROUTING_KEY,
+        message_type: bv_contract::amqp::VALIDATE_MESSAGE_TYPE,
+        body: serde_json::to_vec(&json!({
+            "validation": ids[i], "os": "web", "frames": [{"image": image}]
+        }))
+        .unwrap_or_default(),
+    })
+    .await?;
+    overrides.retain(|(k, _)| *k != "worker.biometrics");
+    let rate = worker_until(db_conn, &overrides, "validation_attempts", n).await?;
+    Ok((bare, rate))
 }
 
 async fn http_bench(
@@ -310,6 +414,14 @@ async fn main() -> anyhow::Result<()> {
         failures
     );
     drop(http_prefix);
+
+    let (decode, validate) = validate_bench(&db_conn, &db, args.validations).await?;
+    println!("bare JPEG decode 640x480 (1 thread): {decode:>5.0} /s");
+    println!(
+        "bv-worker validate (sandbox, {} consumers): {validate:>5.0} /s",
+        2
+    );
+    println!("validate / bare decode:          {:>9.2}", validate / decode);
     let _ = db_conn.close().await;
     drop(db);
     Ok(())
