@@ -157,10 +157,14 @@ async fn a_challenge_answered_in_time_validates_with_a_signed_result() {
     assert_eq!(claims["type"], "validation");
 
     // Webhooks: created, pending, validated, each once, signed, no image.
-    let got = receiver.wait_for(3, Duration::from_secs(15)).await;
+    // They are sent concurrently (not in order); each event's timestamp
+    // orders them, as the README tells consumers.
+    let mut got = receiver.wait_for(3, Duration::from_secs(15)).await;
+    let event = |h: &bv_e2e::Received| serde_json::from_str::<Value>(&h.body).unwrap();
+    got.sort_by_key(|h| event(h)["timestamp"].as_str().unwrap().to_owned());
     let kinds: Vec<String> = got
         .iter()
-        .map(|h| serde_json::from_str::<Value>(&h.body).unwrap()["type"].as_str().unwrap().to_owned())
+        .map(|h| event(h)["type"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(
         kinds,
@@ -380,4 +384,35 @@ async fn an_expired_validation_sends_its_event_and_closes_its_page() {
     assert!(status == 409 || status == 401, "{status} {body}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.received().len(), 2, "created and expired, each once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn captures_are_kept_only_when_the_project_asks_and_only_as_long() {
+    let app = app_with("login").await;
+    set_flow(&app, Some(bv_contract::LivenessMode::Passive), None).await;
+    let image = jpeg();
+    let s = app.start(CLIENT, &request("validation", "a@example.com")).await;
+    let (status, _) = app.validate(&s.token, &json!({"os": "web", "image": image})).await;
+    assert_eq!(status, 200);
+    let kept = "(SELECT id FROM validation_attempts WHERE images IS NOT NULL) k";
+    assert_eq!(bv_e2e::count_rows(&app.db, kept).await, 0, "not stored by default");
+
+    bv_store::projects::set_biometrics(&app.db, PROJECT, None, Some(Some(7)))
+        .await
+        .unwrap()
+        .unwrap();
+    let s = app.start(CLIENT, &request("validation", "b@example.com")).await;
+    let (status, _) = app.validate(&s.token, &json!({"os": "web", "image": image})).await;
+    assert_eq!(status, 200);
+    assert_eq!(bv_e2e::count_rows(&app.db, kept).await, 1, "kept for audit");
+    // The sweeper's purge removes them when their time has come, not before.
+    let now = chrono::Utc::now();
+    assert_eq!(bv_store::biometrics::purge_images(&app.db, now).await.unwrap(), 0);
+    let later = now + chrono::Duration::days(8);
+    assert_eq!(bv_store::biometrics::purge_images(&app.db, later).await.unwrap(), 1);
+    assert_eq!(bv_e2e::count_rows(&app.db, kept).await, 0);
+    // The client's view never carries images.
+    let read = app.get(&app.token(CLIENT), &format!("/v2/biometric-validations/{}", s.id)).await;
+    let text = read.text().await.unwrap();
+    assert!(!text.contains(&image[..40]));
 }
