@@ -24,15 +24,45 @@ async fn add(manager: &SchemaManager<'_>, table: &str, column: ColumnDef) -> Res
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        add(manager, "projects", string("engine").default("sandbox").to_owned()).await?;
+        add(
+            manager,
+            "projects",
+            string("engine").default("sandbox").to_owned(),
+        )
+        .await?;
         add(manager, "projects", integer_null("keep_images_days")).await?;
-        add(manager, "project_flows", string("liveness").default("active").to_owned()).await?;
+        add(
+            manager,
+            "project_flows",
+            string("liveness").default("active").to_owned(),
+        )
+        .await?;
         add(manager, "project_flows", float_null("match_threshold")).await?;
-        add(manager, "project_flows", integer("max_attempts").default(3).to_owned()).await?;
-        add(manager, "biometric_validations", integer("attempts").default(0).to_owned()).await?;
+        add(
+            manager,
+            "project_flows",
+            integer("max_attempts").default(3).to_owned(),
+        )
+        .await?;
+        add(
+            manager,
+            "biometric_validations",
+            integer("attempts").default(0).to_owned(),
+        )
+        .await?;
         add(manager, "biometric_validations", uuid_null("person_id")).await?;
-        add(manager, "biometric_validations", boolean_null("person_enrolled")).await?;
-        add(manager, "biometric_validations", uuid_null("decided_attempt")).await?;
+        add(
+            manager,
+            "biometric_validations",
+            boolean_null("person_enrolled"),
+        )
+        .await?;
+        add(
+            manager,
+            "biometric_validations",
+            uuid_null("decided_attempt"),
+        )
+        .await?;
 
         manager
             .get_connection()
@@ -163,7 +193,12 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in ["persons", "validation_attempts", "challenges"] {
             manager
-                .drop_table(Table::drop().table(Alias::new(table)).if_exists().to_owned())
+                .drop_table(
+                    Table::drop()
+                        .table(Alias::new(table))
+                        .if_exists()
+                        .to_owned(),
+                )
                 .await?;
         }
         manager

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::broker::AMQP_URL;
 use crate::{
-    JWT_SECRET, SIGNING_KEYS, TestDb, TestPrefix, amqp_connect, count_rows, init_telemetry, poll, publish_raw,
-    token,
+    JWT_SECRET, SIGNING_KEYS, TestDb, TestPrefix, amqp_connect, count_rows, init_telemetry, poll,
+    publish_raw, token,
 };
 
 /// Settings overrides shared by the ingress and the worker of one test.

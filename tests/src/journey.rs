@@ -10,7 +10,9 @@ use crate::TestApp;
 
 /// A small JPEG (any decodable image satisfies the sandbox engine), base64.
 pub fn jpeg() -> String {
-    let image = RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 128]));
+    let image = RgbImage::from_fn(64, 48, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 5) as u8, 128])
+    });
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
         .write_image(image.as_raw(), 64, 48, image::ExtendedColorType::Rgb8)
@@ -34,7 +36,11 @@ pub fn bomb_png(width: u32, height: u32) -> String {
         for b in bytes {
             crc ^= u32::from(*b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -45,7 +51,11 @@ pub fn bomb_png(width: u32, height: u32) -> String {
     ihdr.extend_from_slice(&height.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     chunk(&mut png, b"IHDR", &ihdr);
-    chunk(&mut png, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(
+        &mut png,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
     chunk(&mut png, b"IEND", &[]);
     STANDARD.encode(png)
 }
@@ -85,7 +95,10 @@ impl TestApp {
     pub async fn validate(&self, token: &str, body: &Value) -> (u16, Value) {
         let response = self
             .http
-            .post(format!("{}/v2/biometric-validations/validate", self.base_url))
+            .post(format!(
+                "{}/v2/biometric-validations/validate",
+                self.base_url
+            ))
             .bearer_auth(token)
             .json(body)
             .send()

@@ -149,7 +149,9 @@ pub async fn run(
             output::one(as_json, &view(&p, false), || {
                 let keep = p
                     .keep_images_days
-                    .map_or("images not kept".to_owned(), |d| format!("images kept {d} days"));
+                    .map_or("images not kept".to_owned(), |d| {
+                        format!("images kept {d} days")
+                    });
                 format!("project {}: engine {}, {keep}", p.id, p.engine)
             })
         }

@@ -191,7 +191,11 @@ pub struct DeletePersonCommand {
 /// four decimals: `0.97`, not the f32's `0.9700000286102295`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
-    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "four_decimals")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "four_decimals"
+    )]
     pub liveness: Option<f32>,
     #[serde(
         default,
@@ -309,23 +313,46 @@ mod tests {
     fn bad_validate_bodies_say_which_field() {
         let cases = [
             (json!({"os": "web"}), "image"),
-            (json!({"os": "web", "frames": [{"image": "x"}]}), "challengeId"),
-            (json!({"os": "web", "image": "x", "frames": [], "challengeId": Uuid::nil()}), "frames"),
-            (json!({"os": "web", "frames": [], "challengeId": Uuid::nil()}), "frames"),
+            (
+                json!({"os": "web", "frames": [{"image": "x"}]}),
+                "challengeId",
+            ),
+            (
+                json!({"os": "web", "image": "x", "frames": [], "challengeId": Uuid::nil()}),
+                "frames",
+            ),
+            (
+                json!({"os": "web", "frames": [], "challengeId": Uuid::nil()}),
+                "frames",
+            ),
         ];
         for (body, field) in cases {
             let r: ValidateRequest = serde_json::from_value(body.clone()).unwrap();
             let err = r.frames().unwrap_err();
             assert_eq!(err.field.as_deref(), Some(field), "{body}");
         }
-        assert!(serde_json::from_value::<ValidateRequest>(json!({"os": "windows", "image": "x"})).is_err());
-        assert!(serde_json::from_value::<ValidateRequest>(json!({"os": "web", "image": "x", "extra": 1})).is_err());
+        assert!(
+            serde_json::from_value::<ValidateRequest>(json!({"os": "windows", "image": "x"}))
+                .is_err()
+        );
+        assert!(
+            serde_json::from_value::<ValidateRequest>(
+                json!({"os": "web", "image": "x", "extra": 1})
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn scores_use_the_api_names() {
-        let s = Scores { liveness: Some(0.5), face_match: Some(0.25) };
-        assert_eq!(serde_json::to_value(s).unwrap(), json!({"liveness": 0.5, "match": 0.25}));
+        let s = Scores {
+            liveness: Some(0.5),
+            face_match: Some(0.25),
+        };
+        assert_eq!(
+            serde_json::to_value(s).unwrap(),
+            json!({"liveness": 0.5, "match": 0.25})
+        );
         assert_eq!(serde_json::to_value(Scores::default()).unwrap(), json!({}));
     }
 }

@@ -12,11 +12,11 @@ use crate::amqp::{
     REPLY_MESSAGE_TYPE, VALIDATE_REPLY_MESSAGE_TYPE,
 };
 use crate::biometrics::{AttemptView, Challenge, PersonView};
-use crate::validation::ValidationStatus;
 use crate::delivery::DeliveryView;
 use crate::error::{ApiError, ErrorCode};
 use crate::request::{Expiry, NewValidation};
 use crate::validation::BiometricValidation;
+use crate::validation::ValidationStatus;
 
 const MAX_CLIENT_LEN: usize = 128;
 

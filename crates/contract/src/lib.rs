@@ -27,7 +27,9 @@ pub use command::{
     Accepted, ChallengeOutcome, CreateCommand, CreateOutcome, DeletePersonOutcome, Outcome,
     RedeliverCommand, RedeliverOutcome, Success, ValidateOutcome, ValidateResult,
 };
-pub use delivery::{AttemptOutcome, AttemptView as DeliveryAttemptView, Channel, DeliveryStatus, DeliveryView};
+pub use delivery::{
+    AttemptOutcome, AttemptView as DeliveryAttemptView, Channel, DeliveryStatus, DeliveryView,
+};
 pub use error::{ApiError, ErrorCode};
 pub use project::{FlowStatus, FlowType, ProjectStatus};
 pub use request::{Language, NewValidation, ValidationType};

@@ -8,8 +8,8 @@ pub mod progress;
 pub mod propagation;
 pub mod retry;
 pub mod service;
-pub mod settings;
 pub mod session;
+pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -29,7 +29,10 @@ pub struct Session {
 }
 
 impl Sessions {
-    pub fn new(biometrics: &BiometricsSettings, links: &LinkSettings) -> Result<Self, SettingError> {
+    pub fn new(
+        biometrics: &BiometricsSettings,
+        links: &LinkSettings,
+    ) -> Result<Self, SettingError> {
         Ok(Sessions {
             keys: biometrics.keys()?,
             ttl: biometrics.session_ttl,
@@ -38,7 +41,11 @@ impl Sessions {
     }
 
     /// When a validation's session ends.
-    pub fn expiry(&self, created_at: DateTime<Utc>, expires_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    pub fn expiry(
+        &self,
+        created_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> DateTime<Utc> {
         expires_at.unwrap_or_else(|| {
             created_at + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::days(1))
         })

@@ -132,7 +132,10 @@ pub fn result_claims(
     v: &biometric_validation::Model,
     decided: &validation_attempt::Model,
 ) -> Option<ResultClaims> {
-    if !matches!(v.status, ValidationStatus::Validated | ValidationStatus::Failed) {
+    if !matches!(
+        v.status,
+        ValidationStatus::Validated | ValidationStatus::Failed
+    ) {
         return None;
     }
     Some(ResultClaims {

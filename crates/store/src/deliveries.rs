@@ -10,8 +10,7 @@ use std::time::Duration;
 use bv_contract::delivery::webhook_id;
 use bv_contract::{
     AttemptOutcome, Channel, DeliveryAttemptView as AttemptView, DeliveryStatus, DeliveryView,
-    EventType, WebhookEvent,
-    format_timestamp,
+    EventType, WebhookEvent, format_timestamp,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
@@ -50,7 +49,14 @@ pub fn plan(
         };
         rows.push(outbox.row(email.clone(), payload));
     }
-    rows.extend(event(validation, project, EventType::Created, data, trace_parent, now));
+    rows.extend(event(
+        validation,
+        project,
+        EventType::Created,
+        data,
+        trace_parent,
+        now,
+    ));
     rows
 }
 

@@ -12,9 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bv_contract::amqp::{CREATE_ROUTING_KEY, Names};
-use bv_contract::{
-    ApiError, BiometricValidation, CreateOutcome, ErrorCode, Outcome as _, Success,
-};
+use bv_contract::{ApiError, BiometricValidation, CreateOutcome, ErrorCode, Outcome as _, Success};
 use bv_runtime::Shutdown;
 use bv_runtime::propagation::set_parent_from;
 use bv_runtime::retry::{Stopped, until_ok};
@@ -232,7 +230,9 @@ async fn process_batch(
 /// A created validation as the create answer shows it: the seed's `data`
 /// plus the hosted page's session `token` and `url`.
 fn answer(ctx: &Context, m: &bv_store::entity::biometric_validation::Model) -> BiometricValidation {
-    let session = ctx.sessions.session(&m.id.to_string(), m.created_at, m.expires_at);
+    let session = ctx
+        .sessions
+        .session(&m.id.to_string(), m.created_at, m.expires_at);
     BiometricValidation {
         token: Some(session.token),
         url: Some(session.url),

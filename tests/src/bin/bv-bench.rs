@@ -267,7 +267,10 @@ async fn validate_bench(
     }
     let bare = f64::from(rounds) / started.elapsed().as_secs_f64();
 
-    let flow = seed_request()["projectFlow"].as_str().unwrap_or_default().to_owned();
+    let flow = seed_request()["projectFlow"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let passive = Some(bv_contract::LivenessMode::Passive);
     bv_store::flows::set_settings(db_conn, &flow, passive, None, None).await?;
     let prefix = TestPrefix::new();
@@ -421,7 +424,10 @@ async fn main() -> anyhow::Result<()> {
         "bv-worker validate (sandbox, {} consumers): {validate:>5.0} /s",
         2
     );
-    println!("validate / bare decode:          {:>9.2}", validate / decode);
+    println!(
+        "validate / bare decode:          {:>9.2}",
+        validate / decode
+    );
     let _ = db_conn.close().await;
     drop(db);
     Ok(())

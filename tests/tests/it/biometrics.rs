@@ -31,7 +31,11 @@ async fn app_with(flow_type: &str) -> TestApp {
     app
 }
 
-async fn set_flow(app: &TestApp, liveness: Option<bv_contract::LivenessMode>, max_attempts: Option<i32>) {
+async fn set_flow(
+    app: &TestApp,
+    liveness: Option<bv_contract::LivenessMode>,
+    max_attempts: Option<i32>,
+) {
     bv_store::flows::set_settings(&app.db, FLOW, liveness, None, max_attempts)
         .await
         .unwrap()
@@ -60,7 +64,9 @@ async fn the_create_answer_carries_the_pages_link_with_a_session_token() {
     assert_eq!(data["status"], "new");
 
     // The token opens the page's view of its own validation, and no more.
-    let own = app.get(token, &format!("/v2/biometric-validations/{id}")).await;
+    let own = app
+        .get(token, &format!("/v2/biometric-validations/{id}"))
+        .await;
     assert_eq!(own.status(), 200);
     let view: Value = own.json().await.unwrap();
     assert_eq!(view["data"]["_id"], id);
@@ -72,8 +78,12 @@ async fn the_create_answer_carries_the_pages_link_with_a_session_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn session_and_client_tokens_each_open_only_their_own_doors() {
     let app = app_with("login").await;
-    let a = app.start(CLIENT, &request("validation", "a@example.com")).await;
-    let b = app.start(CLIENT, &request("validation", "b@example.com")).await;
+    let a = app
+        .start(CLIENT, &request("validation", "a@example.com"))
+        .await;
+    let b = app
+        .start(CLIENT, &request("validation", "b@example.com"))
+        .await;
     let client = app.token(CLIENT);
 
     // A session token cannot list, create, or read the full view.
@@ -83,13 +93,18 @@ async fn session_and_client_tokens_each_open_only_their_own_doors() {
     assert_eq!(body["code"], "FORBIDDEN");
     assert_eq!(app.post(&a.token, &seed_request()).await.status(), 403);
     let deliveries = app
-        .get(&a.token, &format!("/v2/biometric-validations/{}/deliveries", a.id))
+        .get(
+            &a.token,
+            &format!("/v2/biometric-validations/{}/deliveries", a.id),
+        )
         .await;
     assert_eq!(deliveries.status(), 403);
     // …nor another validation's page.
     let (status, body) = app.challenge(&a.token, &b.id).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("FORBIDDEN")));
-    let other = app.get(&a.token, &format!("/v2/biometric-validations/{}", b.id)).await;
+    let other = app
+        .get(&a.token, &format!("/v2/biometric-validations/{}", b.id))
+        .await;
     assert_eq!(other.status(), 403);
     // A client token cannot validate or take a challenge.
     let (status, body) = app
@@ -101,9 +116,17 @@ async fn session_and_client_tokens_each_open_only_their_own_doors() {
     // A forged session token (signed by another key) is refused.
     let forged = bv_signing::KeySet::parse(&bv_signing::KeySet::generate_entry("test-1").unwrap())
         .unwrap()
-        .issue_session(&a.id, chrono::Utc::now().timestamp(), chrono::Utc::now().timestamp() + 600);
+        .issue_session(
+            &a.id,
+            chrono::Utc::now().timestamp(),
+            chrono::Utc::now().timestamp() + 600,
+        );
     let (status, body) = app.challenge(&forged, &a.id).await;
-    assert_eq!((status, body["code"].as_str()), (401, Some("UNAUTHORIZED")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("UNAUTHORIZED")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,8 +141,16 @@ async fn a_challenge_answered_in_time_validates_with_a_signed_result() {
 
     let (status, challenge) = app.challenge(&s.token, &s.id).await;
     assert_eq!(status, 200, "{challenge}");
-    assert_eq!(challenge["data"]["steps"], json!(["front", "left", "right"]));
-    let read = app.get(&app.token(CLIENT), &format!("/v2/biometric-validations/{}", s.id)).await;
+    assert_eq!(
+        challenge["data"]["steps"],
+        json!(["front", "left", "right"])
+    );
+    let read = app
+        .get(
+            &app.token(CLIENT),
+            &format!("/v2/biometric-validations/{}", s.id),
+        )
+        .await;
     let read: Value = read.json().await.unwrap();
     assert_eq!(read["data"]["status"], "pending", "the user started");
 
@@ -127,7 +158,8 @@ async fn a_challenge_answered_in_time_validates_with_a_signed_result() {
         .iter()
         .map(|step| json!({"step": step, "image": jpeg()}))
         .collect();
-    let answer = json!({"os": "web", "challengeId": challenge["data"]["challengeId"], "frames": frames});
+    let answer =
+        json!({"os": "web", "challengeId": challenge["data"]["challengeId"], "frames": frames});
     let (status, result) = app.validate(&s.token, &answer).await;
     assert_eq!(status, 200, "{result}");
     let data = &result["data"];
@@ -140,15 +172,28 @@ async fn a_challenge_answered_in_time_validates_with_a_signed_result() {
     let signature = data["signature"].as_str().unwrap();
 
     // The client's GET shows the attempt and the same signature.
-    let read = app.get(&app.token(CLIENT), &format!("/v2/biometric-validations/{}", s.id)).await;
+    let read = app
+        .get(
+            &app.token(CLIENT),
+            &format!("/v2/biometric-validations/{}", s.id),
+        )
+        .await;
     let read: Value = read.json().await.unwrap();
     assert_eq!(read["data"]["status"], "validated");
     assert_eq!(read["data"]["attempts"].as_array().unwrap().len(), 1);
     assert_eq!(read["data"]["signature"], signature);
-    assert!(read["data"].get("token").is_none(), "no session once decided");
+    assert!(
+        read["data"].get("token").is_none(),
+        "no session once decided"
+    );
 
     // Someone else's JOSE library checks it against the published keys.
-    let jwks: Value = app.get("", "/.well-known/jwks.json").await.json().await.unwrap();
+    let jwks: Value = app
+        .get("", "/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     let claims = verify_with_joserfc(&jwks, signature);
     assert_eq!(claims["_id"], s.id);
     assert_eq!(claims["client"], CLIENT);
@@ -168,11 +213,21 @@ async fn a_challenge_answered_in_time_validates_with_a_signed_result() {
         .collect();
     assert_eq!(
         kinds,
-        ["biometric_validation.created", "biometric_validation.pending", "biometric_validation.validated"]
+        [
+            "biometric_validation.created",
+            "biometric_validation.pending",
+            "biometric_validation.validated"
+        ]
     );
     for hook in &got {
         let timestamp: i64 = hook.header("webhook-timestamp").parse().unwrap();
-        assert!(verify(&project.webhook_secret, hook.header("webhook-id"), timestamp, hook.body.as_bytes(), hook.header("webhook-signature")));
+        assert!(verify(
+            &project.webhook_secret,
+            hook.header("webhook-id"),
+            timestamp,
+            hook.body.as_bytes(),
+            hook.header("webhook-signature")
+        ));
         assert!(!hook.body.contains(&jpeg()), "never an image in a webhook");
     }
     let validated: Value = serde_json::from_str(&got[2].body).unwrap();
@@ -197,9 +252,18 @@ fn verify_with_joserfc(jwks: &Value, jws: &str) -> Value {
         .spawn()
         .expect("python3");
     let input = json!({"jwks": jwks, "jws": jws}).to_string();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "joserfc refused: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "joserfc refused: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -207,12 +271,17 @@ fn verify_with_joserfc(jwks: &Value, jws: &str) -> Value {
 async fn failed_attempts_leave_it_pending_until_the_last_one() {
     let app = app_with("login").await;
     set_flow(&app, None, Some(2)).await;
-    let s = app.start(CLIENT, &request("validation", "sandbox-spoof@example.com")).await;
+    let s = app
+        .start(CLIENT, &request("validation", "sandbox-spoof@example.com"))
+        .await;
 
     let (status, first) = app.pass_challenge(&s, &jpeg()).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["data"]["status"], "pending");
-    assert_eq!(first["data"]["attempt"]["reasons"], json!(["LIVENESS_FAILED"]));
+    assert_eq!(
+        first["data"]["attempt"]["reasons"],
+        json!(["LIVENESS_FAILED"])
+    );
     assert_eq!(first["data"]["attemptsLeft"], 1);
     assert!(first["data"].get("signature").is_none(), "not decided yet");
 
@@ -222,19 +291,32 @@ async fn failed_attempts_leave_it_pending_until_the_last_one() {
     assert!(last["data"]["signature"].is_string());
 
     let (status, closed) = app.challenge(&s.token, &s.id).await;
-    assert_eq!((status, closed["code"].as_str()), (409, Some("VALIDATION_CLOSED")));
-    let (status, _) = app.validate(&s.token, &json!({"os": "web", "image": jpeg()})).await;
+    assert_eq!(
+        (status, closed["code"].as_str()),
+        (409, Some("VALIDATION_CLOSED"))
+    );
+    let (status, _) = app
+        .validate(&s.token, &json!({"os": "web", "image": jpeg()}))
+        .await;
     assert_eq!(status, 409);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_time_link_works_for_one_decided_attempt() {
     let app = app_with("login").await;
-    let s = app.start(CLIENT, &request("oneTimeLink", "sandbox-spoof@example.com")).await;
+    let s = app
+        .start(CLIENT, &request("oneTimeLink", "sandbox-spoof@example.com"))
+        .await;
     let (_, first) = app.pass_challenge(&s, &jpeg()).await;
-    assert_eq!(first["data"]["status"], "failed", "no second try on a one-time link");
+    assert_eq!(
+        first["data"]["status"], "failed",
+        "no second try on a one-time link"
+    );
     let (status, body) = app.challenge(&s.token, &s.id).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("VALIDATION_CLOSED")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("VALIDATION_CLOSED"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,9 +344,14 @@ async fn onboarding_enrols_login_matches_and_a_deleted_person_is_forgotten() {
     // Login before anyone is enrolled.
     let s = app.start(CLIENT, &login("ana@example.com")).await;
     let (_, before) = app.pass_challenge(&s, &jpeg()).await;
-    assert_eq!(before["data"]["attempt"]["reasons"], json!(["PERSON_NOT_ENROLLED"]));
+    assert_eq!(
+        before["data"]["attempt"]["reasons"],
+        json!(["PERSON_NOT_ENROLLED"])
+    );
 
-    let s = app.start(CLIENT, &request("onboarding", "ana@example.com")).await;
+    let s = app
+        .start(CLIENT, &request("onboarding", "ana@example.com"))
+        .await;
     let (_, enrolled) = app.pass_challenge(&s, &jpeg()).await;
     assert_eq!(enrolled["data"]["status"], "validated", "{enrolled}");
     assert_eq!(enrolled["data"]["person"]["enrolled"], true);
@@ -273,7 +360,10 @@ async fn onboarding_enrols_login_matches_and_a_deleted_person_is_forgotten() {
     let s = app.start(CLIENT, &login("ana@example.com")).await;
     let (_, matched) = app.pass_challenge(&s, &jpeg()).await;
     assert_eq!(matched["data"]["status"], "validated", "{matched}");
-    assert_eq!(matched["data"]["person"], json!({"_id": person, "enrolled": false}));
+    assert_eq!(
+        matched["data"]["person"],
+        json!({"_id": person, "enrolled": false})
+    );
     assert_eq!(matched["data"]["attempt"]["scores"]["match"], json!(0.94));
 
     // An impostor under the same identifier does not match.
@@ -281,7 +371,11 @@ async fn onboarding_enrols_login_matches_and_a_deleted_person_is_forgotten() {
     impostor["identifier"] = json!("sandbox-impostor ana@example.com");
     let s = app.start(CLIENT, &impostor).await;
     let (_, other) = app.pass_challenge(&s, &jpeg()).await;
-    assert_eq!(other["data"]["attempt"]["reasons"], json!(["PERSON_NOT_ENROLLED"]), "another identifier, nobody enrolled");
+    assert_eq!(
+        other["data"]["attempt"]["reasons"],
+        json!(["PERSON_NOT_ENROLLED"]),
+        "another identifier, nobody enrolled"
+    );
 
     // Deleting the person (client token) forgets the face.
     let delete = |id: String, token: String| {
@@ -290,7 +384,11 @@ async fn onboarding_enrols_login_matches_and_a_deleted_person_is_forgotten() {
         async move { http.delete(url).bearer_auth(token).send().await.unwrap() }
     };
     let deleted = delete(s.id.clone(), app.token("another_client")).await;
-    assert_eq!(deleted.status(), 404, "another client's validation is not found");
+    assert_eq!(
+        deleted.status(),
+        404,
+        "another client's validation is not found"
+    );
     let deleted = delete(s.id.clone(), app.token(CLIENT)).await;
     assert_eq!(deleted.status(), 404, "no person under that identifier");
     let enrolment = app.start(CLIENT, &login("ana@example.com")).await;
@@ -299,35 +397,78 @@ async fn onboarding_enrols_login_matches_and_a_deleted_person_is_forgotten() {
     let body: Value = deleted.json().await.unwrap();
     assert_eq!(body["data"]["_id"], person);
     let (_, after) = app.pass_challenge(&enrolment, &jpeg()).await;
-    assert_eq!(after["data"]["attempt"]["reasons"], json!(["PERSON_NOT_ENROLLED"]));
+    assert_eq!(
+        after["data"]["attempt"]["reasons"],
+        json!(["PERSON_NOT_ENROLLED"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn images_are_checked_before_anything_is_queued() {
-    let app = TestApp::spawn_with(Options::default().with("biometrics.max_image_bytes", "20000")).await;
+    let app =
+        TestApp::spawn_with(Options::default().with("biometrics.max_image_bytes", "20000")).await;
     app.seed(CLIENT, PROJECT, FLOW, "login").await;
     set_flow(&app, Some(bv_contract::LivenessMode::Passive), None).await;
-    let s = app.start(CLIENT, &request("validation", "img@example.com")).await;
+    let s = app
+        .start(CLIENT, &request("validation", "img@example.com"))
+        .await;
     let check = |image: String| {
         let token = s.token.clone();
         let app = &app;
-        async move { app.validate(&token, &json!({"os": "ios", "image": image})).await }
+        async move {
+            app.validate(&token, &json!({"os": "ios", "image": image}))
+                .await
+        }
     };
 
     let (status, body) = check("bm90IGFuIGltYWdl".into()).await;
-    assert_eq!((status, body["code"].as_str(), body["field"].as_str()), (400, Some("INVALID_IMAGE"), Some("image")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (400, Some("INVALID_IMAGE"), Some("image")),
+        "{body}"
+    );
     let (status, body) = check("%%%".into()).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_IMAGE")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_IMAGE")),
+        "{body}"
+    );
     let (status, body) = check(bomb_png(30_000, 30_000)).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_IMAGE")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_IMAGE")),
+        "{body}"
+    );
     assert!(body["error"].as_str().unwrap().contains("30000"), "{body}");
-    let big = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![0u8; 30_000]);
+    let big = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        vec![0u8; 30_000],
+    );
     let (status, body) = check(big).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{body}");
-    let (status, body) = app.validate(&s.token, &json!({"os": "windows", "image": jpeg()})).await;
-    assert_eq!((status, body["field"].as_str()), (400, Some("os")), "{body}");
-    let (status, body) = app.validate(&s.token, &json!({"os": "web", "image": jpeg(), "selfie": 1})).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("UNKNOWN_FIELD")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{body}"
+    );
+    let (status, body) = app
+        .validate(&s.token, &json!({"os": "windows", "image": jpeg()}))
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("os")),
+        "{body}"
+    );
+    let (status, body) = app
+        .validate(
+            &s.token,
+            &json!({"os": "web", "image": jpeg(), "selfie": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("UNKNOWN_FIELD")),
+        "{body}"
+    );
 
     // Nothing was attempted; Verifik's body then passes on a passive flow.
     let (status, body) = check(jpeg()).await;
@@ -340,21 +481,42 @@ async fn images_are_checked_before_anything_is_queued() {
 async fn an_active_flow_needs_a_challenge_and_a_late_answer_fails() {
     let app = TestApp::spawn_with(Options::default().with("biometrics.challenge_ttl", "1s")).await;
     app.seed(CLIENT, PROJECT, FLOW, "login").await;
-    let s = app.start(CLIENT, &request("validation", "late@example.com")).await;
+    let s = app
+        .start(CLIENT, &request("validation", "late@example.com"))
+        .await;
 
-    let (status, body) = app.validate(&s.token, &json!({"os": "web", "image": jpeg()})).await;
-    assert_eq!((status, body["field"].as_str()), (400, Some("challengeId")), "{body}");
+    let (status, body) = app
+        .validate(&s.token, &json!({"os": "web", "image": jpeg()}))
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("challengeId")),
+        "{body}"
+    );
     let unknown = json!({"os": "web", "challengeId": uuid::Uuid::now_v7(), "frames": [{"step": "front", "image": jpeg()}]});
     let (status, body) = app.validate(&s.token, &unknown).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("CHALLENGE_NOT_FOUND")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("CHALLENGE_NOT_FOUND")),
+        "{body}"
+    );
 
     let (_, challenge) = app.challenge(&s.token, &s.id).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let frames: Vec<Value> = challenge["data"]["steps"].as_array().unwrap().iter().map(|st| json!({"step": st, "image": jpeg()})).collect();
-    let late = json!({"os": "web", "challengeId": challenge["data"]["challengeId"], "frames": frames});
+    let frames: Vec<Value> = challenge["data"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| json!({"step": st, "image": jpeg()}))
+        .collect();
+    let late =
+        json!({"os": "web", "challengeId": challenge["data"]["challengeId"], "frames": frames});
     let (status, body) = app.validate(&s.token, &late).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["attempt"]["reasons"], json!(["CHALLENGE_EXPIRED"]));
+    assert_eq!(
+        body["data"]["attempt"]["reasons"],
+        json!(["CHALLENGE_EXPIRED"])
+    );
     assert_eq!(body["data"]["status"], "pending");
 
     // Frames out of the challenge's order fail too.
@@ -362,12 +524,17 @@ async fn an_active_flow_needs_a_challenge_and_a_late_answer_fails() {
     let shuffled = json!({"os": "web", "challengeId": challenge["data"]["challengeId"],
         "frames": [{"step": "right", "image": jpeg()}, {"step": "left", "image": jpeg()}, {"step": "front", "image": jpeg()}]});
     let (_, body) = app.validate(&s.token, &shuffled).await;
-    assert_eq!(body["data"]["attempt"]["reasons"], json!(["CHALLENGE_MISMATCH"]));
+    assert_eq!(
+        body["data"]["attempt"]["reasons"],
+        json!(["CHALLENGE_MISMATCH"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_validation_sends_its_event_and_closes_its_page() {
-    let app = TestApp::spawn_with(Options::dispatching().with("worker.expiry_sweep_interval", "200ms")).await;
+    let app =
+        TestApp::spawn_with(Options::dispatching().with("worker.expiry_sweep_interval", "200ms"))
+            .await;
     app.seed(CLIENT, PROJECT, FLOW, "login").await;
     let receiver = Receiver::start().await;
     let mut body = request("validation", "slow@example.com");
@@ -383,7 +550,11 @@ async fn an_expired_validation_sends_its_event_and_closes_its_page() {
     let (status, body) = app.challenge(&s.token, &s.id).await;
     assert!(status == 409 || status == 401, "{status} {body}");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received().len(), 2, "created and expired, each once");
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "created and expired, each once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -391,28 +562,55 @@ async fn captures_are_kept_only_when_the_project_asks_and_only_as_long() {
     let app = app_with("login").await;
     set_flow(&app, Some(bv_contract::LivenessMode::Passive), None).await;
     let image = jpeg();
-    let s = app.start(CLIENT, &request("validation", "a@example.com")).await;
-    let (status, _) = app.validate(&s.token, &json!({"os": "web", "image": image})).await;
+    let s = app
+        .start(CLIENT, &request("validation", "a@example.com"))
+        .await;
+    let (status, _) = app
+        .validate(&s.token, &json!({"os": "web", "image": image}))
+        .await;
     assert_eq!(status, 200);
     let kept = "(SELECT id FROM validation_attempts WHERE images IS NOT NULL) k";
-    assert_eq!(bv_e2e::count_rows(&app.db, kept).await, 0, "not stored by default");
+    assert_eq!(
+        bv_e2e::count_rows(&app.db, kept).await,
+        0,
+        "not stored by default"
+    );
 
     bv_store::projects::set_biometrics(&app.db, PROJECT, None, Some(Some(7)))
         .await
         .unwrap()
         .unwrap();
-    let s = app.start(CLIENT, &request("validation", "b@example.com")).await;
-    let (status, _) = app.validate(&s.token, &json!({"os": "web", "image": image})).await;
+    let s = app
+        .start(CLIENT, &request("validation", "b@example.com"))
+        .await;
+    let (status, _) = app
+        .validate(&s.token, &json!({"os": "web", "image": image}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(bv_e2e::count_rows(&app.db, kept).await, 1, "kept for audit");
     // The sweeper's purge removes them when their time has come, not before.
     let now = chrono::Utc::now();
-    assert_eq!(bv_store::biometrics::purge_images(&app.db, now).await.unwrap(), 0);
+    assert_eq!(
+        bv_store::biometrics::purge_images(&app.db, now)
+            .await
+            .unwrap(),
+        0
+    );
     let later = now + chrono::Duration::days(8);
-    assert_eq!(bv_store::biometrics::purge_images(&app.db, later).await.unwrap(), 1);
+    assert_eq!(
+        bv_store::biometrics::purge_images(&app.db, later)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(bv_e2e::count_rows(&app.db, kept).await, 0);
     // The client's view never carries images.
-    let read = app.get(&app.token(CLIENT), &format!("/v2/biometric-validations/{}", s.id)).await;
+    let read = app
+        .get(
+            &app.token(CLIENT),
+            &format!("/v2/biometric-validations/{}", s.id),
+        )
+        .await;
     let text = read.text().await.unwrap();
     assert!(!text.contains(&image[..40]));
 }

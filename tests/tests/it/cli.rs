@@ -204,23 +204,71 @@ async fn an_operator_sets_how_a_flow_decides_and_makes_signing_keys() {
     let app = TestApp::spawn().await;
     let project = bvctl(
         &app,
-        &["--json", "project", "create", "--client", "acme", "--name", "Acme", "--id", "p1", "--keep-images-days", "7"],
+        &[
+            "--json",
+            "project",
+            "create",
+            "--client",
+            "acme",
+            "--name",
+            "Acme",
+            "--id",
+            "p1",
+            "--keep-images-days",
+            "7",
+        ],
     )
     .await;
-    assert_eq!((project["engine"].as_str(), project["keepImagesDays"].as_i64()), (Some("sandbox"), Some(7)));
+    assert_eq!(
+        (
+            project["engine"].as_str(),
+            project["keepImagesDays"].as_i64()
+        ),
+        (Some("sandbox"), Some(7))
+    );
     let flow = bvctl(
         &app,
-        &["--json", "flow", "create", "--project", "p1", "--type", "login", "--id", "f1",
-          "--liveness", "passive", "--match-threshold", "0.85", "--max-attempts", "5"],
+        &[
+            "--json",
+            "flow",
+            "create",
+            "--project",
+            "p1",
+            "--type",
+            "login",
+            "--id",
+            "f1",
+            "--liveness",
+            "passive",
+            "--match-threshold",
+            "0.85",
+            "--max-attempts",
+            "5",
+        ],
     )
     .await;
     assert_eq!(flow["liveness"], "passive");
     assert_eq!(flow["maxAttempts"], 5);
     assert!((flow["matchThreshold"].as_f64().unwrap() - 0.85).abs() < 1e-6);
-    bvctl(&app, &["flow", "update", "f1", "--match-threshold", "default", "--max-attempts", "2"]).await;
+    bvctl(
+        &app,
+        &[
+            "flow",
+            "update",
+            "f1",
+            "--match-threshold",
+            "default",
+            "--max-attempts",
+            "2",
+        ],
+    )
+    .await;
     let listed = bvctl(&app, &["--json", "flow", "list", "--project", "p1"]).await;
     assert_eq!(listed[0]["maxAttempts"], 2);
-    assert!(listed[0].get("matchThreshold").is_none(), "back to the engine's default");
+    assert!(
+        listed[0].get("matchThreshold").is_none(),
+        "back to the engine's default"
+    );
     // A flow's settings are what the worker applies: two failures end it.
     let token = bvctl(&app, &["token", "issue", "--client", "acme", "--ttl", "1h"]).await;
     let mut body = seed_request();
@@ -231,9 +279,13 @@ async fn an_operator_sets_how_a_flow_decides_and_makes_signing_keys() {
     let created: Value = response.json().await.unwrap();
     let session = created["data"]["token"].as_str().unwrap();
     let image = bv_e2e::journey::jpeg();
-    let (_, first) = app.validate(session, &serde_json::json!({"os": "web", "image": image})).await;
+    let (_, first) = app
+        .validate(session, &serde_json::json!({"os": "web", "image": image}))
+        .await;
     assert_eq!(first["data"]["status"], "pending", "{first}");
-    let (_, last) = app.validate(session, &serde_json::json!({"os": "web", "image": image})).await;
+    let (_, last) = app
+        .validate(session, &serde_json::json!({"os": "web", "image": image}))
+        .await;
     assert_eq!(last["data"]["status"], "failed", "{last}");
 
     // Out-of-range settings are usage errors.

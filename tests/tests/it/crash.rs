@@ -204,7 +204,8 @@ async fn sigterm_stops_the_worker_cleanly_and_returns_its_messages() {
 async fn a_worker_killed_while_deciding_records_every_attempt_exactly_once() {
     const N: usize = 200;
     // The in-process worker creates; only the spawned one decides.
-    let app = TestApp::spawn_with(bv_e2e::Options::default().with("worker.biometrics", "false")).await;
+    let app =
+        TestApp::spawn_with(bv_e2e::Options::default().with("worker.biometrics", "false")).await;
     app.seed("c1", "project_123456789", "flow_123456789", "login")
         .await;
     // Verifik's single-image body: a passive flow.
@@ -273,7 +274,10 @@ async fn a_worker_killed_while_deciding_records_every_attempt_exactly_once() {
     worker.start_kill().unwrap();
     let _ = worker.wait().await;
     let at_kill = attempts().await;
-    assert!(at_kill < N as u64, "killed mid-stream ({at_kill} of {N} decided)");
+    assert!(
+        at_kill < N as u64,
+        "killed mid-stream ({at_kill} of {N} decided)"
+    );
 
     let mut worker = spawn_worker(&app, &deciding);
     let all = eventually(Duration::from_secs(60), || async {

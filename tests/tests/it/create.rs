@@ -50,7 +50,10 @@ async fn the_seed_example_returns_201_with_the_seed_response_and_get_returns_it(
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, expected_keys, "the seed's fields in its order, then the session");
+    assert_eq!(
+        keys, expected_keys,
+        "the seed's fields in its order, then the session"
+    );
 
     let request = seed_request();
     for field in [

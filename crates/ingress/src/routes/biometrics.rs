@@ -41,11 +41,22 @@ pub async fn challenge(
     let id = own(session, &id)?;
     let body = serde_json::to_vec(&ChallengeCommand { validation: id })
         .map_err(|e| Failure::Internal(format!("cannot encode a challenge command: {e}")))?;
-    let sent = send(&state, CHALLENGE_ROUTING_KEY, CHALLENGE_MESSAGE_TYPE, Uuid::now_v7(), &body).await?;
+    let sent = send(
+        &state,
+        CHALLENGE_ROUTING_KEY,
+        CHALLENGE_MESSAGE_TYPE,
+        Uuid::now_v7(),
+        &body,
+    )
+    .await?;
     match sent {
-        Sent::Answered(reply) => Ok(answer::challenged(decode_reply::<ChallengeOutcome>(&reply)?)),
+        Sent::Answered(reply) => Ok(answer::challenged(decode_reply::<ChallengeOutcome>(
+            &reply,
+        )?)),
         // A challenge the page cannot see is of no use: ask again later.
-        Sent::Queued => Err(ApiError::unavailable("the challenge could not be issued in time").into()),
+        Sent::Queued => {
+            Err(ApiError::unavailable("the challenge could not be issued in time").into())
+        }
     }
 }
 
@@ -120,7 +131,14 @@ pub async fn validate(
     let body = serde_json::to_vec(&command)
         .map_err(|e| Failure::Internal(format!("cannot encode a validate command: {e}")))?;
     drop(command);
-    let sent = send(&state, VALIDATE_ROUTING_KEY, VALIDATE_MESSAGE_TYPE, attempt, &body).await?;
+    let sent = send(
+        &state,
+        VALIDATE_ROUTING_KEY,
+        VALIDATE_MESSAGE_TYPE,
+        attempt,
+        &body,
+    )
+    .await?;
     match sent {
         Sent::Answered(reply) => Ok(answer::validated(decode_reply::<ValidateOutcome>(&reply)?)),
         Sent::Queued => {
@@ -157,7 +175,9 @@ pub async fn delete_person(
     )
     .await?;
     match sent {
-        Sent::Answered(reply) => Ok(answer::person_deleted(decode_reply::<DeletePersonOutcome>(&reply)?)),
+        Sent::Answered(reply) => Ok(answer::person_deleted(decode_reply::<DeletePersonOutcome>(
+            &reply,
+        )?)),
         Sent::Queued => Ok((
             StatusCode::ACCEPTED,
             Json(Success::new(Accepted::queued(validation))),
@@ -226,7 +246,9 @@ fn parse(body: &[u8]) -> Result<ValidateRequest, ApiError> {
         return Err(ApiError::field(
             ErrorCode::UnknownField,
             unknown,
-            format!("Unknown field `{unknown}`: the body takes `os`, `image`, `challengeId` and `frames`"),
+            format!(
+                "Unknown field `{unknown}`: the body takes `os`, `image`, `challengeId` and `frames`"
+            ),
         ));
     }
     match map.get("os") {

@@ -49,12 +49,16 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ChallengeOutco
         return Ok(ChallengeOutcome::Rejected(ApiError::closed(status)));
     }
     let flows = bv_store::flows::by_ids(db, [validation.project_flow.as_str()]);
-    let flow = bounded(limit, flows).await?.remove(&validation.project_flow);
+    let flow = bounded(limit, flows)
+        .await?
+        .remove(&validation.project_flow);
     let Some(project) = bounded(limit, bv_store::projects::get(db, &validation.project)).await?
     else {
         return Ok(ChallengeOutcome::Rejected(ApiError::not_found()));
     };
-    let liveness = flow.as_ref().map_or(bv_contract::LivenessMode::Active, |f| f.liveness);
+    let liveness = flow
+        .as_ref()
+        .map_or(bv_contract::LivenessMode::Active, |f| f.liveness);
     let steps = engines::engine(project.engine).challenge(liveness);
     let ttl = chrono::Duration::from_std(ctx.biometrics.challenge_ttl)
         .unwrap_or(chrono::Duration::minutes(2));

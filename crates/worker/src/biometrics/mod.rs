@@ -190,22 +190,28 @@ impl Served<'_> {
     {
         let (ctx, delivery) = (self.ctx, self.delivery);
         let what = format!("the {command} command");
-        let outcome =
-            match until_ok(&what, Some(ctx.settings.db_retry_max), self.shutdown, handler).await {
-                Ok(outcome) => outcome,
-                Err(stopped) => {
-                    if let Stopped::GaveUp(err) = &stopped {
-                        tracing::warn!(error = %err, "database unavailable; returning the {command} command to the queue");
-                        ctx.metrics.requeued.inc();
-                    }
-                    let requeue = BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    };
-                    delivery.acker.nack(requeue).await?;
-                    return Ok(());
+        let outcome = match until_ok(
+            &what,
+            Some(ctx.settings.db_retry_max),
+            self.shutdown,
+            handler,
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(stopped) => {
+                if let Stopped::GaveUp(err) = &stopped {
+                    tracing::warn!(error = %err, "database unavailable; returning the {command} command to the queue");
+                    ctx.metrics.requeued.inc();
                 }
-            };
+                let requeue = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                delivery.acker.nack(requeue).await?;
+                return Ok(());
+            }
+        };
         ctx.metrics.biometric(command, outcome.kind());
         tracing::Span::current().record("bv.outcome", outcome.kind());
         if let Some(err) = outcome.rejection() {
@@ -242,7 +248,10 @@ pub fn message_id(delivery: &Delivery) -> Result<Uuid, ApiError> {
 }
 
 /// Decodes a command body, or says why it cannot be read.
-pub fn decode<T: serde::de::DeserializeOwned>(delivery: &Delivery, what: &str) -> Result<T, ApiError> {
+pub fn decode<T: serde::de::DeserializeOwned>(
+    delivery: &Delivery,
+    what: &str,
+) -> Result<T, ApiError> {
     serde_json::from_slice(&delivery.data).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidJson,

@@ -19,9 +19,7 @@ use bv_contract::{
 use bv_engine::image::{ImageLimits, decode_base64};
 use bv_engine::rules::{EvaluateInput, Evaluation, evaluate};
 use bv_engine::{AnalyzeInput, CaptureInput, Template};
-use bv_store::entity::{
-    biometric_validation, person, project, project_flow, validation_attempt,
-};
+use bv_store::entity::{biometric_validation, person, project, project_flow, validation_attempt};
 use bv_store::sea_orm::sea_query::Expr;
 use bv_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -55,7 +53,9 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
     tracing::Span::current().record("bv.validation", validation.id.to_string());
     let now = Utc::now().trunc_subsecs(3);
     if validation.status.is_final() {
-        return Ok(ValidateOutcome::Rejected(ApiError::closed(validation.status)));
+        return Ok(ValidateOutcome::Rejected(ApiError::closed(
+            validation.status,
+        )));
     }
     if validation.status.is_expired_at(validation.expires_at, now) {
         return Ok(ValidateOutcome::Rejected(ApiError::closed(
@@ -63,14 +63,17 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
         )));
     }
     let flows = bv_store::flows::by_ids(db, [validation.project_flow.as_str()]);
-    let flow = bounded(limit, flows).await?.remove(&validation.project_flow);
+    let flow = bounded(limit, flows)
+        .await?
+        .remove(&validation.project_flow);
     let Some(project) = bounded(limit, bv_store::projects::get(db, &validation.project)).await?
     else {
         return Ok(ValidateOutcome::Rejected(ApiError::not_found()));
     };
-    let settings = flow.as_ref().map(|f| (f.liveness, f.match_threshold, f.max_attempts));
-    let (liveness, threshold, max_attempts) =
-        settings.unwrap_or((LivenessMode::Active, None, 3));
+    let settings = flow
+        .as_ref()
+        .map(|f| (f.liveness, f.match_threshold, f.max_attempts));
+    let (liveness, threshold, max_attempts) = settings.unwrap_or((LivenessMode::Active, None, 3));
 
     // The challenge answered, if any: this validation's, unused.
     let challenge = match command.challenge_id {
@@ -124,7 +127,8 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
         Ok(decided) => decided,
         Err(err) => return Ok(ValidateOutcome::Rejected(err)),
     };
-    ctx.metrics.decided(evaluation.decision, &evaluation.reasons);
+    ctx.metrics
+        .decided(evaluation.decision, &evaluation.reasons);
 
     // One attempt fewer; oneTimeLink links work for one decided attempt.
     let attempts = validation.attempts + 1;
@@ -166,7 +170,7 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
         now,
     };
     let after = match bounded(limit, record.write(db)).await? {
-        Written::Done(after) => after,
+        Written::Done(after) => *after,
         Written::ChallengeUsed => {
             return Ok(ValidateOutcome::Rejected(ApiError::challenge_used()));
         }
@@ -258,7 +262,7 @@ struct Record<'a> {
 }
 
 enum Written {
-    Done(biometric_validation::Model),
+    Done(Box<biometric_validation::Model>),
     ChallengeUsed,
 }
 
@@ -348,14 +352,13 @@ impl Record<'_> {
                 data.attempts = Some(attempts.iter().map(biometrics::attempt_view).collect());
             }
             let trace = bv_runtime::propagation::traceparent_of(&tracing::Span::current());
-            let event =
-                bv_store::deliveries::event(&after, self.project, kind, data, trace, now);
+            let event = bv_store::deliveries::event(&after, self.project, kind, data, trace, now);
             if let Some(event) = event {
                 event.insert(&txn).await?;
             }
         }
         txn.commit().await?;
-        Ok(Written::Done(after))
+        Ok(Written::Done(Box::new(after)))
     }
 }
 
@@ -375,17 +378,16 @@ fn event_of(before: ValidationStatus, after: ValidationStatus) -> Option<EventTy
 
 /// A redelivered command: the attempt it already recorded, with the
 /// validation as it is now.
-async fn replay(
-    ctx: &Context,
-    done: validation_attempt::Model,
-) -> Result<ValidateOutcome, DbErr> {
+async fn replay(ctx: &Context, done: validation_attempt::Model) -> Result<ValidateOutcome, DbErr> {
     let (db, limit) = (&ctx.db, ctx.db_timeout);
     let find = biometric_validation::Entity::find_by_id(done.validation_id).one(db);
     let Some(validation) = bounded(limit, find).await? else {
         return Ok(ValidateOutcome::Rejected(ApiError::not_found()));
     };
     let flows = bv_store::flows::by_ids(db, [validation.project_flow.as_str()]);
-    let flow = bounded(limit, flows).await?.remove(&validation.project_flow);
+    let flow = bounded(limit, flows)
+        .await?
+        .remove(&validation.project_flow);
     Ok(ValidateOutcome::Replayed(Success::new(result(
         ctx,
         &validation,

@@ -17,8 +17,8 @@ use super::AttemptResult;
 use super::policy::Verdict;
 use crate::settings::{EmailSettings, EmailTransport};
 use bv_runtime::session::Sessions;
-use std::sync::Arc;
 use bv_runtime::settings::ExposeSecret;
+use std::sync::Arc;
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),

@@ -102,11 +102,7 @@ impl Dispatcher {
             ),
             policy: Policy::new(settings.delivery.clone()),
             webhook: webhook::WebhookSender::new(guard, settings.delivery.timeout)?,
-            email: email::EmailSender::new(
-                &settings.email,
-                sessions,
-                settings.delivery.timeout,
-            )?,
+            email: email::EmailSender::new(&settings.email, sessions, settings.delivery.timeout)?,
             lease: settings.delivery.lease,
             poll_interval: settings.delivery.poll_interval,
             concurrency: usize::from(settings.delivery.concurrency),
