@@ -132,7 +132,12 @@ impl ValidateRequest {
                 "frames",
                 "Send either `image` or `frames`, not both",
             )),
-            (Some(image), None, challenge) => Ok((challenge, vec![Frame { step: None, image }])),
+            (Some(_), None, Some(_)) => Err(ApiError::field(
+                ErrorCode::InvalidField,
+                "frames",
+                "A challenge is answered with `frames` (one per step), not `image`",
+            )),
+            (Some(image), None, None) => Ok((None, vec![Frame { step: None, image }])),
             (None, Some(_), None) => Err(ApiError::field(
                 ErrorCode::MissingField,
                 "challengeId",
@@ -323,6 +328,10 @@ mod tests {
             ),
             (
                 json!({"os": "web", "frames": [], "challengeId": Uuid::nil()}),
+                "frames",
+            ),
+            (
+                json!({"os": "web", "image": "x", "challengeId": Uuid::nil()}),
                 "frames",
             ),
         ];

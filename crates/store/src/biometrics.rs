@@ -100,7 +100,13 @@ pub fn attempts_left(v: &biometric_validation::Model, flow: Option<&project_flow
     if v.status.is_final() {
         return 0;
     }
-    let max = flow.map_or(1, |f| f.max_attempts.max(1));
+    let max = if v.kind == bv_contract::ValidationType::OneTimeLink {
+        1
+    } else {
+        flow.map_or(crate::flows::FlowSettings::default().max_attempts, |f| {
+            f.max_attempts.max(1)
+        })
+    };
     u32::try_from(max.saturating_sub(v.attempts)).unwrap_or(0)
 }
 

@@ -229,15 +229,15 @@ async fn process_batch(
 
 /// A created validation as the create answer shows it: the seed's `data`
 /// plus the hosted page's session `token` and `url`.
+/// (A replay of a validation already decided or expired has no session.)
 fn answer(ctx: &Context, m: &bv_store::entity::biometric_validation::Model) -> BiometricValidation {
-    let session = ctx
-        .sessions
-        .session(&m.id.to_string(), m.created_at, m.expires_at);
-    BiometricValidation {
-        token: Some(session.token),
-        url: Some(session.url),
-        ..bv_store::validations::to_api(m)
+    let mut view = bv_store::validations::to_api(m);
+    if !m.status.is_final() {
+        let session = ctx.sessions.session(&view.id, m.created_at, m.expires_at);
+        view.token = Some(session.token);
+        view.url = Some(session.url);
     }
+    view
 }
 
 /// Answers one command and, when it can never succeed, dead-letters it.

@@ -32,6 +32,17 @@ pub struct Why<'a> {
 /// confirm; an error means the caller must not ack the original (its channel
 /// closes and the message returns to the queue).
 pub async fn publish(channel: &Channel, delivery: &Delivery, why: Why<'_>) -> anyhow::Result<()> {
+    publish_body(channel, delivery, &delivery.data, why).await
+}
+
+/// The same, with `body` instead of the original's (a validate command's
+/// copy without its images: nothing biometric is kept in a dead letter).
+pub async fn publish_body(
+    channel: &Channel,
+    delivery: &Delivery,
+    body: &[u8],
+    why: Why<'_>,
+) -> anyhow::Result<()> {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     set_header(&mut headers, DEAD_CODE_HEADER, why.code.as_str());
     set_header(&mut headers, DEAD_REASON_HEADER, why.reason);
@@ -50,7 +61,7 @@ pub async fn publish(channel: &Channel, delivery: &Delivery, why: Why<'_>) -> an
                     mandatory: true,
                     ..Default::default()
                 },
-                &delivery.data,
+                body,
                 props,
             )
             .await?

@@ -65,6 +65,7 @@ pub async fn challenge(
 pub async fn validate(
     State(state): State<AppState>,
     Session(session): Session,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
     let limits = &state.biometrics;
@@ -84,6 +85,7 @@ pub async fn validate(
             )
         }
     })?;
+    crate::routes::create::check_content_type(&headers)?;
     let request = parse(&body)?;
     let os = request.os;
     let (challenge_id, frames) = request.frames()?;
@@ -104,14 +106,15 @@ pub async fn validate(
                     format!("frames[{index}].image")
                 };
                 if let Err(err) = decode_base64(image, &image_limits) {
-                    let code = if err.is_too_large() {
-                        ErrorCode::PayloadTooLarge
+                    return Err(if err.is_too_large() {
+                        ApiError::field(
+                            ErrorCode::PayloadTooLarge,
+                            &field,
+                            format!("The image in `{field}` is too large: {err}"),
+                        )
                     } else {
-                        ErrorCode::InvalidImage
-                    };
-                    let mut api = ApiError::invalid_image(&field, err);
-                    api.code = code;
-                    return Err(api);
+                        ApiError::invalid_image(&field, err)
+                    });
                 }
             }
             Ok(())

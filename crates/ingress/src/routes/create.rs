@@ -160,7 +160,7 @@ pub fn unavailable(err: SendError) -> Failure {
     ApiError::unavailable(reason).into()
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     match headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

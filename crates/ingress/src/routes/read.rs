@@ -67,7 +67,8 @@ async fn full_view(
         .map_err(db_unavailable)?;
     let mut view = bv_store::validations::to_api(&row);
     let now = chrono::Utc::now();
-    if !row.status.is_final() && !row.status.is_expired_at(row.expires_at, now) {
+    let session_open = state.sessions.expiry(row.created_at, row.expires_at) > now;
+    if session_open && !row.status.is_final() && !row.status.is_expired_at(row.expires_at, now) {
         let session = state
             .sessions
             .session(&view.id, row.created_at, row.expires_at);

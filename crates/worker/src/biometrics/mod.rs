@@ -223,12 +223,53 @@ impl Served<'_> {
                 code: err.code,
                 reason: &err.error,
             };
-            dead_letter::publish(self.channel, delivery, why).await?;
+            dead_letter::publish_body(self.channel, delivery, &without_images(&delivery.data), why)
+                .await?;
             ctx.metrics.dead_lettered.inc();
         }
         reply::answer(self.channel, delivery, &outcome).await?;
         delivery.acker.ack(BasicAckOptions::default()).await?;
         Ok(())
+    }
+}
+
+/// A command body with every image replaced by its size: what a dead letter
+/// keeps (an operator sees what was sent, never a face). A body that is not
+/// JSON is kept as its size alone.
+pub fn without_images(body: &[u8]) -> Vec<u8> {
+    let removed = |bytes: usize| serde_json::Value::String(format!("[image removed: {bytes} bytes]"));
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return serde_json::json!({ "unreadable": removed(body.len()) })
+            .to_string()
+            .into_bytes();
+    };
+    if let Some(frames) = value.get_mut("frames").and_then(|f| f.as_array_mut()) {
+        for frame in frames {
+            if let Some(image) = frame.get_mut("image") {
+                let len = image.as_str().map_or(0, str::len);
+                *image = removed(len);
+            }
+        }
+    }
+    if let Some(image) = value.get_mut("image") {
+        let len = image.as_str().map_or(0, str::len);
+        *image = removed(len);
+    }
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_keeps_no_image() {
+        let body = br#"{"validation":"v","os":"web","frames":[{"step":"front","image":"QUJD"},{"image":"REVGRw=="}]}"#;
+        let kept = String::from_utf8(without_images(body)).unwrap();
+        assert!(!kept.contains("QUJD") && !kept.contains("REVGRw"), "{kept}");
+        assert!(kept.contains("[image removed: 4 bytes]") && kept.contains("\"step\":\"front\""), "{kept}");
+        let junk = String::from_utf8(without_images(b"\xff\xd8 not json")).unwrap();
+        assert!(!junk.contains("not json"), "{junk}");
     }
 }
 

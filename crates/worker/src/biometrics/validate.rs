@@ -70,10 +70,11 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
     else {
         return Ok(ValidateOutcome::Rejected(ApiError::not_found()));
     };
-    let settings = flow
-        .as_ref()
-        .map(|f| (f.liveness, f.match_threshold, f.max_attempts));
-    let (liveness, threshold, max_attempts) = settings.unwrap_or((LivenessMode::Active, None, 3));
+    let defaults = bv_store::flows::FlowSettings::default();
+    let (liveness, threshold, max_attempts) = flow.as_ref().map_or(
+        (defaults.liveness, defaults.match_threshold, defaults.max_attempts),
+        |f| (f.liveness, f.match_threshold, f.max_attempts),
+    );
 
     // The challenge answered, if any: this validation's, unused.
     let challenge = match command.challenge_id {
@@ -127,8 +128,6 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
         Ok(decided) => decided,
         Err(err) => return Ok(ValidateOutcome::Rejected(err)),
     };
-    ctx.metrics
-        .decided(evaluation.decision, &evaluation.reasons);
 
     // One attempt fewer; oneTimeLink links work for one decided attempt.
     let attempts = validation.attempts + 1;
@@ -175,6 +174,7 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
             return Ok(ValidateOutcome::Rejected(ApiError::challenge_used()));
         }
     };
+    ctx.metrics.decided(evaluation.decision, &evaluation.reasons);
     if after.status != validation.status {
         ctx.wake.notify_one();
     }
