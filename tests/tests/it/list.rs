@@ -93,7 +93,7 @@ async fn filters_and_pagination_follow_verifik_conventions() {
         .unwrap();
     assert_eq!(statuses["pagination"]["total"], 5);
     let none: Value = app
-        .get(&t, "/v2/biometric-validations?where_status=completed")
+        .get(&t, "/v2/biometric-validations?where_status=validated")
         .await
         .json()
         .await
