@@ -263,6 +263,17 @@ pub struct PublicView {
     pub redirect_url: Option<String>,
     pub liveness: LivenessMode,
     pub attempts_left: u32,
+    /// The latest attempt's decision and reasons (what the page tells the
+    /// user after an answer it did not wait for); never scores or images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<LastAttempt>,
+}
+
+/// The latest attempt, as the page may see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastAttempt {
+    pub decision: Decision,
+    pub reasons: Vec<Reason>,
 }
 
 /// The claims a session token carries.

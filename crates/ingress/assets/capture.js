@@ -515,7 +515,8 @@
       // Decided, or one attempt fewer than before sending: this one failed.
       const used = before !== null && left !== null && left < before;
       if (isFinal(data.status) || (data.status !== 'new' && used)) {
-        return outcome(data.status, null, left);
+        const last = data.lastAttempt;
+        return outcome(data.status, last && last.reasons, left);
       }
     }
     message({

@@ -114,6 +114,7 @@ pub fn attempts_left(v: &biometric_validation::Model, flow: Option<&project_flow
 pub fn public_view(
     v: &biometric_validation::Model,
     flow: Option<&project_flow::Model>,
+    last: Option<&validation_attempt::Model>,
     now: DateTime<Utc>,
 ) -> PublicView {
     let status = if v.status.is_expired_at(v.expires_at, now) {
@@ -130,6 +131,10 @@ pub fn public_view(
         redirect_url: v.redirect_url.clone(),
         liveness: flow.map_or(bv_contract::LivenessMode::Active, |f| f.liveness),
         attempts_left: attempts_left(v, flow),
+        last_attempt: last.map(|a| bv_contract::biometrics::LastAttempt {
+            decision: a.decision,
+            reasons: reasons(a),
+        }),
     }
 }
 

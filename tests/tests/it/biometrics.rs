@@ -284,6 +284,15 @@ async fn failed_attempts_leave_it_pending_until_the_last_one() {
     );
     assert_eq!(first["data"]["attemptsLeft"], 1);
     assert!(first["data"].get("signature").is_none(), "not decided yet");
+    // The page's view tells why, without scores, for an answer it did not wait for.
+    let view = app
+        .get(&s.token, &format!("/v2/biometric-validations/{}", s.id))
+        .await;
+    let view: Value = view.json().await.unwrap();
+    assert_eq!(
+        view["data"]["lastAttempt"],
+        json!({"decision": "fail", "reasons": ["LIVENESS_FAILED"]})
+    );
 
     let (_, last) = app.pass_challenge(&s, &jpeg()).await;
     assert_eq!(last["data"]["status"], "failed");

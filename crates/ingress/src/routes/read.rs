@@ -43,7 +43,12 @@ pub async fn get_one(
                 .await
                 .map_err(db_unavailable)?
                 .remove(&row.project_flow);
-            let view = biometrics::public_view(&row, flow.as_ref(), chrono::Utc::now());
+            let read = biometrics::attempts_of(&state.db, row.id);
+            let attempts = bv_store::bounded(state.db_timeout, read)
+                .await
+                .map_err(db_unavailable)?;
+            let now = chrono::Utc::now();
+            let view = biometrics::public_view(&row, flow.as_ref(), attempts.last(), now);
             Ok(Json(Success::new(view)).into_response())
         }
     }

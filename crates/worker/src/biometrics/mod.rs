@@ -237,7 +237,8 @@ impl Served<'_> {
 /// keeps (an operator sees what was sent, never a face). A body that is not
 /// JSON is kept as its size alone.
 pub fn without_images(body: &[u8]) -> Vec<u8> {
-    let removed = |bytes: usize| serde_json::Value::String(format!("[image removed: {bytes} bytes]"));
+    let removed =
+        |bytes: usize| serde_json::Value::String(format!("[image removed: {bytes} bytes]"));
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return serde_json::json!({ "unreadable": removed(body.len()) })
             .to_string()
@@ -267,7 +268,10 @@ mod tests {
         let body = br#"{"validation":"v","os":"web","frames":[{"step":"front","image":"QUJD"},{"image":"REVGRw=="}]}"#;
         let kept = String::from_utf8(without_images(body)).unwrap();
         assert!(!kept.contains("QUJD") && !kept.contains("REVGRw"), "{kept}");
-        assert!(kept.contains("[image removed: 4 bytes]") && kept.contains("\"step\":\"front\""), "{kept}");
+        assert!(
+            kept.contains("[image removed: 4 bytes]") && kept.contains("\"step\":\"front\""),
+            "{kept}"
+        );
         let junk = String::from_utf8(without_images(b"\xff\xd8 not json")).unwrap();
         assert!(!junk.contains("not json"), "{junk}");
     }

@@ -72,7 +72,11 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
     };
     let defaults = bv_store::flows::FlowSettings::default();
     let (liveness, threshold, max_attempts) = flow.as_ref().map_or(
-        (defaults.liveness, defaults.match_threshold, defaults.max_attempts),
+        (
+            defaults.liveness,
+            defaults.match_threshold,
+            defaults.max_attempts,
+        ),
         |f| (f.liveness, f.match_threshold, f.max_attempts),
     );
 
@@ -174,7 +178,8 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
             return Ok(ValidateOutcome::Rejected(ApiError::challenge_used()));
         }
     };
-    ctx.metrics.decided(evaluation.decision, &evaluation.reasons);
+    ctx.metrics
+        .decided(evaluation.decision, &evaluation.reasons);
     if after.status != validation.status {
         ctx.wake.notify_one();
     }
