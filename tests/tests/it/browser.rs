@@ -389,10 +389,26 @@ fn assert_back_with(url: &url::Url, id: &str, status: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_camera_a_person_is_verified_and_sent_back() {
-    let app = app_with_flow().await;
+    let app = TestApp::spawn_with(bv_e2e::Options::dispatching()).await;
+    let project = app.seed_project(CLIENT, "project_123456789").await;
+    app.seed_flow(
+        "project_123456789",
+        "flow_123456789",
+        "onboarding",
+        "active",
+    )
+    .await;
+    let receiver = bv_e2e::Receiver::start().await;
     let back = integrator_page().await;
     let started = app
-        .start(CLIENT, &request(json!({"redirectUrl": back})))
+        .start(
+            CLIENT,
+            &request(json!({
+                "redirectUrl": back,
+                "webhookUrl": receiver.url("/hooks"),
+                "sendViaEmail": false
+            })),
+        )
         .await;
     let media = TestMedia::make();
     let browser = Browser::start().await;
@@ -424,6 +440,24 @@ async fn with_the_camera_a_person_is_verified_and_sent_back() {
     let url = landed(&client, SHORT).await;
     assert_back_with(&url, &started.id, "validated");
     client.close().await.unwrap();
+
+    // The integrator hears it too: a signed `validated` event.
+    let hooks = receiver.wait_for(3, SHORT).await;
+    let validated = hooks
+        .iter()
+        .find(|h| h.body.contains("\"biometric_validation.validated\""))
+        .expect("a validated event");
+    let timestamp: i64 = validated.header("webhook-timestamp").parse().unwrap();
+    assert!(bv_contract::webhook::verify(
+        &project.webhook_secret,
+        validated.header("webhook-id"),
+        timestamp,
+        validated.body.as_bytes(),
+        validated.header("webhook-signature"),
+    ));
+    let event: Value = serde_json::from_str(&validated.body).unwrap();
+    assert_eq!(event["data"]["_id"], started.id);
+    assert_eq!(event["data"]["attempts"][0]["decision"], "pass");
 }
 
 #[tokio::test(flavor = "multi_thread")]
