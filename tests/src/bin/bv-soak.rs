@@ -209,6 +209,13 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
         faults += 1;
+        // The memory trend, before each fault: flat, or growing per fault?
+        println!(
+            "{:>5.0} s: RSS ingress {} KiB, worker {} KiB",
+            started.elapsed().as_secs_f64(),
+            rss_kib(ingress.id().unwrap_or(0)),
+            rss_kib(worker.id().unwrap_or(0))
+        );
         if faults % 2 == 1 {
             println!(
                 "{:>5.0} s: broker connections cut",
