@@ -123,42 +123,47 @@ pub fn redelivered(outcome: RedeliverOutcome) -> Response {
     }
 }
 
-/// The worker's answer to a validate command: `200` with the result.
+/// The worker's answer to a biometric command (validate, challenge, delete
+/// person): `200` with its body, the error, or `503` when the worker could
+/// not reach the database.
+pub fn biometric<T: Serialize>(answer: Result<Option<T>, ApiError>) -> Response {
+    match answer {
+        Ok(Some(body)) => ok(StatusCode::OK, &body),
+        Ok(None) => {
+            Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
+        }
+        Err(error) => Failure::Api(error).into_response(),
+    }
+}
+
+/// A validate outcome as [`biometric`] takes it.
 pub fn validated(outcome: bv_contract::ValidateOutcome) -> Response {
-    use bv_contract::ValidateOutcome;
-    match outcome {
-        ValidateOutcome::Decided(body) | ValidateOutcome::Replayed(body) => {
-            ok(StatusCode::OK, &body)
-        }
-        ValidateOutcome::Rejected(error) => Failure::Api(error).into_response(),
-        ValidateOutcome::Unavailable => {
-            Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
-        }
-    }
+    use bv_contract::ValidateOutcome::*;
+    biometric(match outcome {
+        Decided(body) | Replayed(body) => Ok(Some(body)),
+        Rejected(error) => Err(error),
+        Unavailable => Ok(None),
+    })
 }
 
-/// The worker's answer to a challenge command: `200` with the challenge.
+/// A challenge outcome as [`biometric`] takes it.
 pub fn challenged(outcome: bv_contract::ChallengeOutcome) -> Response {
-    use bv_contract::ChallengeOutcome;
-    match outcome {
-        ChallengeOutcome::Issued(body) => ok(StatusCode::OK, &body),
-        ChallengeOutcome::Rejected(error) => Failure::Api(error).into_response(),
-        ChallengeOutcome::Unavailable => {
-            Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
-        }
-    }
+    use bv_contract::ChallengeOutcome::*;
+    biometric(match outcome {
+        Issued(body) => Ok(Some(body)),
+        Rejected(error) => Err(error),
+        Unavailable => Ok(None),
+    })
 }
 
-/// The worker's answer to a delete-person command: `200` with the person deleted.
+/// A delete-person outcome as [`biometric`] takes it.
 pub fn person_deleted(outcome: bv_contract::DeletePersonOutcome) -> Response {
-    use bv_contract::DeletePersonOutcome;
-    match outcome {
-        DeletePersonOutcome::Deleted(body) => ok(StatusCode::OK, &body),
-        DeletePersonOutcome::Rejected(error) => Failure::Api(error).into_response(),
-        DeletePersonOutcome::Unavailable => {
-            Failure::Api(ApiError::unavailable("the database is unavailable")).into_response()
-        }
-    }
+    use bv_contract::DeletePersonOutcome::*;
+    biometric(match outcome {
+        Deleted(body) => Ok(Some(body)),
+        Rejected(error) => Err(error),
+        Unavailable => Ok(None),
+    })
 }
 
 pub fn delivery_not_found() -> ApiError {
