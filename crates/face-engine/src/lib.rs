@@ -17,6 +17,7 @@
 //! With `passive` liveness there is no spoof detection at all: the score
 //! only says the capture passed the quality checks (README, "Face engine").
 
+pub mod fixtures;
 pub mod liveness;
 pub mod models;
 pub mod observe;

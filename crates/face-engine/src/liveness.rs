@@ -115,7 +115,13 @@ pub fn verify(frames: &[Frame<'_>], same_person: f32) -> Verdict {
         let judged = base.and_then(|base| {
             let own = pose::estimate(frame.landmarks, base.nose_drop)?;
             let absolute = pose::estimate(frame.landmarks, MEAN_NOSE_DROP)?;
-            Some(margin(step, own.yaw - base.yaw, own.pitch, absolute.yaw, absolute.pitch))
+            Some(margin(
+                step,
+                own.yaw - base.yaw,
+                own.pitch,
+                absolute.yaw,
+                absolute.pitch,
+            ))
         });
         match judged {
             Some((m, _, _)) if m >= 0.0 => {

@@ -119,7 +119,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("bv-face-models-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("bv-face-models-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

@@ -98,7 +98,9 @@ pub enum Rejection {
     NoFace,
     MultipleFaces(usize),
     CutOff,
-    TooSmall { width: f32 },
+    TooSmall {
+        width: f32,
+    },
     Flawed(Flaw),
     /// dlib returned no descriptor, or the landmarks were degenerate.
     NotEmbedded,
@@ -155,7 +157,11 @@ pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Reject
     if let Some(flaw) = quality.flaw() {
         return Err(Rejection::Flawed(flaw));
     }
-    let landmarks = Landmarks(face.landmarks.0.map(|p| Point::new(p.x / scale, p.y / scale)));
+    let landmarks = Landmarks(
+        face.landmarks
+            .0
+            .map(|p| Point::new(p.x / scale, p.y / scale)),
+    );
     let pose = pose::estimate(&landmarks, MEAN_NOSE_DROP).ok_or(Rejection::NotEmbedded)?;
     let embedding = {
         let _span = tracing::info_span!("embed").entered();
@@ -175,7 +181,7 @@ pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Reject
 /// The share of the box's area outside a `width` × `height` frame.
 fn outside(r: Rect, width: f32, height: f32) -> f32 {
     let area = (r.right - r.left) * (r.bottom - r.top);
-    if !(area > 0.0) {
+    if area.is_nan() || area <= 0.0 {
         return 1.0;
     }
     let inside_w = (r.right.min(width) - r.left.max(0.0)).max(0.0);

@@ -75,7 +75,7 @@ impl Landmarks {
     pub fn nose_offset(&self) -> Option<(f32, f32)> {
         let (right, left) = (self.right_eye(), self.left_eye());
         let iod = self.eye_distance();
-        if !(iod > f32::EPSILON) {
+        if iod.is_nan() || iod <= f32::EPSILON {
             return None;
         }
         // The unit vector along the eyes (photo-left to photo-right) and

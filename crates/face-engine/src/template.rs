@@ -37,7 +37,7 @@ impl Embedding {
             return None;
         }
         let norm = values.iter().map(|v| v * v).sum::<f64>().sqrt();
-        if !(norm > f64::EPSILON) {
+        if norm <= f64::EPSILON {
             return None;
         }
         let mut out = [0f32; DIMENSIONS];

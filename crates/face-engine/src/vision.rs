@@ -104,9 +104,9 @@ impl Vision {
     /// landmarks, runs the network once (no jitter), and the descriptor is
     /// L2-normalised. `None` if dlib returned no usable descriptor.
     pub fn embed(&self, image: &Matrix, face: &Found) -> Option<Embedding> {
-        let descriptors = self.encoders.with(|e| {
-            e.get_face_encodings(&image.0, std::slice::from_ref(&face.shape), 0)
-        });
+        let descriptors = self
+            .encoders
+            .with(|e| e.get_face_encodings(&image.0, std::slice::from_ref(&face.shape), 0));
         descriptors
             .first()
             .and_then(|d| Embedding::from_descriptor(d.as_ref()))
@@ -131,7 +131,11 @@ impl<T: Clone> Pool<T> {
 
     /// Runs `f` with an instance no other thread holds.
     fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let item = idle.unwrap_or_else(|| {
             self.pristine
                 .lock()
