@@ -110,6 +110,15 @@ impl ModelFile {
     }
 }
 
+/// Checks that every model file is in `dir` with its sha256, without
+/// loading it (what a worker does at start when it loads later).
+pub fn verify(dir: &Path) -> Result<(), LoadError> {
+    for file in FILES {
+        file.verified(dir)?;
+    }
+    Ok(())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
