@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh rabbitmq postgres
+# The face engine's libraries, models and test photos (pinned by sha256).
+scripts/models.sh --fixtures
 # The email tests run a real SMTP server (aiosmtpd); the metrics test parses
 # with the reference OpenMetrics parser (prometheus_client). Pinned, hashed.
 if ! python3 -c 'import aiosmtpd, prometheus_client, joserfc' 2>/dev/null; then
