@@ -14,6 +14,7 @@ if ! command -v schemathesis >/dev/null 2>&1 || [[ "$(schemathesis --version)" !
   python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
     -r tools/fuzz/requirements.txt
 fi
+scripts/models.sh
 cargo build --quiet --bin bv-ingress --bin bv-worker --bin bvctl
 bin=target/debug
 
@@ -23,6 +24,7 @@ export BV__DATABASE__URL="postgres://postgres@127.0.0.1:5432/$run_id"
 export BV__AMQP__PREFIX="$run_id"
 export BV__AUTH__JWT_SECRET="fuzz-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export BV__BIOMETRICS__SIGNING_KEYS="$($bin/bvctl keys generate --kid fuzz)"
+export BV__BIOMETRICS__TEMPLATE_KEYS="$($bin/bvctl keys generate --template --kid fuzz-t)"
 export BV__HTTP__ADDR="127.0.0.1:$port"
 export BV__WORKER__HTTP_ADDR="127.0.0.1:0"
 export BV__WORKER__DISPATCH=false

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 scripts/services.sh rabbitmq
 mkdir -p var
+# The face engine's libraries and models (checked by sha256; a no-op when there).
+scripts/models.sh
 cargo build --quiet --bin bv-ingress --bin bv-worker --bin bvctl
 
 # A JWT secret of this checkout, kept across runs so issued tokens stay valid.
@@ -20,6 +22,12 @@ if [ ! -s var/signing_keys ]; then
   $bin/bvctl keys generate --kid dev-1 > var/signing_keys
 fi
 export BV__BIOMETRICS__SIGNING_KEYS="${BV__BIOMETRICS__SIGNING_KEYS:-$(cat var/signing_keys)}"
+# The AES-256 key sealing enrolled face templates, kept like the others (a new
+# one would leave the templates already stored unreadable).
+if [ ! -s var/template_keys ]; then
+  $bin/bvctl keys generate --template --kid dev-t1 > var/template_keys
+fi
+export BV__BIOMETRICS__TEMPLATE_KEYS="${BV__BIOMETRICS__TEMPLATE_KEYS:-$(cat var/template_keys)}"
 export BV__EMAIL__FILE_DIR="${BV__EMAIL__FILE_DIR:-var/mail}"
 
 $bin/bvctl migrate
@@ -58,9 +66,11 @@ curl -s -X POST http://$addr/v2/biometric-validations \\
   -d '{"project": "$project", "projectFlow": "$flow", "identifier": "user@example.com", "type": "validation", "expiresAt": "$expires", "redirectUrl": "https://example.com/success", "requires2FA": false, "ipAddress": "192.168.1.1", "sendViaEmail": true, "email": "user@example.com", "language": "en"}'
 
 The answer's "url" is the hosted capture page (its session token is in the
-#fragment): open it in a browser, allow the camera (or use a photo), follow the
-prompts. The demo project uses the sandbox engine: any photo passes; an
-identifier containing "sandbox-spoof" fails liveness (README, "Sandbox engine").
+#fragment): open it in a browser, allow the camera, follow the prompts (face
+the camera, then turn or tilt your head as asked). The demo project uses the
+built-in face engine (README, "Face engine"): a still photo fails liveness.
+For deterministic outcomes, switch it to the sandbox engine:
+  $bin/bvctl project update $project --engine sandbox
 The same link is in the email, written to var/mail/.
 
 Read it back:   curl -s http://$addr/v2/biometric-validations -H 'Authorization: Bearer $token'

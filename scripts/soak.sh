@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh rabbitmq postgres
+scripts/models.sh --fixtures
 cargo build --release --quiet -p bv-e2e --bin bv-soak --bin e2e-bv-ingress --bin e2e-bv-worker
 exec target/release/bv-soak ${SOAK_ARGS:-}

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh rabbitmq postgres
+# The face engine's libraries, models and test photos (pinned by sha256).
+scripts/models.sh --fixtures
 # The email tests run a real SMTP server (aiosmtpd); the metrics test parses
 # with the reference OpenMetrics parser (prometheus_client). Pinned, hashed.
 if ! python3 -c 'import aiosmtpd, prometheus_client, joserfc' 2>/dev/null; then
@@ -25,6 +27,12 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! command -v 
   export DEBIAN_FRONTEND=noninteractive
   "${as_root[@]}" apt-get update -qq
   "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium chromium-driver ffmpeg >/dev/null
+fi
+
+# In CI (a fresh clone, built once): no incremental caches, which would
+# only take disk space.
+if [ "${CI:-}" = "true" ]; then
+  export CARGO_INCREMENTAL=0
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_core;
 mod m20261129_000002_deliveries;
 mod m20261130_000003_biometrics;
+mod m20261130_000004_template_keys;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_core::Migration),
             Box::new(m20261129_000002_deliveries::Migration),
             Box::new(m20261130_000003_biometrics::Migration),
+            Box::new(m20261130_000004_template_keys::Migration),
         ]
     }
 }

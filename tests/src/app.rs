@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::broker::AMQP_URL;
 use crate::{
-    JWT_SECRET, SIGNING_KEYS, TestDb, TestPrefix, amqp_connect, count_rows, init_telemetry, poll,
-    publish_raw, token,
+    JWT_SECRET, SIGNING_KEYS, TEMPLATE_KEYS, TestDb, TestPrefix, amqp_connect, count_rows,
+    init_telemetry, poll, publish_raw, token,
 };
 
 /// Settings overrides shared by the ingress and the worker of one test.
@@ -29,6 +29,15 @@ pub fn overrides(db_url: &str, prefix: &str) -> Vec<(&'static str, String)> {
         ("amqp.prefix", prefix.to_owned()),
         ("auth.jwt_secret", JWT_SECRET.into()),
         ("biometrics.signing_keys", SIGNING_KEYS.into()),
+        ("biometrics.template_keys", TEMPLATE_KEYS.into()),
+        // The checkout's models (scripts/models.sh), checked at every
+        // worker's start but loaded only by the tests that use the face
+        // engine: each test is a process of its own under nextest.
+        (
+            "biometrics.models_dir",
+            bv_face_engine::fixtures::models_dir().display().to_string(),
+        ),
+        ("biometrics.preload_models", "false".into()),
         ("http.addr", "127.0.0.1:0".into()),
         ("worker.http_addr", "127.0.0.1:0".into()),
         ("worker.db_retry_max", "10s".into()),
@@ -187,7 +196,7 @@ impl TestApp {
                 client: client.into(),
                 name: format!("{project} of {client}"),
                 webhook_url: None,
-                engine: None,
+                engine: Some(bv_contract::EngineKind::Sandbox),
                 keep_images_days: None,
             },
         )

@@ -33,4 +33,4 @@ pub use ports::reserve_port;
 pub use receiver::{Behavior, Received, Receiver};
 pub use smtp::SmtpServer;
 pub use telemetry::init_telemetry;
-pub use tokens::{JWT_SECRET, SIGNING_KEYS, token, token_signed};
+pub use tokens::{JWT_SECRET, SIGNING_KEYS, TEMPLATE_KEYS, token, token_signed};

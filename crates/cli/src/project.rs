@@ -27,8 +27,9 @@ pub enum ProjectCmd {
         /// Default webhook target for validations that give no `webhookUrl`.
         #[arg(long, value_parser = http_url)]
         webhook_url: Option<String>,
-        /// The engine deciding its validations.
-        #[arg(long, default_value = "sandbox")]
+        /// The engine deciding its validations: `face` (the built-in face
+        /// engine) or `sandbox` (deterministic outcomes for integrators' tests).
+        #[arg(long, default_value = "face")]
         engine: EngineKind,
         /// Keep captured images this many days for audit (default: never stored).
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..=3650))]

@@ -69,6 +69,9 @@ crate::closed_set! {
     pub enum EngineKind {
         /// Deterministic outcomes for integrators' tests (README, "Sandbox").
         Sandbox = "sandbox",
+        /// The built-in offline face engine (README, "Face engine"): the
+        /// default for new projects.
+        Face = "face",
     }
 }
 

@@ -408,6 +408,15 @@ pub struct BiometricsSettings {
     /// Most pixels on an image's side, and in all (decompression bombs).
     pub max_image_side: u32,
     pub max_image_pixels: u64,
+    /// AES-256-GCM keys sealing face templates at rest, `kid:key[,kid:key…]`
+    /// (`bvctl keys generate --template`); the first seals, all open.
+    /// Required by the worker's biometric role; the ingress never reads it.
+    pub template_keys: SecretString,
+    /// The face engine's model files (`scripts/models.sh` fetches them).
+    pub models_dir: String,
+    /// Load the face models when the worker starts (else at the first face
+    /// challenge or validation; their files are checked at start either way).
+    pub preload_models: bool,
 }
 
 impl BiometricsSettings {

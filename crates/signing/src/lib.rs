@@ -15,14 +15,19 @@
 //! as public keys, to verify and to publish. Ed25519 signatures are
 //! deterministic, so the worker and the ingress signing the same claims with
 //! the same key write the same string.
+//!
+//! The crate also seals face templates at rest ([`sealing`]): AES-256-GCM
+//! from the same aws-lc, with keys of their own (`biometrics.template_keys`).
 
 mod jws;
 mod keys;
 mod result;
+pub mod sealing;
 mod session;
 
 pub use jws::{Token, TokenError};
 pub use keys::{KeyError, KeySet};
+pub use sealing::{Binding, OpenError, Sealed, TemplateKeyError, TemplateKeys};
 
 #[cfg(test)]
 mod fixtures;

@@ -19,7 +19,8 @@ pub struct NewProject {
     pub client: String,
     pub name: String,
     pub webhook_url: Option<String>,
-    /// The engine deciding its validations (default: the sandbox).
+    /// The engine deciding its validations (default: the built-in face
+    /// engine; the sandbox is for integrators' tests).
     pub engine: Option<EngineKind>,
     /// Keep captured images this many days for audit (default: never stored).
     pub keep_images_days: Option<i32>,
@@ -36,7 +37,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewProject) -> Result<projec
         webhook_secret: Set(secrets::webhook_secret()),
         previous_webhook_secret: Set(None),
         previous_secret_expires_at: Set(None),
-        engine: Set(new.engine.unwrap_or(EngineKind::Sandbox)),
+        engine: Set(new.engine.unwrap_or(EngineKind::Face)),
         keep_images_days: Set(new.keep_images_days),
         created_at: Set(now),
         updated_at: Set(now),

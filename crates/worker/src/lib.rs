@@ -53,6 +53,15 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
 
+    // The biometric role's engines and keys come first: a missing or corrupt
+    // face model, or bad template keys, stop the process before it takes
+    // any work.
+    let role = if settings.worker.biometrics {
+        Some(Arc::new(biometric_role(&settings).await?))
+    } else {
+        None
+    };
+
     let Some(db) = connect_db(&settings, &shutdown).await? else {
         let _ = health.await;
         return Ok(());
@@ -101,7 +110,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
             return Ok(());
         };
         let conn = Arc::new(conn);
-        let result = run_consumers(&ctx, &conn, &settings, &ready, &shutdown).await;
+        let result = run_consumers(&ctx, role.as_ref(), &conn, &settings, &ready, &shutdown).await;
         ready.store(false, Ordering::Relaxed);
         let _ = conn.close(200, "bye".into()).await;
         result
@@ -122,6 +131,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
 /// (`Ok`) or until one of them fails (`Err`; the others are stopped).
 async fn run_consumers(
     ctx: &Arc<Context>,
+    role: Option<&Arc<biometrics::Role>>,
     conn: &Arc<lapin::Connection>,
     settings: &Settings,
     ready: &AtomicBool,
@@ -133,19 +143,22 @@ async fn run_consumers(
 
     let stop = shutdown.child();
     let mut consumers = JoinSet::new();
-    for index in 0..settings.worker.concurrency {
-        consumers.spawn(consumer::consume(
-            ctx.clone(),
-            conn.clone(),
-            index,
-            stop.clone(),
-        ));
+    if settings.worker.creates {
+        for index in 0..settings.worker.concurrency {
+            consumers.spawn(consumer::consume(
+                ctx.clone(),
+                conn.clone(),
+                index,
+                stop.clone(),
+            ));
+        }
+        consumers.spawn(redeliver::consume(ctx.clone(), conn.clone(), stop.clone()));
     }
-    consumers.spawn(redeliver::consume(ctx.clone(), conn.clone(), stop.clone()));
-    if settings.worker.biometrics {
+    if let Some(role) = role {
         for index in 0..settings.worker.biometrics_concurrency {
             consumers.spawn(biometrics::consume(
                 ctx.clone(),
+                role.clone(),
                 conn.clone(),
                 index,
                 stop.clone(),
@@ -165,6 +178,22 @@ async fn run_consumers(
         }
     }
     result
+}
+
+/// The biometric role's engines (the face models checked, and loaded unless
+/// `biometrics.preload_models` is off) and template keys.
+async fn biometric_role(settings: &Settings) -> anyhow::Result<biometrics::Role> {
+    let templates = settings.template_keys()?;
+    let b = &settings.biometrics;
+    let engines =
+        biometrics::engines::Engines::start(b.models_dir.clone().into(), b.preload_models).await?;
+    tracing::info!(
+        models_dir = %b.models_dir,
+        preloaded = b.preload_models,
+        template_key = templates.sealing_kid(),
+        "biometric role ready"
+    );
+    Ok(biometrics::Role { engines, templates })
 }
 
 async fn connect_db(

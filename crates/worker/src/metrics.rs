@@ -29,6 +29,9 @@ pub struct Metrics {
     decisions: Family<Vec<(String, String)>, Counter>,
     /// Time to decide one validate command (decode, engine, transaction).
     pub validate_duration: Histogram,
+    /// The engine's part of a validate command (decoding the captures and
+    /// deciding), by engine (sandbox, face).
+    engine_durations: SecondsFamily,
 }
 
 impl Metrics {
@@ -103,6 +106,13 @@ impl Metrics {
             Unit::Seconds,
             validate_duration.clone(),
         );
+        let engine_durations = seconds_family();
+        registry.register_with_unit(
+            "engine_duration",
+            "Time the engine took on one validate attempt (decoding, detection, embedding, liveness, match), by engine",
+            Unit::Seconds,
+            engine_durations.clone(),
+        );
         // Every series exists from the start (at 0), so dashboards and alerts see them.
         for outcome in <CreateOutcome as Outcome>::KINDS {
             commands
@@ -122,6 +132,7 @@ impl Metrics {
             biometric_commands,
             decisions,
             validate_duration,
+            engine_durations,
         };
         for channel in Channel::ALL {
             for outcome in AttemptOutcome::ALL {
@@ -163,6 +174,13 @@ impl Metrics {
         for reason in reasons {
             count(reason.as_str());
         }
+    }
+
+    /// One attempt through an engine (`Engine::name`).
+    pub fn engine(&self, engine: &str, took: Duration) {
+        self.engine_durations
+            .get_or_create(&vec![("engine".to_owned(), engine.to_owned())])
+            .observe(took.as_secs_f64());
     }
 
     pub fn attempt(&self, channel: Channel, outcome: AttemptOutcome, took: Duration) {

@@ -43,6 +43,9 @@ pub struct WorkerSettings {
     /// How often validations left `new` past `expiresAt` are marked `expired`.
     #[serde(with = "humantime_serde")]
     pub expiry_sweep_interval: Duration,
+    /// Consume create commands (and redeliver commands): the API's role.
+    /// `false` with `biometrics` makes a worker of the biometric role only.
+    pub creates: bool,
     /// Run the delivery dispatcher in this process.
     pub dispatch: bool,
     /// Consume the biometric commands (challenge, validate, delete person).
@@ -122,12 +125,19 @@ impl Validate for Settings {
         self.webhooks.validate()?;
         self.links.validate()?;
         let w = &self.worker;
+        if !(w.creates || w.biometrics || w.dispatch) {
+            return Err(SettingError::new(
+                "worker.creates",
+                "a worker with creates, biometrics and dispatch all false has nothing to do",
+            ));
+        }
         if w.biometrics && w.biometrics_concurrency == 0 {
             return Err(SettingError::new(
                 "worker.biometrics_concurrency",
                 "must be at least 1",
             ));
         }
+
         if w.prefetch == 0 {
             return Err(SettingError::new("worker.prefetch", "must be at least 1"));
         }
@@ -202,7 +212,17 @@ impl Validate for Settings {
                 "is not a mailbox such as `Name <addr@example.com>`",
             ));
         }
-        self.biometrics.validate()
+        self.biometrics.validate()?;
+        if w.biometrics {
+            self.template_keys()?;
+            if self.biometrics.models_dir.trim().is_empty() {
+                return Err(SettingError::new(
+                    "biometrics.models_dir",
+                    "must name the face engine's models directory",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -210,6 +230,20 @@ impl Settings {
     /// Loads from the built-in defaults, `BV_CONFIG` and the environment.
     pub fn load() -> anyhow::Result<Self> {
         bv_runtime::settings::load(bv_runtime::settings::DEFAULTS)
+    }
+
+    /// The keys sealing face templates (`biometrics.template_keys`).
+    pub fn template_keys(&self) -> Result<bv_signing::TemplateKeys, SettingError> {
+        let spec = self.biometrics.template_keys.expose_secret();
+        if spec.trim().is_empty() {
+            return Err(SettingError::new(
+                "biometrics.template_keys",
+                "is required by the biometric role: generate a key with \
+                 `bvctl keys generate --template` and set BV__BIOMETRICS__TEMPLATE_KEYS",
+            ));
+        }
+        bv_signing::TemplateKeys::parse(spec)
+            .map_err(|e| SettingError::new("biometrics.template_keys", e.to_string()))
     }
 }
 
@@ -225,7 +259,54 @@ mod tests {
             "biometrics.signing_keys",
             "k:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA".into(),
         ));
+        if !overrides
+            .iter()
+            .any(|(k, _)| *k == "biometrics.template_keys")
+        {
+            overrides.push((
+                "biometrics.template_keys",
+                "t:AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into(),
+            ));
+        }
         load_from(DEFAULTS, None, Some(&overrides))
+    }
+
+    #[test]
+    fn the_biometric_role_needs_template_keys_and_a_role_is_needed() {
+        let err = load(&[("biometrics.template_keys", "")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BV__BIOMETRICS__TEMPLATE_KEYS")
+                && err.contains("bvctl keys generate --template"),
+            "{err}"
+        );
+        let err = load(&[("biometrics.template_keys", "t:c2hvcnQ=")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("32 bytes") && !err.contains("c2hvcnQ"),
+            "{err}"
+        );
+        // A worker without the biometric role needs no template keys.
+        let s = load(&[
+            ("biometrics.template_keys", ""),
+            ("worker.biometrics", "false"),
+        ])
+        .unwrap();
+        assert!(s.worker.creates && !s.worker.biometrics);
+
+        let err = load(&[
+            ("worker.creates", "false"),
+            ("worker.biometrics", "false"),
+            ("worker.dispatch", "false"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("nothing to do"), "{err}");
+        let biometric_only =
+            load(&[("worker.creates", "false"), ("worker.dispatch", "false")]).unwrap();
+        assert!(biometric_only.worker.biometrics && !biometric_only.worker.creates);
     }
 
     #[test]

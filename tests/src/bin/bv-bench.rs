@@ -177,7 +177,7 @@ async fn seed(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
             client: CLIENT.into(),
             name: "bench".into(),
             webhook_url: None,
-            engine: None,
+            engine: Some(bv_contract::EngineKind::Sandbox),
             keep_images_days: None,
         },
     )

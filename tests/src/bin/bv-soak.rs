@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
             client: CLIENT.into(),
             name: "soak".into(),
             webhook_url: None,
-            engine: None,
+            engine: Some(bv_contract::EngineKind::Sandbox),
             keep_images_days: None,
         },
     )

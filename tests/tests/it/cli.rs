@@ -33,7 +33,7 @@ async fn bvctl(app: &TestApp, args: &[&str]) -> Value {
 async fn an_operator_sets_up_a_client_whose_token_the_ingress_accepts() {
     let app = TestApp::spawn().await;
     let migrated = bvctl(&app, &["--json", "migrate"]).await;
-    assert_eq!(migrated["applied"], 3);
+    assert_eq!(migrated["applied"], 4);
 
     let project = bvctl(
         &app,
@@ -224,8 +224,16 @@ async fn an_operator_sets_how_a_flow_decides_and_makes_signing_keys() {
             project["engine"].as_str(),
             project["keepImagesDays"].as_i64()
         ),
-        (Some("sandbox"), Some(7))
+        (Some("face"), Some(7)),
+        "the face engine is a new project's default"
     );
+    // The sandbox stays available per project.
+    let updated = bvctl(
+        &app,
+        &["--json", "project", "update", "p1", "--engine", "sandbox"],
+    )
+    .await;
+    assert_eq!(updated["engine"], "sandbox");
     let flow = bvctl(
         &app,
         &[

@@ -315,7 +315,7 @@ async fn the_project_default_webhook_url_is_used_and_a_rotated_secret_keeps_sign
             client: CLIENT.into(),
             name: "with a default webhook".into(),
             webhook_url: Some(receiver.url("/default")),
-            engine: None,
+            engine: Some(bv_contract::EngineKind::Sandbox),
             keep_images_days: None,
         },
     )

@@ -44,7 +44,7 @@ async fn create_read_list_and_deliver_on_sqlite() {
             client: "c1".into(),
             name: "embedded".into(),
             webhook_url: None,
-            engine: None,
+            engine: Some(bv_contract::EngineKind::Sandbox),
             keep_images_days: None,
         },
     )

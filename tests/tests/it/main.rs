@@ -11,6 +11,7 @@ mod deliveries;
 mod email;
 mod embedded;
 mod errors;
+mod face;
 mod faults;
 mod list;
 mod liveness;

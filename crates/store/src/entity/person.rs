@@ -12,7 +12,12 @@ pub struct Model {
     pub identifier: String,
     /// The engine model that made the template (never compared across models).
     pub model: String,
+    /// The template, sealed (AES-256-GCM, bound to this row) with the key
+    /// `template_key` names; rows from before sealing have no key and hold
+    /// a sandbox template as is.
     pub template: Vec<u8>,
+    /// The id of the key in `biometrics.template_keys` that sealed it.
+    pub template_key: Option<String>,
     /// The validation that enrolled the person.
     pub enrolled_by: Uuid,
     pub created_at: DateTimeUtc,

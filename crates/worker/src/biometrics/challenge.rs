@@ -16,10 +16,14 @@ use bv_store::{biometrics, bounded};
 use chrono::{SubsecRound, Utc};
 use lapin::message::Delivery;
 
-use super::{decode, engines, message_id};
+use super::{Role, decode, message_id};
 use crate::consumer::Context;
 
-pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ChallengeOutcome, DbErr> {
+pub async fn handle(
+    ctx: &Context,
+    role: &Role,
+    delivery: &Delivery,
+) -> Result<ChallengeOutcome, DbErr> {
     let id = match message_id(delivery) {
         Ok(id) => id,
         Err(err) => return Ok(ChallengeOutcome::Rejected(err)),
@@ -59,7 +63,14 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ChallengeOutco
     let liveness = flow
         .as_ref()
         .map_or(bv_contract::LivenessMode::Active, |f| f.liveness);
-    let steps = engines::engine(project.engine).challenge(liveness);
+    let engine = match role.engines.get(project.engine).await {
+        Ok(engine) => engine,
+        Err(err) => {
+            tracing::error!(error = %err, engine = %project.engine, "engine unavailable");
+            return Ok(ChallengeOutcome::Rejected(ApiError::internal(None)));
+        }
+    };
+    let steps = engine.challenge(liveness);
     let ttl = chrono::Duration::from_std(ctx.biometrics.challenge_ttl)
         .unwrap_or(chrono::Duration::minutes(2));
     let row = challenge::ActiveModel {

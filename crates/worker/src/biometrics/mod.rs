@@ -13,6 +13,7 @@
 pub mod challenge;
 pub mod engines;
 pub mod person;
+pub mod templates;
 pub mod validate;
 
 use std::future::Future;
@@ -37,6 +38,13 @@ use uuid::Uuid;
 use crate::consumer::{Context, open_channel, process_span};
 use crate::dead_letter::{self, Why};
 use crate::reply;
+
+/// What the biometric role holds besides the database: its engines (the
+/// face models loaded once) and the keys sealing enrolled templates.
+pub struct Role {
+    pub engines: engines::Engines,
+    pub templates: bv_signing::TemplateKeys,
+}
 
 /// An outcome that may be a rejection (answered, then dead-lettered).
 pub trait Answer: Outcome {
@@ -73,6 +81,7 @@ impl Answer for DeletePersonOutcome {
 /// Runs one biometric consumer until shutdown (`Ok`) or a broker error.
 pub async fn consume(
     ctx: Arc<Context>,
+    role: Arc<Role>,
     conn: Arc<Connection>,
     index: u16,
     shutdown: Shutdown,
@@ -109,7 +118,7 @@ pub async fn consume(
             &format!("process {}", delivery.routing_key.as_str()),
             &delivery,
         );
-        handle(&ctx, &channel, &delivery, &shutdown)
+        handle(&ctx, &role, &channel, &delivery, &shutdown)
             .instrument(span)
             .await?;
     }
@@ -123,6 +132,7 @@ pub async fn consume(
 
 async fn handle(
     ctx: &Context,
+    role: &Role,
     channel: &Channel,
     delivery: &Delivery,
     shutdown: &Shutdown,
@@ -138,7 +148,7 @@ async fn handle(
         VALIDATE_ROUTING_KEY => {
             let started = std::time::Instant::now();
             let handled = served
-                .serve("validate", || validate::handle(ctx, delivery))
+                .serve("validate", || validate::handle(ctx, role, delivery))
                 .await;
             ctx.metrics
                 .validate_duration
@@ -147,7 +157,7 @@ async fn handle(
         }
         CHALLENGE_ROUTING_KEY => {
             served
-                .serve("challenge", || challenge::handle(ctx, delivery))
+                .serve("challenge", || challenge::handle(ctx, role, delivery))
                 .await
         }
         PERSON_DELETE_ROUTING_KEY => {

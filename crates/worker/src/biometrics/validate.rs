@@ -30,10 +30,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 use lapin::message::Delivery;
 use uuid::Uuid;
 
-use super::{decode, engines, message_id};
+use super::{Role, decode, message_id, templates};
 use crate::consumer::Context;
 
-pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcome, DbErr> {
+pub async fn handle(
+    ctx: &Context,
+    role: &Role,
+    delivery: &Delivery,
+) -> Result<ValidateOutcome, DbErr> {
     let id = match message_id(delivery) {
         Ok(id) => id,
         Err(err) => return Ok(ValidateOutcome::Rejected(err)),
@@ -106,9 +110,34 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
     };
     let find = biometrics::person_for(db, &validation.project, &validation.identifier);
     let enrolled = bounded(limit, find).await?;
+    // A template that does not open is the operator's to fix (a key taken
+    // out of biometrics.template_keys) or a tampered row: never the user's
+    // attempt to spend, and never a match.
+    let enrolled_template = match enrolled
+        .as_ref()
+        .map(|p| templates::open(&role.templates, p))
+    {
+        None => None,
+        Some(Ok(template)) => Some(template),
+        Some(Err(err)) => {
+            tracing::error!(
+                person = %enrolled.as_ref().map(|p| p.id).unwrap_or_default(),
+                error = %err,
+                "the enrolled template cannot be read"
+            );
+            return Ok(ValidateOutcome::Rejected(ApiError::internal(None)));
+        }
+    };
+    let engine = match role.engines.get(project.engine).await {
+        Ok(engine) => engine,
+        Err(err) => {
+            tracing::error!(error = %err, engine = %project.engine, "engine unavailable");
+            return Ok(ValidateOutcome::Rejected(ApiError::internal(None)));
+        }
+    };
 
     let decided = decide(Decide {
-        engine: engines::engine(project.engine),
+        engine: engine.clone(),
         kind: validation.kind,
         identifier: validation.identifier.clone(),
         attempt: u32::try_from(validation.attempts + 1).unwrap_or(u32::MAX),
@@ -117,10 +146,7 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
         steps: challenge.as_ref().map(biometrics::steps),
         challenge_expired: challenge.as_ref().is_some_and(|c| c.expires_at <= now),
         frames: command.frames.clone(),
-        enrolled: enrolled.as_ref().map(|p| Template {
-            model: p.model.clone(),
-            bytes: p.template.clone(),
-        }),
+        enrolled: enrolled_template,
         limits: ImageLimits {
             max_bytes: ctx.biometrics.max_image_bytes,
             max_side: ctx.biometrics.max_image_side,
@@ -132,6 +158,7 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
         Ok(decided) => decided,
         Err(err) => return Ok(ValidateOutcome::Rejected(err)),
     };
+    ctx.metrics.engine(engine.name(), took);
 
     // One attempt fewer; oneTimeLink links work for one decided attempt.
     let attempts = validation.attempts + 1;
@@ -145,7 +172,6 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
         Decision::Fail if attempts >= max => ValidationStatus::Failed,
         Decision::Fail => ValidationStatus::Pending,
     };
-    let engine = engines::engine(project.engine);
     let keep = project.keep_images_days.filter(|days| *days > 0);
     let attempt = validation_attempt::Model {
         id,
@@ -164,6 +190,7 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
         created_at: now,
     };
     let record = Record {
+        templates: &role.templates,
         validation: &validation,
         project: &project,
         attempt: &attempt,
@@ -200,7 +227,7 @@ pub async fn handle(ctx: &Context, delivery: &Delivery) -> Result<ValidateOutcom
 
 /// What the engine needs, owned, for a blocking thread.
 struct Decide {
-    engine: &'static dyn bv_engine::Engine,
+    engine: std::sync::Arc<dyn bv_engine::Engine>,
     kind: ValidationType,
     identifier: String,
     attempt: u32,
@@ -247,7 +274,7 @@ async fn decide(d: Decide) -> Result<(Evaluation, Duration), ApiError> {
             match_threshold: d.match_threshold,
             challenge_expired: d.challenge_expired,
         };
-        let evaluation = evaluate(d.engine, &input);
+        let evaluation = evaluate(d.engine.as_ref(), &input);
         Ok((evaluation, started.elapsed()))
     };
     tokio::task::spawn_blocking(run)
@@ -257,6 +284,7 @@ async fn decide(d: Decide) -> Result<(Evaluation, Duration), ApiError> {
 
 /// One decided attempt, ready to be written.
 struct Record<'a> {
+    templates: &'a bv_signing::TemplateKeys,
     validation: &'a biometric_validation::Model,
     project: &'a project::Model,
     attempt: &'a validation_attempt::Model,
@@ -300,12 +328,15 @@ impl Record<'_> {
         if self.evaluation.decision == Decision::Pass {
             if let Some(template) = &self.evaluation.enrol {
                 let id = Uuid::now_v7();
+                let sealed =
+                    templates::seal(self.templates, id, &v.project, &v.identifier, template);
                 person::ActiveModel {
                     id: Set(id),
                     project: Set(v.project.clone()),
                     identifier: Set(v.identifier.clone()),
                     model: Set(template.model.clone()),
-                    template: Set(template.bytes.clone()),
+                    template: Set(sealed.bytes),
+                    template_key: Set(Some(sealed.key)),
                     enrolled_by: Set(v.id),
                     created_at: Set(now),
                 }

@@ -1,0 +1,227 @@
+//! One capture, measured: the single face in it, its landmarks, pose,
+//! quality and embedding, or why there is none to judge.
+//!
+//! In order:
+//!
+//! 1. The capture is scaled down (never up) to at most [`WORK_SIDE`] pixels
+//!    on its longer side: dlib's HOG detector costs in proportion to the
+//!    pixels, and a face filling a phone's frame is still well over the
+//!    detector's 80-pixel window at that size.
+//! 2. Faces are detected: none is `NO_FACE`, more than one
+//!    `MULTIPLE_FACES`.
+//! 3. The face must be whole and large enough: a box more than
+//!    [`MAX_OUTSIDE`] outside the frame, or a landmark outside it, is cut
+//!    off; a face narrower than [`MIN_FACE_SHARE`] of the capture's shorter
+//!    side (or [`MIN_FACE_PIXELS`]) is too small. Both are `POOR_QUALITY`.
+//! 4. Sharpness and exposure ([`crate::quality`]): `POOR_QUALITY`.
+//! 5. The embedding: dlib aligns the face to its template from the five
+//!    landmarks and runs the network.
+
+use bv_engine::Capture;
+use image::RgbImage;
+use image::imageops::{self, FilterType};
+
+use crate::Rect;
+use crate::pose::{self, Landmarks, MEAN_NOSE_DROP, Point, Pose};
+use crate::quality::{self, Flaw, Quality};
+use crate::template::Embedding;
+use crate::vision::Vision;
+
+/// The longest side, in pixels, a capture is analysed at.
+pub const WORK_SIDE: u32 = 800;
+/// The smallest face, as a share of the capture's shorter side.
+pub const MIN_FACE_SHARE: f32 = 0.12;
+/// The smallest face, in the capture's pixels.
+pub const MIN_FACE_PIXELS: f32 = 80.0;
+/// The largest share of the face's box that may lie outside the frame.
+pub const MAX_OUTSIDE: f32 = 0.05;
+/// The side of the grey thumbnail kept to tell repeated frames apart.
+pub const THUMBNAIL_SIDE: u32 = 24;
+
+/// What was measured on a capture's face. Coordinates are the capture's.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    pub face: Rect,
+    pub landmarks: Landmarks,
+    /// The pose, its pitch against the mean face (the liveness verifier
+    /// measures it again against the person's own front).
+    pub pose: Pose,
+    pub quality: Quality,
+    pub embedding: Embedding,
+    /// The face's box in grey at [`THUMBNAIL_SIDE`]².
+    pub thumbnail: Thumbnail,
+}
+
+/// A small grey picture of a face, to tell one image sent twice.
+#[derive(Clone)]
+pub struct Thumbnail(pub Vec<u8>);
+
+impl std::fmt::Debug for Thumbnail {
+    /// Never the pixels: it is a face.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Thumbnail(..)")
+    }
+}
+
+impl Thumbnail {
+    /// The normalised cross-correlation of two thumbnails, in [−1, 1]: 1
+    /// for the same picture, whatever its brightness and contrast.
+    pub fn correlation(&self, other: &Thumbnail) -> f32 {
+        let n = self.0.len().min(other.0.len());
+        if n == 0 {
+            return 0.0;
+        }
+        let stats = |v: &[u8]| {
+            let mean = v[..n].iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
+            let var = v[..n]
+                .iter()
+                .map(|&x| (f64::from(x) - mean).powi(2))
+                .sum::<f64>();
+            (mean, var.sqrt())
+        };
+        let ((ma, sa), (mb, sb)) = (stats(&self.0), stats(&other.0));
+        if sa == 0.0 || sb == 0.0 {
+            return if sa == sb && ma == mb { 1.0 } else { 0.0 };
+        }
+        let cov: f64 = self.0[..n]
+            .iter()
+            .zip(&other.0[..n])
+            .map(|(&a, &b)| (f64::from(a) - ma) * (f64::from(b) - mb))
+            .sum();
+        (cov / (sa * sb)) as f32
+    }
+}
+
+/// Why a capture's face cannot be judged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rejection {
+    NoFace,
+    MultipleFaces(usize),
+    CutOff,
+    TooSmall {
+        width: f32,
+    },
+    Flawed(Flaw),
+    /// dlib returned no descriptor, or the landmarks were degenerate.
+    NotEmbedded,
+}
+
+/// Measures the one face in a capture.
+pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Rejection> {
+    let image = &capture.rgb;
+    let (width, height) = image.dimensions();
+    if width == 0 || height == 0 {
+        return Err(Rejection::NoFace);
+    }
+    let scale = (WORK_SIDE as f32 / width.max(height) as f32).min(1.0);
+    let scaled;
+    let work: &RgbImage = if scale < 1.0 {
+        let (w, h) = (
+            ((width as f32 * scale).round() as u32).max(1),
+            ((height as f32 * scale).round() as u32).max(1),
+        );
+        scaled = imageops::resize(image, w, h, FilterType::Triangle);
+        &scaled
+    } else {
+        image
+    };
+
+    let matrix = Vision::matrix(work);
+    let mut faces = {
+        let _span = tracing::info_span!("detect", width, height).entered();
+        vision.faces(&matrix)
+    };
+    let face = match faces.len() {
+        0 => return Err(Rejection::NoFace),
+        1 => faces.remove(0),
+        n => return Err(Rejection::MultipleFaces(n)),
+    };
+
+    let (ww, wh) = (work.width() as f32, work.height() as f32);
+    if outside(face.rect, ww, wh) > MAX_OUTSIDE
+        || face
+            .landmarks
+            .0
+            .iter()
+            .any(|p| p.x < 0.0 || p.y < 0.0 || p.x >= ww || p.y >= wh)
+    {
+        return Err(Rejection::CutOff);
+    }
+    let face_width = (face.rect.right - face.rect.left) / scale;
+    let shorter = width.min(height) as f32;
+    if face_width < MIN_FACE_PIXELS || face_width < MIN_FACE_SHARE * shorter {
+        return Err(Rejection::TooSmall { width: face_width });
+    }
+
+    let quality = quality::measure(work, face.rect);
+    if let Some(flaw) = quality.flaw() {
+        return Err(Rejection::Flawed(flaw));
+    }
+    let landmarks = Landmarks(
+        face.landmarks
+            .0
+            .map(|p| Point::new(p.x / scale, p.y / scale)),
+    );
+    let pose = pose::estimate(&landmarks, MEAN_NOSE_DROP).ok_or(Rejection::NotEmbedded)?;
+    let embedding = {
+        let _span = tracing::info_span!("embed").entered();
+        vision.embed(&matrix, &face).ok_or(Rejection::NotEmbedded)?
+    };
+    let thumbnail = Thumbnail(quality::face_in_grey(work, face.rect, THUMBNAIL_SIDE).into_raw());
+    Ok(Observation {
+        face: face.rect.scaled(1.0 / scale),
+        landmarks,
+        pose,
+        quality,
+        embedding,
+        thumbnail,
+    })
+}
+
+/// The share of the box's area outside a `width` × `height` frame.
+fn outside(r: Rect, width: f32, height: f32) -> f32 {
+    let area = (r.right - r.left) * (r.bottom - r.top);
+    if area.is_nan() || area <= 0.0 {
+        return 1.0;
+    }
+    let inside_w = (r.right.min(width) - r.left.max(0.0)).max(0.0);
+    let inside_h = (r.bottom.min(height) - r.top.max(0.0)).max(0.0);
+    1.0 - inside_w * inside_h / area
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rect(left: f32, top: f32, right: f32, bottom: f32) -> Rect {
+        Rect {
+            left,
+            top,
+            right,
+            bottom,
+        }
+    }
+
+    #[test]
+    fn the_share_outside_the_frame() {
+        assert_eq!(outside(rect(10.0, 10.0, 110.0, 110.0), 200.0, 200.0), 0.0);
+        // The partial-face fixture: 54 of 239 pixels left of the frame.
+        let share = outside(rect(-54.0, 161.0, 185.0, 376.0), 491.0, 1137.0);
+        assert!((share - 54.0 / 239.0).abs() < 1e-4, "{share}");
+        assert_eq!(outside(rect(300.0, 0.0, 400.0, 100.0), 200.0, 200.0), 1.0);
+        assert_eq!(outside(rect(5.0, 5.0, 5.0, 50.0), 200.0, 200.0), 1.0);
+    }
+
+    #[test]
+    fn thumbnails_correlate_by_shape_not_brightness() {
+        let a = Thumbnail((0..=255u8).collect());
+        let brighter = Thumbnail((0..=255u8).map(|v| v / 2 + 60).collect());
+        assert!(a.correlation(&brighter) > 0.999);
+        let reversed = Thumbnail((0..=255u8).rev().collect());
+        assert!(a.correlation(&reversed) < -0.999);
+        let flat = Thumbnail(vec![7; 256]);
+        assert_eq!(flat.correlation(&flat.clone()), 1.0);
+        assert_eq!(a.correlation(&flat), 0.0);
+        assert_eq!(format!("{a:?}"), "Thumbnail(..)");
+    }
+}

@@ -1,0 +1,462 @@
+//! Golden tests of the face engine on the test photos (`scripts/models.sh
+//! --fixtures` fetches them; `make test` does) and variants made from them:
+//! faces found and refused, matches above and below the default threshold,
+//! poses, the liveness verifier on real captures, and bad inputs.
+//!
+//! The models load once for the whole binary, and each capture is observed
+//! once (the variants' observations are shared).
+
+// Helpers unwrap like the tests they serve: a panic is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, OnceLock};
+
+use bv_contract::{ChallengeStep, Decision, LivenessMode, Reason, ValidationType};
+use bv_engine::rules::{EvaluateInput, evaluate};
+use bv_engine::{AnalyzeInput, Capture, CaptureInput, Engine, ImageLimits, decode_bytes};
+use bv_face_engine::fixtures::{self, Variant};
+use bv_face_engine::liveness::{FRONT_MAX_YAW, TURN_MIN_YAW};
+use bv_face_engine::observe::Rejection;
+use bv_face_engine::quality::Flaw;
+use bv_face_engine::{DEFAULT_MATCH_THRESHOLD, FaceEngine, Observation};
+use image::{Rgb, RgbImage};
+
+fn engine() -> Arc<FaceEngine> {
+    FaceEngine::shared(fixtures::models_dir())
+        .unwrap_or_else(|e| panic!("{e} (fixtures::models_dir() is where the tests look)"))
+}
+
+/// Every variant of every portrait, observed once.
+fn observed() -> &'static [(Variant, Result<Observation, Rejection>)] {
+    static OBSERVED: OnceLock<Vec<(Variant, Result<Observation, Rejection>)>> = OnceLock::new();
+    OBSERVED.get_or_init(|| {
+        let engine = engine();
+        fixtures::variants()
+            .into_iter()
+            .map(|v| {
+                let seen = engine.observe(&fixtures::capture(v.image.clone()));
+                (v, seen)
+            })
+            .collect()
+    })
+}
+
+fn observe(image: RgbImage) -> Result<Observation, Rejection> {
+    engine().observe(&fixtures::capture(image))
+}
+
+fn decoded(bytes: &[u8]) -> Capture {
+    decode_bytes(bytes, &ImageLimits::default()).unwrap()
+}
+
+#[test]
+fn one_face_is_found_in_every_portrait_and_variant() {
+    for (v, seen) in observed() {
+        let o = seen
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{} {}: {e:?}", v.photo, v.variant));
+        assert!(
+            o.face.right - o.face.left > 100.0,
+            "{} {}",
+            v.photo,
+            v.variant
+        );
+    }
+    // The PNG with an alpha channel decodes and has its face too.
+    let png = fixtures::photo("32bit.png");
+    assert!(engine().observe(&png).is_ok());
+}
+
+#[test]
+fn no_face_is_found_where_there_is_none() {
+    let grey = RgbImage::from_pixel(640, 480, Rgb([128, 128, 128]));
+    let gradient = RgbImage::from_fn(640, 480, |x, y| Rgb([(x / 3) as u8, (y / 2) as u8, 90]));
+    // The lower half of a portrait: a suit, a tie, hands.
+    let portrait = fixtures::photo("obama3.jpg").rgb;
+    let (w, h) = portrait.dimensions();
+    let body = image::imageops::crop_imm(&portrait, 0, h / 2, w, h / 2).to_image();
+    for (what, image) in [("grey", grey), ("gradient", gradient), ("a suit", body)] {
+        assert_eq!(observe(image).err(), Some(Rejection::NoFace), "{what}");
+    }
+}
+
+#[test]
+fn two_faces_side_by_side_are_multiple_faces() {
+    let composite = fixtures::side_by_side(
+        &fixtures::photo("obama.jpg").rgb,
+        &fixtures::photo("biden.jpg").rgb,
+    );
+    assert_eq!(
+        observe(composite.clone()).err(),
+        Some(Rejection::MultipleFaces(2))
+    );
+    let analysis = analyze(&[(None, fixtures::capture(composite))], LivenessMode::None);
+    assert_eq!(analysis.problems, [Reason::MultipleFaces]);
+}
+
+#[test]
+fn a_face_cut_off_by_the_frame_is_poor_quality() {
+    for name in fixtures::PARTIAL_FACES {
+        let seen = engine().observe(&fixtures::photo(name));
+        assert_eq!(seen.err(), Some(Rejection::CutOff), "{name}");
+    }
+    // obama.jpg cut through the middle of the face: too little is left to
+    // find a face, or it is found cut off; either way it cannot be judged.
+    let original = fixtures::photo("obama.jpg").rgb;
+    let face = observe(original.clone()).unwrap().face;
+    let cut = fixtures::cut_at(&original, ((face.left + face.right) / 2.0) as u32);
+    let analysis = analyze(&[(None, fixtures::capture(cut))], LivenessMode::None);
+    assert!(
+        analysis.problems == [Reason::PoorQuality] || analysis.problems == [Reason::NoFace],
+        "{analysis:?}"
+    );
+}
+
+#[test]
+fn blurred_dark_bright_or_small_faces_are_poor_quality() {
+    let original = fixtures::photo("obama.jpg").rgb;
+    let bright = {
+        let mut b = original.clone();
+        b.pixels_mut()
+            .for_each(|p| p.0.iter_mut().for_each(|c| *c = c.saturating_add(150)));
+        b
+    };
+    let cases = [
+        ("blurred σ = 3", fixtures::blurred(&original, 3.0)),
+        ("darkened to 20 %", fixtures::darkened(&original, 0.2)),
+        ("washed out", bright),
+        ("a tenth of its size", fixtures::scaled(&original, 0.3)),
+    ];
+    for (what, image) in cases {
+        let rejection = observe(image.clone()).err();
+        assert!(
+            matches!(
+                rejection,
+                Some(Rejection::Flawed(_) | Rejection::TooSmall { .. })
+            ),
+            "{what}: {rejection:?}"
+        );
+        let analysis = analyze(&[(None, fixtures::capture(image))], LivenessMode::None);
+        assert_eq!(analysis.problems, [Reason::PoorQuality], "{what}");
+    }
+    assert_eq!(
+        observe(fixtures::blurred(&original, 3.0)).err(),
+        Some(Rejection::Flawed(Flaw::Blurred))
+    );
+    // Mild blur, and darkening to 30 %, still pass.
+    assert!(observe(fixtures::blurred(&original, 1.0)).is_ok());
+    assert!(observe(fixtures::darkened(&original, 0.3)).is_ok());
+}
+
+#[test]
+fn the_same_person_matches_above_the_default_threshold_and_others_below() {
+    let seen = observed();
+    let (mut same, mut different) = (Vec::new(), Vec::new());
+    for (i, (a, oa)) in seen.iter().enumerate() {
+        for (b, ob) in &seen[i + 1..] {
+            let (oa, ob) = (oa.as_ref().unwrap(), ob.as_ref().unwrap());
+            let score = engine()
+                .compare(&oa.embedding.to_template(), &ob.embedding.to_template())
+                .unwrap();
+            let pair = format!(
+                "{} {} / {} {}: {score:.3}",
+                a.photo, a.variant, b.photo, b.variant
+            );
+            if a.person == b.person {
+                same.push((score, pair));
+            } else {
+                different.push((score, pair));
+            }
+        }
+    }
+    assert_eq!((same.len(), different.len()), (168, 108));
+    for (score, pair) in &same {
+        assert!(
+            *score >= DEFAULT_MATCH_THRESHOLD,
+            "same person below: {pair}"
+        );
+    }
+    for (score, pair) in &different {
+        assert!(
+            *score < DEFAULT_MATCH_THRESHOLD,
+            "different people above: {pair}"
+        );
+    }
+}
+
+#[test]
+fn templates_of_another_model_are_not_compared() {
+    let o = observed()[0].1.as_ref().unwrap();
+    let mine = o.embedding.to_template();
+    let sandbox = bv_engine::Template {
+        model: "sandbox-1".into(),
+        bytes: mine.bytes.clone(),
+    };
+    assert_eq!(engine().compare(&mine, &sandbox), None);
+    assert_eq!(engine().compare(&mine, &mine.clone()), Some(1.0));
+}
+
+#[test]
+fn poses_survive_rotation_and_a_mirror_negates_yaw() {
+    let by = |photo: &str, variant: &str| {
+        observed()
+            .iter()
+            .find(|(v, _)| v.photo == photo && v.variant == variant)
+            .and_then(|(_, o)| o.as_ref().ok())
+            .unwrap()
+            .pose
+    };
+    for (photo, _) in fixtures::PORTRAITS {
+        let original = by(photo, "original");
+        for variant in [
+            "half size, JPEG q60",
+            "darkened to 60 %",
+            "rotated 8° clockwise",
+            "rotated 8° anticlockwise",
+        ] {
+            let pose = by(photo, variant);
+            assert!(
+                (pose.yaw - original.yaw).abs() < 4.0,
+                "{photo} {variant}: {pose:?} {original:?}"
+            );
+            assert!(
+                (pose.pitch - original.pitch).abs() < 4.0,
+                "{photo} {variant}: {pose:?} {original:?}"
+            );
+        }
+        let mirrored = by(photo, "mirrored");
+        assert!(
+            (mirrored.yaw + original.yaw).abs() < 2.0,
+            "{photo}: {mirrored:?} {original:?}"
+        );
+        assert!(
+            (mirrored.roll + original.roll).abs() < 2.0,
+            "{photo}: {mirrored:?} {original:?}"
+        );
+    }
+    // Larger rotations of a frontal face stay frontal.
+    let original = fixtures::photo("obama.jpg").rgb;
+    for degrees in [-30.0, -15.0, 15.0, 30.0] {
+        let pose = observe(fixtures::rotated(&original, degrees)).unwrap().pose;
+        assert!(pose.yaw.abs() < FRONT_MAX_YAW - 5.0, "{degrees}: {pose:?}");
+        assert!((pose.roll - degrees).abs() < 3.0, "{degrees}: {pose:?}");
+    }
+    // obama.jpg faces the camera; obama2.jpg is turned to his right, and
+    // mirrored, to his left.
+    assert!(by("obama.jpg", "original").yaw.abs() < 5.0);
+    assert!(by("obama2.jpg", "original").yaw < -TURN_MIN_YAW);
+    assert!(by("obama2.jpg", "mirrored").yaw > TURN_MIN_YAW);
+}
+
+/// Analyzes captures answering `steps` (or none) through the engine.
+fn analyze(
+    captures: &[(Option<ChallengeStep>, Capture)],
+    liveness: LivenessMode,
+) -> bv_engine::Analysis {
+    let inputs: Vec<CaptureInput<'_>> = captures
+        .iter()
+        .map(|(step, image)| CaptureInput { step: *step, image })
+        .collect();
+    let steps: Vec<ChallengeStep> = captures.iter().filter_map(|(s, _)| *s).collect();
+    engine().analyze(&AnalyzeInput {
+        identifier: "user-1",
+        attempt: 1,
+        liveness,
+        challenge: (!steps.is_empty()).then_some(steps.as_slice()),
+        captures: &inputs,
+    })
+}
+
+#[test]
+fn a_challenge_answered_by_real_turns_is_live_and_its_spoofs_are_not() {
+    use ChallengeStep::{Front, Left, Right};
+    let front = fixtures::photo("obama.jpg");
+    let right = fixtures::photo("obama2.jpg");
+    let left = fixtures::capture(fixtures::mirrored(&right.rgb));
+    let threshold = engine().liveness_threshold();
+
+    let followed = analyze(
+        &[
+            (Some(Front), front.clone()),
+            (Some(Left), left.clone()),
+            (Some(Right), right.clone()),
+        ],
+        LivenessMode::Active,
+    );
+    assert_eq!(followed.problems, []);
+    assert!(followed.liveness.unwrap() >= threshold, "{followed:?}");
+
+    // The turns swapped: the wrong order.
+    let swapped = analyze(
+        &[
+            (Some(Front), front.clone()),
+            (Some(Left), right.clone()),
+            (Some(Right), left.clone()),
+        ],
+        LivenessMode::Active,
+    );
+    assert!(swapped.liveness.unwrap() < threshold, "{swapped:?}");
+
+    // One still photo for every step.
+    let still = analyze(
+        &[
+            (Some(Front), front.clone()),
+            (Some(Left), front.clone()),
+            (Some(Right), front.clone()),
+        ],
+        LivenessMode::Active,
+    );
+    assert_eq!(still.liveness, Some(0.0), "repeated frames: {still:?}");
+
+    // Another person in one frame (Biden, mirrored as needed, turns little:
+    // whatever his pose, he is not the person of the front).
+    let other = fixtures::photo("biden.jpg");
+    let impostor = analyze(
+        &[
+            (Some(Front), front.clone()),
+            (Some(Left), other),
+            (Some(Right), right.clone()),
+        ],
+        LivenessMode::Active,
+    );
+    assert_eq!(impostor.liveness, Some(0.0), "{impostor:?}");
+
+    // The front recompressed and sent as a second front: a repeated frame.
+    let again = fixtures::capture(fixtures::recompressed(&front.rgb, 70));
+    let repeated = analyze(
+        &[
+            (Some(Front), front),
+            (Some(Front), again),
+            (Some(Right), right),
+        ],
+        LivenessMode::Active,
+    );
+    assert_eq!(repeated.liveness, Some(0.0), "{repeated:?}");
+}
+
+#[test]
+fn passive_liveness_reports_quality_only() {
+    let analysis = analyze(
+        &[(None, fixtures::photo("obama.jpg"))],
+        LivenessMode::Passive,
+    );
+    let score = analysis.liveness.unwrap();
+    assert!((0.5..=1.0).contains(&score), "{score}");
+    let none = analyze(&[(None, fixtures::photo("obama.jpg"))], LivenessMode::None);
+    assert_eq!(none.liveness, None);
+    assert!(none.template.is_some());
+}
+
+#[test]
+fn onboarding_then_login_matches_the_same_person_and_refuses_another() {
+    let engine = engine();
+    let attempt = |kind, name: &str, enrolled: Option<&bv_engine::Template>| {
+        let image = fixtures::photo(name);
+        let captures = [CaptureInput {
+            step: None,
+            image: &image,
+        }];
+        evaluate(
+            engine.as_ref(),
+            &EvaluateInput {
+                kind,
+                analyze: AnalyzeInput {
+                    identifier: "user-1",
+                    attempt: 1,
+                    liveness: LivenessMode::None,
+                    challenge: None,
+                    captures: &captures,
+                },
+                enrolled,
+                match_threshold: None,
+                challenge_expired: false,
+            },
+        )
+    };
+    let onboarding = attempt(ValidationType::Onboarding, "obama.jpg", None);
+    assert_eq!(onboarding.decision, Decision::Pass);
+    let person = onboarding.enrol.unwrap();
+    assert_eq!(person.model, "dlib-resnet-v1");
+
+    let same = attempt(ValidationType::Login, "obama3.jpg", Some(&person));
+    assert_eq!(same.decision, Decision::Pass, "{same:?}");
+    assert!(same.matched);
+    let other = attempt(ValidationType::Login, "biden.jpg", Some(&person));
+    assert_eq!(other.reasons, [Reason::FaceMismatch], "{other:?}");
+}
+
+#[test]
+fn challenges_start_in_front_then_two_other_poses_in_a_random_order() {
+    use ChallengeStep::{Front, Left, Right, Up};
+    let engine = engine();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..200 {
+        let steps = engine.challenge(LivenessMode::Active);
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[0], Front);
+        assert!(
+            steps[1] != steps[2]
+                && [Left, Right, Up].contains(&steps[1])
+                && [Left, Right, Up].contains(&steps[2])
+        );
+        seen.insert(steps);
+    }
+    assert_eq!(seen.len(), 6, "every order comes up");
+    assert_eq!(engine.challenge(LivenessMode::Passive), [Front]);
+    assert_eq!(engine.challenge(LivenessMode::None), [Front]);
+}
+
+#[test]
+fn bad_inputs_are_refused_before_or_by_the_engine() {
+    let original = fixtures::photo("obama.jpg").rgb;
+    let limits = ImageLimits::default();
+
+    // A truncated JPEG does not decode (the worker answers INVALID_IMAGE).
+    let jpeg = fixtures::jpeg(&original, 90);
+    let truncated = decode_bytes(&jpeg[..jpeg.len() / 3], &limits);
+    match truncated {
+        Err(_) => {}
+        // Some decoders fill what is missing: the engine must still cope.
+        Ok(partial) => {
+            let _ = engine().observe(&partial);
+        }
+    }
+
+    // A PNG declaring 20000×20000 pixels is refused from its header.
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &[0u8; 3],
+        1,
+        1,
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    png[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+    assert!(decode_bytes(&png, &limits).is_err());
+
+    // A 1×1 image has no face.
+    let one = fixtures::capture(RgbImage::from_pixel(1, 1, Rgb([200, 150, 120])));
+    assert_eq!(engine().observe(&one).err(), Some(Rejection::NoFace));
+
+    // A greyscale JPEG decodes to RGB and its face is found, and matched.
+    let grey = engine()
+        .observe(&decoded(&fixtures::grey_jpeg(&original, 90)))
+        .unwrap();
+    let colour = observe(original.clone()).unwrap();
+    assert!(grey.embedding.similarity(&colour.embedding) >= DEFAULT_MATCH_THRESHOLD);
+
+    // Stored sideways with EXIF orientation 6: upright once decoded, so the
+    // face is found; without the tag the same pixels have none.
+    let sideways = image::imageops::rotate270(&original);
+    let tagged = decoded(&fixtures::jpeg_with_orientation(&sideways, 6));
+    assert_eq!((tagged.width, tagged.height), original.dimensions());
+    assert!(engine().observe(&tagged).is_ok());
+    assert_eq!(
+        engine()
+            .observe(&decoded(&fixtures::jpeg(&sideways, 90)))
+            .err(),
+        Some(Rejection::NoFace)
+    );
+}
