@@ -131,15 +131,26 @@ pub enum CreateOutcome {
     Rejected(ApiError),
 }
 
+impl CreateOutcome {
+    /// The kinds, as `kind()` names them (and the `x-bv-outcome` header).
+    pub const CREATED: &'static str = "created";
+    pub const REPLAYED: &'static str = "replayed";
+    pub const REJECTED: &'static str = "rejected";
+}
+
 impl Outcome for CreateOutcome {
     const MESSAGE_TYPE: &'static str = REPLY_MESSAGE_TYPE;
-    const KINDS: &'static [&'static str] = &["created", "replayed", "rejected"];
+    const KINDS: &'static [&'static str] = &[
+        CreateOutcome::CREATED,
+        CreateOutcome::REPLAYED,
+        CreateOutcome::REJECTED,
+    ];
 
     fn kind(&self) -> &'static str {
         match self {
-            CreateOutcome::Created(_) => "created",
-            CreateOutcome::Replayed(_) => "replayed",
-            CreateOutcome::Rejected(_) => "rejected",
+            CreateOutcome::Created(_) => CreateOutcome::CREATED,
+            CreateOutcome::Replayed(_) => CreateOutcome::REPLAYED,
+            CreateOutcome::Rejected(_) => CreateOutcome::REJECTED,
         }
     }
 }

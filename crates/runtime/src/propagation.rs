@@ -87,9 +87,23 @@ pub fn set_parent_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
     });
 }
 
-/// The W3C `traceparent` of `span`, to store and continue the trace later.
+/// The W3C `traceparent` of `span`, to store and continue the trace later:
+/// what the W3C propagator writes (version 00, only the sampled flag), made
+/// directly, without a carrier map (the consumer makes one per command).
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
-    context_headers(span).remove("traceparent")
+    use opentelemetry::trace::{TraceContextExt, TraceFlags};
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if !span_context.is_valid() {
+        return None;
+    }
+    let flags = span_context.trace_flags() & TraceFlags::SAMPLED;
+    Some(format!(
+        "00-{}-{}-{:02x}",
+        span_context.trace_id(),
+        span_context.span_id(),
+        flags.to_u8()
+    ))
 }
 
 /// Makes `span` a child of a stored `traceparent`.
@@ -97,4 +111,35 @@ pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
     set_parent_with(span, |key| {
         (key == "traceparent").then(|| traceparent.to_owned())
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn traceparent_is_what_the_w3c_propagator_writes() {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("outer");
+            super::set_parent_from_traceparent(
+                &span,
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            );
+            let made = super::traceparent_of(&span).expect("a traceparent");
+            let propagated = super::context_headers(&span).remove("traceparent");
+            assert_eq!(Some(made.clone()), propagated);
+            assert!(
+                made.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+                "{made}"
+            );
+        });
+        assert_eq!(super::traceparent_of(&tracing::Span::none()), None);
+    }
 }

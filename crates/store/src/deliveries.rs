@@ -33,6 +33,12 @@ pub fn plan(
     trace_parent: Option<String>,
 ) -> Vec<delivery::ActiveModel> {
     let now = validation.created_at;
+    if !validation.send_via_email
+        && validation.webhook_url.is_none()
+        && project.webhook_url.is_none()
+    {
+        return Vec::new();
+    }
     let data = crate::validations::to_api(validation);
     let mut rows = Vec::new();
     if validation.send_via_email

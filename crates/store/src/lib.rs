@@ -5,6 +5,7 @@
 //! too, so every binary opens the database the same way.
 
 pub mod biometrics;
+pub mod creates;
 pub mod deliveries;
 pub mod entity;
 pub mod flows;

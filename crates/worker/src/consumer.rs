@@ -33,7 +33,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::dead_letter::{self, Why};
 use crate::incoming::{Incoming, decode};
 use crate::metrics::Metrics;
-use crate::persist::{Outcome, persist_isolating};
+use crate::persist::{Outcome, persist_cached};
 use crate::reply;
 use crate::settings::WorkerSettings;
 
@@ -51,6 +51,8 @@ pub struct Context {
     pub sessions: Arc<bv_runtime::session::Sessions>,
     /// Challenge lifetime and capture limits.
     pub biometrics: bv_runtime::BiometricsSettings,
+    /// Projects and flows kept between batches (verified on use).
+    pub references: crate::references::References,
 }
 
 /// Runs one consumer until shutdown (`Ok`) or a broker error (`Err`).
@@ -159,9 +161,9 @@ async fn process_batch(
         })
         .collect();
 
-    let valid: Vec<Incoming> = items
+    let valid: Vec<&Incoming> = items
         .iter()
-        .filter_map(|i| i.decoded.as_ref().ok().cloned())
+        .filter_map(|i| i.decoded.as_ref().ok())
         .collect();
     // A child of the first command's span, linked to every command's span:
     // each trace shows the commit its command was part of.
@@ -248,7 +250,19 @@ async fn finish(
     outcome: Outcome,
 ) -> anyhow::Result<()> {
     let span = &item.span;
+    // The answer (with its signed session token) only for a caller waiting for one.
+    let wants_answer = item.delivery.properties.reply_to().is_some();
     let answer = match outcome {
+        Outcome::Created(_) | Outcome::Replayed(_) if !wants_answer => {
+            let kind = if matches!(outcome, Outcome::Created(_)) {
+                CreateOutcome::CREATED
+            } else {
+                CreateOutcome::REPLAYED
+            };
+            span.record("bv.outcome", kind);
+            ctx.metrics.processed(kind);
+            return Ok(());
+        }
         Outcome::Created(m) => CreateOutcome::Created(Success::new(answer(ctx, &m))),
         Outcome::Replayed(m) => CreateOutcome::Replayed(Success::new(answer(ctx, &m))),
         Outcome::Rejected(err) => {
@@ -296,7 +310,7 @@ impl Context {
 /// `db_retry_max`; `Err` says why the batch goes back to the queue instead.
 async fn persist_with_retry(
     ctx: &Context,
-    items: &[Incoming],
+    items: &[&Incoming],
     shutdown: &Shutdown,
 ) -> Result<Vec<Outcome>, String> {
     let persisted = until_ok(
@@ -305,7 +319,8 @@ async fn persist_with_retry(
         shutdown,
         || async {
             let started = std::time::Instant::now();
-            let persist = persist_isolating(&ctx.db, items, Utc::now().trunc_subsecs(3));
+            let now = Utc::now().trunc_subsecs(3);
+            let persist = persist_cached(&ctx.db, &ctx.references, items, now);
             let result = bv_store::bounded(ctx.db_timeout, persist).await;
             match &result {
                 Ok(_) => ctx

@@ -14,6 +14,7 @@ pub mod incoming;
 pub mod metrics;
 pub mod persist;
 pub mod redeliver;
+pub mod references;
 pub mod reply;
 pub mod settings;
 
@@ -84,6 +85,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         db_timeout: settings.database.work_timeout(),
         sessions: sessions.clone(),
         biometrics: settings.biometrics.clone(),
+        references: references::References::default(),
     });
 
     let sweeper = tokio::spawn(sweep_expired(

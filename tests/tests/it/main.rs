@@ -16,6 +16,7 @@ mod faults;
 mod list;
 mod liveness;
 mod metrics;
+mod references;
 mod support;
 mod telemetry;
 mod tenancy;

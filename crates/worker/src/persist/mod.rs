@@ -1,4 +1,4 @@
-//! Persisting a batch of create commands in one transaction.
+//! Persisting a batch of create commands, atomically.
 //!
 //! For each command: a validation already stored under the same id is a
 //! redelivery (answered with the stored row when the request fingerprint
@@ -8,21 +8,28 @@
 //! writes commits together, so the caller acks only what is durable. The
 //! notifications a new validation needs (outbox rows) are written in the
 //! same transaction; a redelivered command writes none.
+//!
+//! Two ways to do it, with the same outcomes: on PostgreSQL, one statement
+//! per batch ([`postgres`]) checking commands against projects and flows
+//! from a cache ([`crate::references`]) that the statement itself verifies;
+//! elsewhere (SQLite), and on PostgreSQL for the rare batches that the fast
+//! path leaves (a command the rules refuse, an id twice in one batch, a
+//! project or flow that changed under the cache), one transaction that
+//! reads what it needs first ([`portable`]).
 
-use std::collections::{HashMap, HashSet};
+mod portable;
+mod postgres;
 
-use bv_contract::{
-    ApiError, CreateCommand, FlowStatus, ProjectStatus, ValidationStatus, idempotency,
-};
+use std::borrow::Borrow;
+use std::collections::HashMap;
+
+use bv_contract::{ApiError, CreateCommand, FlowStatus, ProjectStatus, ValidationStatus};
 use bv_store::entity::{biometric_validation, project, project_flow};
-use bv_store::sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, TransactionTrait,
-};
+use bv_store::sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 pub use crate::incoming::Incoming;
+use crate::references::References;
 
 /// What became of one command.
 #[derive(Clone, Debug)]
@@ -38,80 +45,19 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Persists `items` in one transaction and says what became of each, in order.
-pub async fn persist_batch(
+/// Persists `items` atomically and says what became of each, in order.
+pub async fn persist_batch<I: Borrow<Incoming> + Sync>(
     db: &DatabaseConnection,
-    items: &[Incoming],
+    references: &References,
+    items: &[I],
     now: DateTime<Utc>,
 ) -> Result<Vec<Outcome>, DbErr> {
-    let txn = db.begin().await?;
-
-    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
-    let mut stored: HashMap<Uuid, biometric_validation::Model> =
-        biometric_validation::Entity::find()
-            .filter(biometric_validation::Column::Id.is_in(ids))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|m| (m.id, m))
-            .collect();
-
-    let project_ids: HashSet<&str> = items
-        .iter()
-        .map(|i| i.command.request.project.as_str())
-        .collect();
-    let projects = bv_store::projects::by_ids(&txn, project_ids).await?;
-    let flow_ids: HashSet<&str> = items
-        .iter()
-        .map(|i| i.command.request.project_flow.as_str())
-        .collect();
-    let flows = bv_store::flows::by_ids(&txn, flow_ids).await?;
-
-    let mut outcomes = Vec::with_capacity(items.len());
-    let mut inserts = Vec::new();
-    let mut outbox = Vec::new();
-    for item in items {
-        if let Some(existing) = stored.get(&item.id) {
-            outcomes.push(
-                match idempotency::replay(&existing.request_hash, &item.fingerprint) {
-                    Ok(()) => Outcome::Replayed(existing.clone()),
-                    Err(err) => Outcome::Rejected(err),
-                },
-            );
-            continue;
-        }
-        let project = match check_references(&item.command, &projects, &flows) {
-            Ok(project) => project,
-            Err(err) => {
-                outcomes.push(Outcome::Rejected(err));
-                continue;
-            }
-        };
-        let model = new_model(item, now);
-        outbox.extend(bv_store::deliveries::plan(
-            &model,
-            project,
-            item.trace_parent.clone(),
-        ));
-        // A second copy of the same id later in this batch is a redelivery of this one.
-        stored.insert(item.id, model.clone());
-        inserts.push(model.clone().into_active_model().reset_all());
-        outcomes.push(Outcome::Created(model));
+    if db.get_database_backend() == DatabaseBackend::Postgres
+        && let Some(outcomes) = postgres::persist(db, references, items, now).await?
+    {
+        return Ok(outcomes);
     }
-
-    if !inserts.is_empty() {
-        biometric_validation::Entity::insert_many(inserts)
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    // The notifications commit with their validation: none lost, none doubled.
-    if !outbox.is_empty() {
-        bv_store::entity::delivery::Entity::insert_many(outbox)
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    txn.commit().await?;
-    Ok(outcomes)
+    portable::persist(db, references, items, now).await
 }
 
 /// Like [`persist_batch`], but when the database refuses the batch (rather
@@ -121,12 +67,13 @@ pub async fn persist_batch(
 /// them fails too, or the database becomes unreachable, the error is returned
 /// and the caller retries the batch: the database is at fault, not the
 /// commands (those already committed are then seen as redeliveries).
-pub async fn persist_isolating(
+pub async fn persist_cached<I: Borrow<Incoming> + Sync>(
     db: &DatabaseConnection,
-    items: &[Incoming],
+    references: &References,
+    items: &[I],
     now: DateTime<Utc>,
 ) -> Result<Vec<Outcome>, DbErr> {
-    let err = match persist_batch(db, items, now).await {
+    let err = match persist_batch(db, references, items, now).await {
         Ok(outcomes) => return Ok(outcomes),
         Err(err) => err,
     };
@@ -136,7 +83,8 @@ pub async fn persist_isolating(
     let mut outcomes = Vec::with_capacity(items.len());
     let mut stored = 0;
     for item in items {
-        match persist_batch(db, std::slice::from_ref(item), now).await {
+        let item = item.borrow();
+        match persist_batch(db, references, std::slice::from_ref(item), now).await {
             Ok(one) => {
                 stored += 1;
                 outcomes.extend(one);
@@ -151,6 +99,15 @@ pub async fn persist_isolating(
         }
     }
     if stored == 0 { Err(err) } else { Ok(outcomes) }
+}
+
+/// [`persist_cached`] without a cache kept between calls.
+pub async fn persist_isolating<I: Borrow<Incoming> + Sync>(
+    db: &DatabaseConnection,
+    items: &[I],
+    now: DateTime<Utc>,
+) -> Result<Vec<Outcome>, DbErr> {
+    persist_cached(db, &References::default(), items, now).await
 }
 
 /// The database rules: the project is the client's and active; the flow is
