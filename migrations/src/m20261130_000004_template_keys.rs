@@ -15,7 +15,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table("persons")
-                    .add_column(&mut string_null("template_key"))
+                    .add_column(string_null("template_key"))
                     .to_owned(),
             )
             .await

@@ -269,24 +269,6 @@ pub fn without_images(body: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&value).unwrap_or_default()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_dead_letter_keeps_no_image() {
-        let body = br#"{"validation":"v","os":"web","frames":[{"step":"front","image":"QUJD"},{"image":"REVGRw=="}]}"#;
-        let kept = String::from_utf8(without_images(body)).unwrap();
-        assert!(!kept.contains("QUJD") && !kept.contains("REVGRw"), "{kept}");
-        assert!(
-            kept.contains("[image removed: 4 bytes]") && kept.contains("\"step\":\"front\""),
-            "{kept}"
-        );
-        let junk = String::from_utf8(without_images(b"\xff\xd8 not json")).unwrap();
-        assert!(!junk.contains("not json"), "{junk}");
-    }
-}
-
 /// The command's `message_id` as a UUID (the attempt's or the challenge's id).
 pub fn message_id(delivery: &Delivery) -> Result<Uuid, ApiError> {
     delivery
@@ -313,4 +295,22 @@ pub fn decode<T: serde::de::DeserializeOwned>(
             format!("The {what} command's body is invalid: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_letter_keeps_no_image() {
+        let body = br#"{"validation":"v","os":"web","frames":[{"step":"front","image":"QUJD"},{"image":"REVGRw=="}]}"#;
+        let kept = String::from_utf8(without_images(body)).unwrap();
+        assert!(!kept.contains("QUJD") && !kept.contains("REVGRw"), "{kept}");
+        assert!(
+            kept.contains("[image removed: 4 bytes]") && kept.contains("\"step\":\"front\""),
+            "{kept}"
+        );
+        let junk = String::from_utf8(without_images(b"\xff\xd8 not json")).unwrap();
+        assert!(!junk.contains("not json"), "{junk}");
+    }
 }
