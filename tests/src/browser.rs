@@ -247,7 +247,17 @@ pub fn test_jpeg(out: &Path) {
 
 /// A `.y4m` video of `image` (2 s at 15 fps, 640×480, yuv420p), which
 /// Chromium plays as its camera (`--use-file-for-fake-video-capture`).
+/// The picture keeps its proportions (letterboxed in black), so a face
+/// looks to the engine as it does in the photo.
 pub fn fake_camera(image: &Path, out: &Path) {
+    fake_camera_of(image, None, out);
+}
+
+/// [`fake_camera`] of the part of `image` an ffmpeg `crop` filter
+/// (`w:h:x:y`) keeps: a portrait cut to the head and shoulders a webcam
+/// would see.
+pub fn fake_camera_of(image: &Path, crop: Option<&str>, out: &Path) {
+    let crop = crop.map(|c| format!("crop={c},")).unwrap_or_default();
     ffmpeg(&[
         "-loop",
         "1",
@@ -256,7 +266,10 @@ pub fn fake_camera(image: &Path, out: &Path) {
         "-i",
         &image.display().to_string(),
         "-vf",
-        "scale=640:480,format=yuv420p",
+        &format!(
+            "{crop}scale=640:480:force_original_aspect_ratio=decrease,\
+             pad=640:480:(ow-iw)/2:(oh-ih)/2,format=yuv420p"
+        ),
         "-r",
         "15",
         &out.display().to_string(),

@@ -341,7 +341,7 @@ async fn the_page_asks_to_try_again_when_the_database_is_away() {
 // ---- the journey: challenge, captures, validate, the outcome ----------------
 
 /// The integrator's page people are sent back to: its address.
-async fn integrator_page() -> String {
+pub(crate) async fn integrator_page() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = axum::Router::new().route(

@@ -3,6 +3,7 @@
 mod amqp;
 mod biometrics;
 mod browser;
+mod browser_face;
 mod cli;
 mod cluster;
 mod crash;

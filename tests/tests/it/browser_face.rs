@@ -1,0 +1,208 @@
+//! The hosted page with the built-in face engine deciding (README, "Face
+//! engine"): real photos of people (the face_recognition test images) are
+//! the browser's fake camera, and a person sees the engine's verdict.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bv_contract::{EngineKind, LivenessMode};
+use bv_e2e::browser::{Browser, fake_camera_of, heading_contains, screenshot, visible};
+use bv_e2e::{TestApp, seed_request};
+use bv_face_engine::fixtures;
+use serde_json::{Value, json};
+
+use crate::browser::integrator_page;
+
+const CLIENT: &str = "c1";
+const PROJECT: &str = "project_123456789";
+const ONBOARDING: &str = "flow_onboarding";
+const LOGIN: &str = "flow_login";
+const SHORT: Duration = Duration::from_secs(10);
+/// A whole attempt: challenge, countdowns, the face engine's decision (a
+/// debug build's first capture also loads the models).
+const ATTEMPT: Duration = Duration::from_secs(90);
+
+/// An app whose project uses the face engine, with an onboarding and a
+/// login flow of `liveness`; a login has one attempt.
+async fn face_app(liveness: LivenessMode, onboarding_attempts: i32) -> TestApp {
+    let app = TestApp::spawn().await;
+    app.seed_project(CLIENT, PROJECT).await;
+    bv_store::projects::set_biometrics(&app.db, PROJECT, Some(EngineKind::Face), None)
+        .await
+        .unwrap()
+        .unwrap();
+    for (flow, kind, attempts) in [
+        (ONBOARDING, "onboarding", onboarding_attempts),
+        (LOGIN, "login", 1),
+    ] {
+        app.seed_flow(PROJECT, flow, kind, "active").await;
+        bv_store::flows::set_settings(&app.db, flow, Some(liveness), None, Some(attempts))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    app
+}
+
+/// A validation of `kind` for `identifier` that sends people back to an
+/// address on this machine: its id and link.
+async fn start(app: &TestApp, kind: &str, identifier: &str) -> (String, String) {
+    let mut body = seed_request();
+    body["type"] = json!(kind);
+    body["projectFlow"] = json!(if kind == "login" { LOGIN } else { ONBOARDING });
+    body["identifier"] = json!(identifier);
+    body["sendViaEmail"] = json!(false);
+    body["redirectUrl"] = json!(integrator_page().await);
+    let map = body.as_object_mut().unwrap();
+    map.remove("email");
+    map.remove("webhookUrl");
+    let started = app.start(CLIENT, &body).await;
+    let link = format!(
+        "{}/validate/{}#token={}",
+        app.base_url, started.id, started.token
+    );
+    (started.id, link)
+}
+
+/// Opens `link` with `photo` as the camera, takes the photo(s) the page
+/// asks for, and waits for `heading`; screenshot `name`.
+async fn attempt(browser: &Browser, camera: &Path, link: &str, heading: &str, name: &str) {
+    let client = browser.session(Some(camera)).await;
+    client.goto(link).await.unwrap();
+    visible(&client, "#start", SHORT)
+        .await
+        .click()
+        .await
+        .unwrap();
+    visible(&client, "#view-camera", SHORT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    visible(&client, "#shoot", SHORT)
+        .await
+        .click()
+        .await
+        .unwrap();
+    heading_contains(&client, heading, ATTEMPT).await;
+    screenshot(&client, name).await;
+    client.close().await.unwrap();
+}
+
+/// A camera that shows `photo` (one of the fixtures), in `dir`: the head
+/// and shoulders a webcam sees, not the whole portrait (in `biden.jpg` the
+/// face is a tenth of the picture's width, too small to judge).
+fn camera_of(dir: &Path, photo: &str) -> std::path::PathBuf {
+    let crop = match photo {
+        // The top of the picture, 4:3.
+        "obama.jpg" | "biden.jpg" => "iw:iw*3/4:0:0",
+        // The middle half of the width, from a tenth down.
+        "obama3.jpg" => "iw/2:iw*3/8:iw/4:ih/10",
+        other => panic!("no crop for {other}"),
+    };
+    let image = fixtures::dir().join(photo);
+    let out = dir.join(format!("{photo}.y4m"));
+    fake_camera_of(&image, Some(crop), &out);
+    out
+}
+
+/// What the integrator reads about a validation.
+async fn view(app: &TestApp, id: &str) -> Value {
+    app.get(
+        &app.token(CLIENT),
+        &format!("/v2/biometric-validations/{id}"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+struct Dir(std::path::PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        let dir =
+            std::env::temp_dir().join(format!("bv-face-browser-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_still_photo_held_to_the_camera_fails_the_liveness_challenge() {
+    let app = face_app(LivenessMode::Active, 1).await;
+    let dir = Dir::new();
+    let still = camera_of(&dir.0, "obama.jpg");
+    let (id, link) = start(&app, "onboarding", "barack").await;
+    let browser = Browser::start().await;
+
+    attempt(
+        &browser,
+        &still,
+        &link,
+        "We couldn't verify you",
+        "face-still-photo-failed",
+    )
+    .await;
+
+    let validation = view(&app, &id).await;
+    let data = &validation["data"];
+    assert_eq!(data["status"], "failed", "{validation}");
+    let attempt = &data["attempts"][0];
+    assert_eq!(attempt["engine"], "face", "{validation}");
+    assert_eq!(
+        attempt["reasons"],
+        json!(["LIVENESS_FAILED"]),
+        "{validation}"
+    );
+    assert!(data["person"].is_null(), "nobody enrolled: {validation}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enrolled_with_one_photo_a_person_logs_in_with_another_and_nobody_else_does() {
+    let app = face_app(LivenessMode::None, 3).await;
+    let dir = Dir::new();
+    let browser = Browser::start().await;
+
+    // Onboarding: one photo of him.
+    let (enrolled, link) = start(&app, "onboarding", "barack").await;
+    let camera = camera_of(&dir.0, "obama.jpg");
+    attempt(&browser, &camera, &link, "You're verified", "face-enrolled").await;
+    assert_eq!(view(&app, &enrolled).await["data"]["status"], "validated");
+
+    // Login: another photo of the same person.
+    let (login, link) = start(&app, "login", "barack").await;
+    let camera = camera_of(&dir.0, "obama3.jpg");
+    attempt(&browser, &camera, &link, "You're verified", "face-login").await;
+    let validation = view(&app, &login).await;
+    let attempt_ = &validation["data"]["attempts"][0];
+    assert_eq!(validation["data"]["status"], "validated", "{validation}");
+    let score = attempt_["scores"]["match"].as_f64().unwrap();
+    assert!(
+        score >= f64::from(bv_face_engine::DEFAULT_MATCH_THRESHOLD),
+        "{validation}"
+    );
+
+    // Login: someone else in front of the camera.
+    let (impostor, link) = start(&app, "login", "barack").await;
+    let camera = camera_of(&dir.0, "biden.jpg");
+    attempt(
+        &browser,
+        &camera,
+        &link,
+        "We couldn't verify you",
+        "face-impostor",
+    )
+    .await;
+    let validation = view(&app, &impostor).await;
+    assert_eq!(validation["data"]["status"], "failed", "{validation}");
+    assert_eq!(
+        validation["data"]["attempts"][0]["reasons"],
+        json!(["FACE_MISMATCH"]),
+        "{validation}"
+    );
+}
