@@ -28,6 +28,9 @@ if [ ! -s var/template_keys ]; then
   $bin/bvctl keys generate --template --kid dev-t1 > var/template_keys
 fi
 export BV__BIOMETRICS__TEMPLATE_KEYS="${BV__BIOMETRICS__TEMPLATE_KEYS:-$(cat var/template_keys)}"
+# One OpenBLAS thread per face-engine call: the consumers are the parallelism
+# (README, "Face engine").
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 export BV__EMAIL__FILE_DIR="${BV__EMAIL__FILE_DIR:-var/mail}"
 
 $bin/bvctl migrate

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One OpenBLAS thread per face-engine call (README, "Face engine").
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 scripts/services.sh rabbitmq postgres
 # The face engine's libraries, models and test photos (pinned by sha256).
 scripts/models.sh --fixtures

@@ -1,5 +1,5 @@
 //! The test photos and the variants made from them, shared by this crate's
-//! golden tests and `make bench` (tests/src/bin/bv-bench.rs).
+//! golden tests and `make bench` (tests/src/bin/bv-bench/).
 //!
 //! The photos are those of PyPI `face_recognition` 1.3.0's source package
 //! (MIT; `tests/test_images/`), which `scripts/models.sh --fixtures` puts in

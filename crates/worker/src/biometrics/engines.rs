@@ -32,6 +32,16 @@ impl Engines {
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         checked?;
+        if std::env::var_os("OPENBLAS_NUM_THREADS").is_none() {
+            // OpenBLAS reads it when the library loads, before main: it can
+            // only come from the environment. Measured (make bench, 2 cores):
+            // 2 consumers decide 16.6 commands/s with it at 1, 12.2 without.
+            tracing::warn!(
+                "OPENBLAS_NUM_THREADS is not set: each face-engine call may start a \
+                 thread per core and the biometric consumers will fight over them; \
+                 set OPENBLAS_NUM_THREADS=1 (the image and the manifests do)"
+            );
+        }
         let engines = Engines {
             sandbox: Arc::new(SandboxEngine),
             models_dir,

@@ -12,6 +12,10 @@
 //! 4. Creates V validations, then lets bv-worker decide one validate command
 //!    each with the sandbox engine (a 640×480 JPEG): validate commands/s,
 //!    against the bare rate of decoding that JPEG on one thread.
+//! 5. The face engine ([`face`]): accuracy on the test photos, latency per
+//!    capture, and F validate commands decided by a bv-worker process in the
+//!    biometric role against the engine alone on every core; that process's
+//!    peak memory.
 //!
 //! Everything it creates (database, queues, exchanges) is dropped at the end.
 
@@ -32,6 +36,8 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::json;
 
+mod face;
+
 #[derive(Parser)]
 #[command(about = "Benchmark bv-worker against a bare consumer, and the HTTP create path")]
 struct Args {
@@ -47,6 +53,12 @@ struct Args {
     /// Validate commands (sandbox engine) for the validate benchmark.
     #[arg(long, default_value_t = 2_000)]
     validations: usize,
+    /// Validate commands for the face engine's benchmark.
+    #[arg(long, default_value_t = 300)]
+    face_validations: usize,
+    /// Only the face engine's measurements (section 5).
+    #[arg(long)]
+    face_only: bool,
 }
 
 const CLIENT: &str = "bench_client";
@@ -388,6 +400,24 @@ async fn main() -> anyhow::Result<()> {
         args.messages, args.http_requests, args.concurrency, cores
     );
 
+    let db = TestDb::create().await?;
+    let db_conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
+    seed(&db_conn).await?;
+    if !args.face_only {
+        queues_and_http(&args, &db, &db_conn).await?;
+    }
+    face_bench(&db, &db_conn, args.face_validations, cores).await?;
+    let _ = db_conn.close().await;
+    drop(db);
+    Ok(())
+}
+
+/// Sections 1–4: the queues, the HTTP create path, the sandbox validate path.
+async fn queues_and_http(
+    args: &Args,
+    db: &TestDb,
+    db_conn: &sea_orm::DatabaseConnection,
+) -> anyhow::Result<()> {
     let bare_prefix = TestPrefix::new();
     let published = publish(&bare_prefix.names(), args.messages).await?;
     println!("publish (window 1000 confirms):  {published:>9.0} msg/s");
@@ -395,19 +425,16 @@ async fn main() -> anyhow::Result<()> {
     println!("bare consume + ack (quorum):     {bare:>9.0} msg/s");
     drop(bare_prefix);
 
-    let db = TestDb::create().await?;
-    let db_conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
-    seed(&db_conn).await?;
     let worker_prefix = TestPrefix::new();
-    let overrides = settings_for(&db, &worker_prefix);
+    let overrides = settings_for(db, &worker_prefix);
     publish(&worker_prefix.names(), args.messages).await?;
-    let worker = worker_rate(&db_conn, &overrides, args.messages).await?;
+    let worker = worker_rate(db_conn, &overrides, args.messages).await?;
     println!("bv-worker persist (PostgreSQL):  {worker:>9.0} msg/s");
     println!("worker / bare:                   {:>9.2}", worker / bare);
     drop(worker_prefix);
 
     let http_prefix = TestPrefix::new();
-    let overrides = settings_for(&db, &http_prefix);
+    let overrides = settings_for(db, &http_prefix);
     let (rps, p50, p99, failures) =
         http_bench(&overrides, args.http_requests, args.concurrency).await?;
     println!(
@@ -418,7 +445,7 @@ async fn main() -> anyhow::Result<()> {
     );
     drop(http_prefix);
 
-    let (decode, validate) = validate_bench(&db_conn, &db, args.validations).await?;
+    let (decode, validate) = validate_bench(db_conn, db, args.validations).await?;
     println!("bare JPEG decode 640x480 (1 thread): {decode:>5.0} /s");
     println!(
         "bv-worker validate (sandbox, {} consumers): {validate:>5.0} /s",
@@ -428,7 +455,34 @@ async fn main() -> anyhow::Result<()> {
         "validate / bare decode:          {:>9.2}",
         validate / decode
     );
-    let _ = db_conn.close().await;
-    drop(db);
+    Ok(())
+}
+
+/// Section 5: the face engine.
+async fn face_bench(
+    db: &TestDb,
+    db_conn: &sea_orm::DatabaseConnection,
+    n: usize,
+    cores: usize,
+) -> anyhow::Result<()> {
+    let (engine, accuracy) = tokio::task::block_in_place(face::accuracy)?;
+    face::print_accuracy(&accuracy);
+    let frame = face::camera_frame();
+    let bare = tokio::task::block_in_place(|| face::bare_engine(&engine, &frame, cores))?;
+    drop(engine);
+    println!("face engine alone, 640x480 frame ({cores} threads): {bare:>6.1} captures/s");
+    let run = face::worker_validate(db_conn, db, &frame, n).await?;
+    println!(
+        "bv-worker validate (face, {} consumers):   {:>6.1} /s",
+        run.consumers, run.rate
+    );
+    println!(
+        "validate / engine alone:                 {:>6.2}",
+        run.rate / bare
+    );
+    println!(
+        "bv-worker peak RSS (biometric role, models loaded): {:.0} MiB",
+        run.peak_rss_kib as f64 / 1024.0
+    );
     Ok(())
 }

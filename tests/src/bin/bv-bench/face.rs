@@ -1,0 +1,289 @@
+//! The face engine, measured (README, "Face engine"):
+//!
+//! - accuracy on every pair of the test photos' variants
+//!   (`bv_face_engine::fixtures::variants`): the same person's and
+//!   different people's scores, and the false accepts and rejects at the
+//!   default threshold;
+//! - the latency of one capture through the engine (detect, landmarks,
+//!   quality, embedding) on one thread;
+//! - the bare rate: the engine alone on a 640×480 camera frame, on every
+//!   core;
+//! - one bv-worker process in the biometric role (its own binary, so its
+//!   memory is its own) deciding validate commands of that frame with the
+//!   face engine: commands/s, the ratio to the bare rate, and its peak RSS
+//!   with the models loaded.
+
+use std::time::{Duration, Instant};
+
+use bv_face_engine::{DEFAULT_MATCH_THRESHOLD, FaceEngine, fixtures};
+use bv_runtime::settings::env_var;
+use image::RgbImage;
+use image::imageops::{self, FilterType};
+use serde_json::json;
+
+use super::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Command, body, publish_each, worker_until};
+use bv_e2e::{TestDb, TestPrefix, count_rows, seed_request};
+
+/// Rounds over the variants for the latency figures.
+const LATENCY_ROUNDS: usize = 3;
+
+pub struct Accuracy {
+    pub captures: usize,
+    pub same: Vec<f32>,
+    pub different: Vec<f32>,
+    /// One capture's detect + embed, every capture of every round.
+    pub latencies: Vec<Duration>,
+    pub load: Duration,
+}
+
+/// Observes every variant ([`LATENCY_ROUNDS`] times, for the latencies)
+/// and scores every pair of them.
+pub fn accuracy() -> anyhow::Result<(FaceEngine, Accuracy)> {
+    let started = Instant::now();
+    let engine = FaceEngine::load(fixtures::models_dir())?;
+    let load = started.elapsed();
+    let variants = fixtures::variants();
+    let captures: Vec<_> = variants
+        .iter()
+        .map(|v| fixtures::capture(v.image.clone()))
+        .collect();
+    let mut latencies = Vec::new();
+    let mut embeddings = Vec::new();
+    for round in 0..LATENCY_ROUNDS {
+        for (variant, capture) in variants.iter().zip(&captures) {
+            let started = Instant::now();
+            let observed = engine.observe(capture);
+            latencies.push(started.elapsed());
+            let observation = observed.map_err(|rejection| {
+                anyhow::anyhow!(
+                    "{} ({}) was refused: {rejection:?}",
+                    variant.photo,
+                    variant.variant
+                )
+            })?;
+            if round == 0 {
+                embeddings.push((variant.person, observation.embedding));
+            }
+        }
+    }
+    let (mut same, mut different) = (Vec::new(), Vec::new());
+    for (i, (a, ea)) in embeddings.iter().enumerate() {
+        for (b, eb) in &embeddings[i + 1..] {
+            let score = ea.similarity(eb);
+            if a == b {
+                same.push(score);
+            } else {
+                different.push(score);
+            }
+        }
+    }
+    same.sort_by(f32::total_cmp);
+    different.sort_by(f32::total_cmp);
+    latencies.sort();
+    Ok((
+        engine,
+        Accuracy {
+            captures: variants.len(),
+            same,
+            different,
+            latencies,
+            load,
+        },
+    ))
+}
+
+pub fn print_accuracy(a: &Accuracy) {
+    let t = DEFAULT_MATCH_THRESHOLD;
+    let false_rejects = a.same.iter().filter(|s| **s < t).count();
+    let false_accepts = a.different.iter().filter(|s| **s >= t).count();
+    println!(
+        "face engine: {} captures (4 portraits x 6 variants), {} pairs; models loaded in {:.2} s",
+        a.captures,
+        a.same.len() + a.different.len(),
+        a.load.as_secs_f64()
+    );
+    for (label, scores) in [("same person", &a.same), ("different people", &a.different)] {
+        println!(
+            "  {label:<17} {:>4} pairs: min {:.3}  median {:.3}  max {:.3}",
+            scores.len(),
+            scores.first().copied().unwrap_or(f32::NAN),
+            scores.get(scores.len() / 2).copied().unwrap_or(f32::NAN),
+            scores.last().copied().unwrap_or(f32::NAN),
+        );
+    }
+    println!(
+        "  at threshold {t}: false accepts {false_accepts}/{}, false rejects {false_rejects}/{}",
+        a.different.len(),
+        a.same.len()
+    );
+    println!(
+        "  one capture, detect+embed (1 thread, {} captures): p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+        a.latencies.len(),
+        percentile(&a.latencies, 0.50).as_secs_f64() * 1000.0,
+        percentile(&a.latencies, 0.99).as_secs_f64() * 1000.0,
+        a.latencies
+            .last()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0,
+    );
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// What a phone or webcam sends: `obama.jpg`'s head and shoulders (its
+/// top, 4:3) at 640×480, as JPEG quality 85.
+pub fn camera_frame() -> Vec<u8> {
+    let photo = fixtures::photo("obama.jpg").rgb;
+    let height = photo.width() * 3 / 4;
+    let top: RgbImage = imageops::crop_imm(&photo, 0, 0, photo.width(), height).to_image();
+    let frame = imageops::resize(&top, 640, 480, FilterType::Triangle);
+    fixtures::jpeg(&frame, 85)
+}
+
+/// The engine alone on `frame` (decoded once), on `threads` threads at
+/// once: captures/s.
+pub fn bare_engine(engine: &FaceEngine, frame: &[u8], threads: usize) -> anyhow::Result<f64> {
+    let capture = bv_engine::decode_bytes(frame, &bv_engine::ImageLimits::default())?;
+    engine
+        .observe(&capture)
+        .map_err(|r| anyhow::anyhow!("the camera frame was refused: {r:?}"))?;
+    let per_thread = 30;
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    let _ = engine.observe(&capture);
+                }
+            });
+        }
+    });
+    Ok((threads * per_thread) as f64 / started.elapsed().as_secs_f64())
+}
+
+pub struct WorkerRun {
+    pub rate: f64,
+    pub consumers: usize,
+    pub peak_rss_kib: u64,
+}
+
+/// `n` validations created by an in-process worker, then one validate
+/// command each (`frame`, passive liveness, the project on the face
+/// engine) decided by a bv-worker process in the biometric role only.
+pub async fn worker_validate(
+    db_conn: &sea_orm::DatabaseConnection,
+    db: &TestDb,
+    frame: &[u8],
+    n: usize,
+) -> anyhow::Result<WorkerRun> {
+    use base64::Engine as _;
+    let image = base64::engine::general_purpose::STANDARD.encode(frame);
+    let request = seed_request();
+    let project = request["project"].as_str().unwrap_or_default();
+    let flow = request["projectFlow"].as_str().unwrap_or_default();
+    bv_store::projects::set_biometrics(db_conn, project, Some(bv_contract::EngineKind::Face), None)
+        .await?;
+    let passive = Some(bv_contract::LivenessMode::Passive);
+    bv_store::flows::set_settings(db_conn, flow, passive, None, None).await?;
+
+    let prefix = TestPrefix::new();
+    let mut overrides = super::settings_for(db, &prefix);
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
+    let created = count_rows(db_conn, "biometric_validations").await as usize;
+    publish_each(&prefix.names(), n, |i| Command {
+        id: ids[i],
+        routing_key: CREATE_ROUTING_KEY,
+        message_type: CREATE_MESSAGE_TYPE,
+        body: body(i),
+    })
+    .await?;
+    overrides.push(("worker.biometrics", "false".into()));
+    worker_until(db_conn, &overrides, "biometric_validations", created + n).await?;
+    overrides.retain(|(k, _)| *k != "worker.biometrics");
+
+    let before = count_rows(db_conn, "validation_attempts").await as usize;
+    publish_each(&prefix.names(), n, |i| Command {
+        id: uuid::Uuid::now_v7(),
+        routing_key: bv_contract::amqp::VALIDATE_ROUTING_KEY,
+        message_type: bv_contract::amqp::VALIDATE_MESSAGE_TYPE,
+        body: serde_json::to_vec(&json!({
+            "validation": ids[i], "os": "web", "frames": [{"image": image}]
+        }))
+        .unwrap_or_default(),
+    })
+    .await?;
+
+    // The biometric role, as deploy/k8s/biometrics.yaml runs it.
+    let consumers = 2;
+    let binary = std::env::current_exe()?.with_file_name("e2e-bv-worker");
+    let mut cmd = tokio::process::Command::new(&binary);
+    for (key, value) in overrides.iter().map(|(k, v)| (*k, v.clone())).chain([
+        ("worker.creates", "false".to_owned()),
+        ("worker.dispatch", "false".to_owned()),
+        ("worker.biometrics", "true".to_owned()),
+        ("worker.biometrics_concurrency", consumers.to_string()),
+        ("biometrics.preload_models", "true".to_owned()),
+    ]) {
+        cmd.env(env_var(key), value);
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot run {} ({e})", binary.display()))?;
+    let pid = child.id().unwrap_or_default();
+
+    // Timed from the first decision, so the process's start and the
+    // models' loading are not counted as throughput.
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut first: Option<(Instant, usize)> = None;
+    let mut peak_rss_kib = 0;
+    let rate = loop {
+        anyhow::ensure!(Instant::now() < deadline, "the biometric worker stalled");
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("the biometric worker exited: {status}");
+        }
+        peak_rss_kib = peak_rss_kib.max(vm_hwm_kib(pid));
+        let done = count_rows(db_conn, "validation_attempts").await as usize - before;
+        match first {
+            None if done > 0 => first = Some((Instant::now(), done)),
+            Some((at, from)) if done >= n => {
+                break (done - from) as f64 / at.elapsed().as_secs_f64();
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    peak_rss_kib = peak_rss_kib.max(vm_hwm_kib(pid));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    Ok(WorkerRun {
+        rate,
+        consumers,
+        peak_rss_kib,
+    })
+}
+
+/// A process's peak resident set (`VmHWM`), in KiB; 0 when unreadable.
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
