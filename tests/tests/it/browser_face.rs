@@ -41,6 +41,15 @@ async fn face_app(liveness: LivenessMode, onboarding_attempts: i32) -> TestApp {
             .unwrap()
             .unwrap();
     }
+    // The models, loaded into this process's shared engine before the page
+    // asks for anything: the in-process worker loads them at its first face
+    // command (the harness turns preloading off), which in a debug build
+    // under the whole suite's load can outlast the ingress's wait for the
+    // challenge's answer, and the page would say "Something went wrong".
+    tokio::task::spawn_blocking(|| bv_face_engine::FaceEngine::shared(fixtures::models_dir()))
+        .await
+        .unwrap()
+        .expect("the face models load");
     app
 }
 

@@ -16,11 +16,11 @@
 use std::time::{Duration, Instant};
 
 use bv_face_engine::{DEFAULT_MATCH_THRESHOLD, FaceEngine, fixtures};
-use bv_runtime::settings::env_var;
 use image::RgbImage;
 use image::imageops::{self, FilterType};
 use serde_json::json;
 
+use super::process::WorkerProcess;
 use super::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Command, body, publish_each, worker_until};
 use bv_e2e::{TestDb, TestPrefix, count_rows, seed_request};
 
@@ -223,67 +223,28 @@ pub async fn worker_validate(
 
     // The biometric role, as deploy/k8s/biometrics.yaml runs it.
     let consumers = 2;
-    let binary = std::env::current_exe()?.with_file_name("e2e-bv-worker");
-    let mut cmd = tokio::process::Command::new(&binary);
-    for (key, value) in overrides.iter().map(|(k, v)| (*k, v.clone())).chain([
-        ("worker.creates", "false".to_owned()),
-        ("worker.dispatch", "false".to_owned()),
-        ("worker.biometrics", "true".to_owned()),
-        ("worker.biometrics_concurrency", consumers.to_string()),
-        ("biometrics.preload_models", "true".to_owned()),
-    ]) {
-        cmd.env(env_var(key), value);
-    }
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot run {} ({e})", binary.display()))?;
-    let pid = child.id().unwrap_or_default();
-
-    // Timed from the first decision, so the process's start and the
-    // models' loading are not counted as throughput.
-    let deadline = Instant::now() + Duration::from_secs(900);
-    let mut first: Option<(Instant, usize)> = None;
-    let mut peak_rss_kib = 0;
-    let rate = loop {
-        anyhow::ensure!(Instant::now() < deadline, "the biometric worker stalled");
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!("the biometric worker exited: {status}");
-        }
-        peak_rss_kib = peak_rss_kib.max(vm_hwm_kib(pid));
-        let done = count_rows(db_conn, "validation_attempts").await as usize - before;
-        match first {
-            None if done > 0 => first = Some((Instant::now(), done)),
-            Some((at, from)) if done >= n => {
-                break (done - from) as f64 / at.elapsed().as_secs_f64();
-            }
-            _ => {}
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    peak_rss_kib = peak_rss_kib.max(vm_hwm_kib(pid));
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    let settings: Vec<(&str, String)> = overrides
+        .iter()
+        .map(|(k, v)| (*k, v.clone()))
+        .chain([
+            ("worker.creates", "false".to_owned()),
+            ("worker.dispatch", "false".to_owned()),
+            ("worker.biometrics", "true".to_owned()),
+            ("worker.biometrics_concurrency", consumers.to_string()),
+            ("biometrics.preload_models", "true".to_owned()),
+        ])
+        .collect();
+    let mut process = WorkerProcess::start(&settings)?;
+    let rate = process
+        .rate_until(n, || async {
+            (count_rows(db_conn, "validation_attempts").await as usize).saturating_sub(before)
+        })
+        .await?;
+    let peak_rss_kib = (process.peak_rss_mib() * 1024.0) as u64;
+    process.stop().await;
     Ok(WorkerRun {
         rate,
         consumers,
         peak_rss_kib,
     })
-}
-
-/// A process's peak resident set (`VmHWM`), in KiB; 0 when unreadable.
-fn vm_hwm_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -36,7 +36,11 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde_json::json;
 
+mod bare;
+mod dispatch;
 mod face;
+mod http;
+mod process;
 
 #[derive(Parser)]
 #[command(about = "Benchmark bv-worker against a bare consumer, and the HTTP create path")]
@@ -53,6 +57,15 @@ struct Args {
     /// Validate commands (sandbox engine) for the validate benchmark.
     #[arg(long, default_value_t = 2_000)]
     validations: usize,
+    /// Webhook deliveries for the dispatcher's benchmark.
+    #[arg(long, default_value_t = 20_000)]
+    deliveries: usize,
+    /// Arrival rate of the open-loop HTTP benchmark, requests/s.
+    #[arg(long, default_value_t = 2_000.0)]
+    http_rate: f64,
+    /// Length of the open-loop HTTP benchmark, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    http_seconds: f64,
     /// Validate commands for the face engine's benchmark.
     #[arg(long, default_value_t = 300)]
     face_validations: usize,
@@ -209,15 +222,6 @@ async fn seed(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lets bv-worker persist `n` queued commands; returns msg/s.
-async fn worker_rate(
-    db_conn: &sea_orm::DatabaseConnection,
-    overrides: &[(&'static str, String)],
-    n: usize,
-) -> anyhow::Result<f64> {
-    worker_until(db_conn, overrides, "biometric_validations", n).await
-}
-
 /// Runs bv-worker until `table` holds `n` rows; returns rows/s.
 async fn worker_until(
     db_conn: &sea_orm::DatabaseConnection,
@@ -313,11 +317,16 @@ async fn validate_bench(
     Ok((bare, rate))
 }
 
-async fn http_bench(
-    overrides: &[(&'static str, String)],
-    requests: usize,
-    concurrency: usize,
-) -> anyhow::Result<(f64, Duration, Duration, usize)> {
+struct HttpRun {
+    closed_rps: f64,
+    closed_p50: Duration,
+    closed_p99: Duration,
+    closed_failures: usize,
+    open: http::OpenLoop,
+}
+
+async fn http_bench(overrides: &[(&'static str, String)], args: &Args) -> anyhow::Result<HttpRun> {
+    let (requests, concurrency) = (args.http_requests, args.concurrency);
     let shutdown = Shutdown::new();
     let worker_settings: bv_worker::Settings = load_from(DEFAULTS, None, Some(overrides))?;
     let worker = tokio::spawn(bv_worker::run(worker_settings, shutdown.clone()));
@@ -377,16 +386,29 @@ async fn http_bench(
             .copied()
             .unwrap_or_default()
     };
-    let result = (
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.50),
-        pct(0.99),
-        failures,
-    );
+    let closed_rps = latencies.len() as f64 / elapsed.as_secs_f64();
+    let (closed_p50, closed_p99) = (pct(0.50), pct(0.99));
+    // Let the worker catch up before the fixed-rate run.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let open = http::open_loop(
+        &http,
+        &url,
+        &token,
+        &request,
+        args.http_rate,
+        args.http_seconds,
+    )
+    .await;
     shutdown.trigger();
     let _ = ingress.await;
     let _ = worker.await;
-    Ok(result)
+    Ok(HttpRun {
+        closed_rps,
+        closed_p50,
+        closed_p99,
+        closed_failures: failures,
+        open: open?,
+    })
 }
 
 #[tokio::main]
@@ -412,12 +434,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sections 1–4: the queues, the HTTP create path, the sandbox validate path.
+/// Sections 1–4: the queues, the HTTP create path, the dispatcher, the
+/// sandbox validate path; each against its bare baseline, then the table.
 async fn queues_and_http(
     args: &Args,
     db: &TestDb,
     db_conn: &sea_orm::DatabaseConnection,
 ) -> anyhow::Result<()> {
+    let mut table = Vec::new();
+
+    // 1. The broker alone.
     let bare_prefix = TestPrefix::new();
     let published = publish(&bare_prefix.names(), args.messages).await?;
     println!("publish (window 1000 confirms):  {published:>9.0} msg/s");
@@ -425,26 +451,140 @@ async fn queues_and_http(
     println!("bare consume + ack (quorum):     {bare:>9.0} msg/s");
     drop(bare_prefix);
 
+    // 2. Persisting creates: the bare consumer doing the worker's I/O into a
+    // database of its own, then bv-worker (a process, creates only).
+    let bare_db = TestDb::create().await?;
+    let bare_conn = bv_store::connect(&bare_db.url, &bv_store::PoolOptions::new(8)).await?;
+    seed(&bare_conn).await?;
+    let bare_io_prefix = TestPrefix::new();
+    publish(&bare_io_prefix.names(), args.messages).await?;
+    let bare_io = bare::persist(&bare_io_prefix.names(), &bare_conn, args.messages).await?;
+    println!("bare consume + INSERT + ack:     {bare_io:>9.0} msg/s");
+    drop(bare_io_prefix);
+    let _ = bare_conn.close().await;
+    drop(bare_db);
+
     let worker_prefix = TestPrefix::new();
     let overrides = settings_for(db, &worker_prefix);
     publish(&worker_prefix.names(), args.messages).await?;
-    let worker = worker_rate(db_conn, &overrides, args.messages).await?;
-    println!("bv-worker persist (PostgreSQL):  {worker:>9.0} msg/s");
-    println!("worker / bare:                   {:>9.2}", worker / bare);
+    let before = count_rows(db_conn, "biometric_validations").await as usize;
+    let mut worker = process::WorkerProcess::start(
+        &overrides
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .chain([
+                ("worker.biometrics", "false".to_owned()),
+                ("worker.dispatch", "false".to_owned()),
+            ])
+            .collect::<Vec<_>>(),
+    )?;
+    let persisted = worker
+        .rate_until(args.messages, || async {
+            (count_rows(db_conn, "biometric_validations").await as usize).saturating_sub(before)
+        })
+        .await?;
+    let persist_rss = worker.peak_rss_mib();
+    worker.stop().await;
+    println!(
+        "bv-worker persist (PostgreSQL):  {persisted:>9.0} msg/s   peak RSS {persist_rss:.0} MiB"
+    );
+    println!(
+        "worker / bare I/O:               {:>9.2}",
+        persisted / bare_io
+    );
     drop(worker_prefix);
+    table.push(Row::new(
+        "bv-worker persisting creates (msg/s)",
+        persisted,
+        "consume + multi-row INSERT + ack, 4 channels",
+        bare_io,
+        ">= 0.90",
+    ));
 
+    // 3. The HTTP create path: saturation (closed loop) against confirmed
+    // publishes alone at the same concurrency, then a fixed arrival rate.
     let http_prefix = TestPrefix::new();
     let overrides = settings_for(db, &http_prefix);
-    let (rps, p50, p99, failures) =
-        http_bench(&overrides, args.http_requests, args.concurrency).await?;
+    let run = http_bench(&overrides, args).await?;
     println!(
-        "POST /v2/biometric-validations:  {rps:>9.0} req/s   p50 {:.1} ms   p99 {:.1} ms   ({} non-201)",
-        p50.as_secs_f64() * 1000.0,
-        p99.as_secs_f64() * 1000.0,
-        failures
+        "POST (closed loop, concurrency {}): {:>6.0} req/s   p50 {:.1} ms   p99 {:.1} ms   ({} non-201)",
+        args.concurrency,
+        run.closed_rps,
+        ms(run.closed_p50),
+        ms(run.closed_p99),
+        run.closed_failures
+    );
+    let o = &run.open;
+    println!(
+        "POST (open loop, {:.0}/s for {:.0} s): achieved {:.0}/s   p50 {:.1} ms   p99 {:.1} ms   p99.9 {:.1} ms   max {:.1} ms   ({} non-201)",
+        o.rate,
+        args.http_seconds,
+        o.achieved,
+        ms(o.p50),
+        ms(o.p99),
+        ms(o.p999),
+        ms(o.max),
+        o.failures
     );
     drop(http_prefix);
+    let confirm_prefix = TestPrefix::new();
+    {
+        let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+        let ch = conn.create_channel().await?;
+        bv_runtime::amqp::declare_topology(&ch, &confirm_prefix.names(), 20).await?;
+        conn.close(200, "bye".into()).await?;
+    }
+    let confirmed = bare::confirmed_publish(
+        &confirm_prefix.names(),
+        &body(0),
+        args.http_requests,
+        args.concurrency,
+    )
+    .await?;
+    drop(confirm_prefix);
+    println!(
+        "bare confirmed publish (concurrency {}): {confirmed:>6.0} msg/s",
+        args.concurrency
+    );
+    table.push(Row::new(
+        "POST saturation, closed loop (req/s)",
+        run.closed_rps,
+        "confirmed publish alone, same concurrency",
+        confirmed,
+        ">= 0.50",
+    ));
+    table.push(Row::text(
+        &format!("POST p99 at {:.0}/s open loop", o.rate),
+        format!("{:.1} ms", ms(o.p99)),
+        "",
+        "<= 25 ms",
+    ));
 
+    // 4. The dispatcher.
+    let d = dispatch::run(db_conn, db, args.deliveries).await?;
+    println!(
+        "receiver alone (plain client, concurrency {}): {:>6.0} req/s",
+        d.concurrency, d.sink
+    );
+    println!(
+        "bv-worker dispatch (webhooks, 204):   {:>6.0} deliveries/s ({} received)   peak RSS {:.0} MiB",
+        d.rate, d.received, d.peak_rss_mib
+    );
+    table.push(Row::new(
+        "dispatcher, webhooks answered 204 (/s)",
+        d.rate,
+        "the receiver's own rate, same concurrency",
+        d.sink,
+        ">= 5000/s",
+    ));
+    table.push(Row::text(
+        "worker peak RSS, persisting / dispatching",
+        format!("{persist_rss:.0} / {:.0} MiB", d.peak_rss_mib),
+        "",
+        "<= 64 MiB",
+    ));
+
+    // 5. The sandbox validate path.
     let (decode, validate) = validate_bench(db_conn, db, args.validations).await?;
     println!("bare JPEG decode 640x480 (1 thread): {decode:>5.0} /s");
     println!(
@@ -455,7 +595,63 @@ async fn queues_and_http(
         "validate / bare decode:          {:>9.2}",
         validate / decode
     );
+    table.push(Row::new(
+        "validate, sandbox engine (/s)",
+        validate,
+        "JPEG decode alone, 1 thread",
+        decode,
+        "",
+    ));
+
+    println!();
+    println!("| path | bv | bare baseline | bare | ratio | goal |");
+    println!("|---|---:|---|---:|---:|---|");
+    for row in table {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.path, row.bv, row.baseline, row.bare, row.ratio, row.goal
+        );
+    }
+    println!();
     Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// One line of the summary table.
+struct Row {
+    path: String,
+    bv: String,
+    baseline: String,
+    bare: String,
+    ratio: String,
+    goal: String,
+}
+
+impl Row {
+    fn new(path: &str, bv: f64, baseline: &str, bare: f64, goal: &str) -> Row {
+        Row {
+            path: path.into(),
+            bv: format!("{bv:.0}"),
+            baseline: baseline.into(),
+            bare: format!("{bare:.0}"),
+            ratio: format!("{:.2}", bv / bare),
+            goal: goal.into(),
+        }
+    }
+
+    fn text(path: &str, bv: String, baseline: &str, goal: &str) -> Row {
+        Row {
+            path: path.into(),
+            bv,
+            baseline: baseline.into(),
+            bare: String::new(),
+            ratio: String::new(),
+            goal: goal.into(),
+        }
+    }
 }
 
 /// Section 5: the face engine.

@@ -1,0 +1,125 @@
+//! The dispatcher against its receiver: N webhook deliveries waiting in
+//! the outbox, sent by a bv-worker process that only dispatches, to a local
+//! axum receiver that answers 204 at once; against that receiver's own rate
+//! from a plain HTTP client at the dispatcher's concurrency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bv_e2e::{TestDb, TestPrefix, count_rows};
+use bv_runtime::settings::{DEFAULTS, load_from};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::json;
+
+use super::process::WorkerProcess;
+use super::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Command, publish_each, worker_until};
+
+pub struct DispatchRun {
+    pub concurrency: usize,
+    pub sink: f64,
+    pub rate: f64,
+    pub received: usize,
+    pub peak_rss_mib: f64,
+}
+
+/// A receiver on 127.0.0.1 answering 204 to every POST: its URL and how
+/// many it received.
+async fn receiver() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let router = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |_body: axum::body::Bytes| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((format!("http://{addr}/hooks"), received))
+}
+
+async fn succeeded(db: &DatabaseConnection) -> usize {
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM deliveries WHERE status = 'succeeded'",
+    ))
+    .await
+    .ok()
+    .flatten()
+    .and_then(|row| row.try_get::<i64>("", "n").ok())
+    .unwrap_or(0) as usize
+}
+
+pub async fn run(
+    db_conn: &DatabaseConnection,
+    db: &TestDb,
+    n: usize,
+) -> anyhow::Result<DispatchRun> {
+    let (url, received) = receiver().await?;
+    let prefix = TestPrefix::new();
+    let mut overrides = super::settings_for(db, &prefix);
+    overrides.push(("webhooks.allowed_cidrs", "127.0.0.0/8".into()));
+    let settings: bv_worker::Settings = load_from(DEFAULTS, None, Some(&overrides))?;
+    let concurrency = usize::from(settings.delivery.concurrency);
+
+    // The outbox: n validations, each with its `created` webhook.
+    let created = count_rows(db_conn, "biometric_validations").await as usize;
+    let already = succeeded(db_conn).await;
+    publish_each(&prefix.names(), n, |i| {
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&super::body(i)).unwrap_or_default();
+        body["webhookUrl"] = json!(url);
+        Command {
+            id: uuid::Uuid::now_v7(),
+            routing_key: CREATE_ROUTING_KEY,
+            message_type: CREATE_MESSAGE_TYPE,
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+        }
+    })
+    .await?;
+    worker_until(db_conn, &overrides, "biometric_validations", created + n).await?;
+
+    // The receiver alone, with one of those events as the body.
+    let payload: String = db_conn
+        .query_one_raw(Statement::from_string(
+            db_conn.get_database_backend(),
+            "SELECT payload FROM deliveries WHERE status = 'pending' LIMIT 1",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no pending delivery"))?
+        .try_get("", "payload")?;
+    let sink = super::bare::sink(&url, &payload, n, concurrency).await?;
+    received.store(0, Ordering::SeqCst);
+
+    // bv-worker that only dispatches.
+    let mut process = WorkerProcess::start(
+        &overrides
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .chain([
+                ("worker.creates", "false".to_owned()),
+                ("worker.biometrics", "false".to_owned()),
+                ("worker.dispatch", "true".to_owned()),
+            ])
+            .collect::<Vec<_>>(),
+    )?;
+    let rate = process
+        .rate_until(n, || async { succeeded(db_conn).await - already })
+        .await?;
+    let peak_rss_mib = process.peak_rss_mib();
+    process.stop().await;
+    Ok(DispatchRun {
+        concurrency,
+        sink,
+        rate,
+        received: received.load(Ordering::SeqCst),
+        peak_rss_mib,
+    })
+}
