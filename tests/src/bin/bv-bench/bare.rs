@@ -1,13 +1,14 @@
 //! The bare baselines: the same I/O as the service, without the service.
 //!
 //! - [`persist`]: what bv-worker's create path does to the broker and the
-//!   database, with plain lapin and plain SQL: 4 consumers (prefetch 500),
-//!   each takes 100 messages, reads the fields out of each JSON body, writes
-//!   them with one multi-row `INSERT … SELECT … FROM UNNEST(…) ON CONFLICT
-//!   (id) DO NOTHING` into `biometric_validations` of a fresh database (the
-//!   same columns, indexes and foreign keys, since it is the same
-//!   migration), and acks the 100 with one `multiple` ack. No checks, no
-//!   replies, no tracing, no metrics.
+//!   database, with plain lapin and plain SQL, shaped like the worker
+//!   ([`Shape`]: as many consumers, batches and prefetch): each consumer
+//!   takes a batch of messages, reads the fields out of each JSON body,
+//!   writes them with one multi-row `INSERT … SELECT … FROM UNNEST(…) ON
+//!   CONFLICT (id) DO NOTHING` into `biometric_validations` of a fresh
+//!   database (the same columns, indexes and foreign keys, since it is the
+//!   same migration), and acks the batch with one `multiple` ack. No
+//!   checks, no replies, no tracing, no metrics.
 //! - [`confirmed_publish`]: one publisher-confirmed message at a time per
 //!   task, as the ingress publishes one create command per request.
 //! - [`sink`]: a plain HTTP client posting signed-size bodies to the same
@@ -117,17 +118,34 @@ impl Columns {
     }
 }
 
+/// How the bare consumer consumes: bv-worker's own `worker.concurrency`,
+/// `worker.batch_size` and `worker.prefetch`, so the two do the same I/O.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    pub channels: usize,
+    pub batch: usize,
+    pub prefetch: u16,
+}
+
 /// Drains `n` create commands from `names.create_queue` into `db`; msg/s.
-pub async fn persist(names: &Names, db: &DatabaseConnection, n: usize) -> anyhow::Result<f64> {
-    const CHANNELS: usize = 4;
-    const BATCH: usize = 100;
+pub async fn persist(
+    names: &Names,
+    db: &DatabaseConnection,
+    n: usize,
+    shape: Shape,
+) -> anyhow::Result<f64> {
+    let Shape {
+        channels,
+        batch: batch_size,
+        prefetch,
+    } = shape;
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let done = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..CHANNELS {
+    for c in 0..channels {
         let ch = conn.create_channel().await?;
-        ch.basic_qos(500, BasicQosOptions::default()).await?;
+        ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let mut consumer = ch
             .basic_consume(
                 names.create_queue.as_str().into(),
@@ -163,7 +181,7 @@ pub async fn persist(names: &Names, db: &DatabaseConnection, n: usize) -> anyhow
                         let body: Json = serde_json::from_slice(&delivery.data)?;
                         batch.push(id, &body);
                         last_tag = Some(delivery.delivery_tag);
-                        if batch.id.len() < BATCH {
+                        if batch.id.len() < batch_size {
                             continue;
                         }
                     }
@@ -217,6 +235,8 @@ pub async fn confirmed_publish(
     concurrency: usize,
 ) -> anyhow::Result<f64> {
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let setup = conn.create_channel().await?;
+    bv_runtime::amqp::declare_topology(&setup, names, 20).await?;
     let left = Arc::new(AtomicUsize::new(n));
     let body: Arc<[u8]> = body.into();
     let started = Instant::now();
@@ -253,7 +273,7 @@ pub async fn confirmed_publish(
         joined??;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    conn.close(200, "bye".into()).await?;
+    let _ = conn.close(200, "bye".into()).await;
     Ok(rate)
 }
 

@@ -69,9 +69,16 @@ struct Args {
     /// Validate commands for the face engine's benchmark.
     #[arg(long, default_value_t = 300)]
     face_validations: usize,
-    /// Only the face engine's measurements (section 5).
-    #[arg(long)]
-    face_only: bool,
+    /// Only these sections (comma-separated: queues, persist, http,
+    /// dispatch, validate, face); all by default.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+impl Args {
+    fn runs(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
 }
 
 const CLIENT: &str = "bench_client";
@@ -425,10 +432,10 @@ async fn main() -> anyhow::Result<()> {
     let db = TestDb::create().await?;
     let db_conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
     seed(&db_conn).await?;
-    if !args.face_only {
-        queues_and_http(&args, &db, &db_conn).await?;
+    queues_and_http(&args, &db, &db_conn).await?;
+    if args.runs("face") {
+        face_bench(&db, &db_conn, args.face_validations, cores).await?;
     }
-    face_bench(&db, &db_conn, args.face_validations, cores).await?;
     let _ = db_conn.close().await;
     drop(db);
     Ok(())
@@ -444,164 +451,182 @@ async fn queues_and_http(
     let mut table = Vec::new();
 
     // 1. The broker alone.
-    let bare_prefix = TestPrefix::new();
-    let published = publish(&bare_prefix.names(), args.messages).await?;
-    println!("publish (window 1000 confirms):  {published:>9.0} msg/s");
-    let bare = bare_consume(&bare_prefix.names(), args.messages).await?;
-    println!("bare consume + ack (quorum):     {bare:>9.0} msg/s");
-    drop(bare_prefix);
+    let mut bare = f64::NAN;
+    if args.runs("queues") {
+        let bare_prefix = TestPrefix::new();
+        let published = publish(&bare_prefix.names(), args.messages).await?;
+        println!("publish (window 1000 confirms):  {published:>9.0} msg/s");
+        bare = bare_consume(&bare_prefix.names(), args.messages).await?;
+        println!("bare consume + ack (quorum):     {bare:>9.0} msg/s");
+        drop(bare_prefix);
+    }
+    let _ = bare;
 
     // 2. Persisting creates: the bare consumer doing the worker's I/O into a
     // database of its own, then bv-worker (a process, creates only).
-    let bare_db = TestDb::create().await?;
-    let bare_conn = bv_store::connect(&bare_db.url, &bv_store::PoolOptions::new(8)).await?;
-    seed(&bare_conn).await?;
-    let bare_io_prefix = TestPrefix::new();
-    publish(&bare_io_prefix.names(), args.messages).await?;
-    let bare_io = bare::persist(&bare_io_prefix.names(), &bare_conn, args.messages).await?;
-    println!("bare consume + INSERT + ack:     {bare_io:>9.0} msg/s");
-    drop(bare_io_prefix);
-    let _ = bare_conn.close().await;
-    drop(bare_db);
+    let mut persist_rss = f64::NAN;
+    if args.runs("persist") {
+        let bare_db = TestDb::create().await?;
+        let bare_conn = bv_store::connect(&bare_db.url, &bv_store::PoolOptions::new(12)).await?;
+        seed(&bare_conn).await?;
+        let bare_io_prefix = TestPrefix::new();
+        publish(&bare_io_prefix.names(), args.messages).await?;
+        let worker_settings: bv_worker::Settings =
+            load_from(DEFAULTS, None, Some(&settings_for(db, &bare_io_prefix)))?;
+        let shape = bare::Shape {
+            channels: usize::from(worker_settings.worker.concurrency),
+            batch: usize::from(worker_settings.worker.batch_size),
+            prefetch: worker_settings.worker.prefetch,
+        };
+        let bare_io =
+            bare::persist(&bare_io_prefix.names(), &bare_conn, args.messages, shape).await?;
+        println!(
+            "bare consume + INSERT + ack ({} channels, {} per INSERT): {bare_io:>7.0} msg/s",
+            shape.channels, shape.batch
+        );
+        drop(bare_io_prefix);
+        let _ = bare_conn.close().await;
+        drop(bare_db);
 
-    let worker_prefix = TestPrefix::new();
-    let overrides = settings_for(db, &worker_prefix);
-    publish(&worker_prefix.names(), args.messages).await?;
-    let before = count_rows(db_conn, "biometric_validations").await as usize;
-    let mut worker = process::WorkerProcess::start(
-        &overrides
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .chain([
-                ("worker.biometrics", "false".to_owned()),
-                ("worker.dispatch", "false".to_owned()),
-            ])
-            .collect::<Vec<_>>(),
-    )?;
-    let persisted = worker
-        .rate_until(args.messages, || async {
-            (count_rows(db_conn, "biometric_validations").await as usize).saturating_sub(before)
-        })
-        .await?;
-    let persist_rss = worker.peak_rss_mib();
-    worker.stop().await;
-    println!(
-        "bv-worker persist (PostgreSQL):  {persisted:>9.0} msg/s   peak RSS {persist_rss:.0} MiB"
-    );
-    println!(
-        "worker / bare I/O:               {:>9.2}",
-        persisted / bare_io
-    );
-    drop(worker_prefix);
-    table.push(Row::new(
-        "bv-worker persisting creates (msg/s)",
-        persisted,
-        "consume + multi-row INSERT + ack, 4 channels",
-        bare_io,
-        ">= 0.90",
-    ));
+        let worker_prefix = TestPrefix::new();
+        let overrides = settings_for(db, &worker_prefix);
+        publish(&worker_prefix.names(), args.messages).await?;
+        let before = count_rows(db_conn, "biometric_validations").await as usize;
+        let mut worker = process::WorkerProcess::start(
+            &overrides
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .chain([
+                    ("worker.biometrics", "false".to_owned()),
+                    ("worker.dispatch", "false".to_owned()),
+                ])
+                .collect::<Vec<_>>(),
+        )?;
+        let persisted = worker
+            .rate_until(args.messages, || async {
+                (count_rows(db_conn, "biometric_validations").await as usize).saturating_sub(before)
+            })
+            .await?;
+        persist_rss = worker.peak_rss_mib();
+        worker.stop().await;
+        println!(
+            "bv-worker persist (PostgreSQL):  {persisted:>9.0} msg/s   peak RSS {persist_rss:.0} MiB"
+        );
+        println!(
+            "worker / bare I/O:               {:>9.2}",
+            persisted / bare_io
+        );
+        drop(worker_prefix);
+        table.push(Row::new(
+            "bv-worker persisting creates (msg/s)",
+            persisted,
+            "consume + multi-row INSERT + ack, same channels and batches",
+            bare_io,
+            ">= 0.90",
+        ));
+    }
 
     // 3. The HTTP create path: saturation (closed loop) against confirmed
     // publishes alone at the same concurrency, then a fixed arrival rate.
-    let http_prefix = TestPrefix::new();
-    let overrides = settings_for(db, &http_prefix);
-    let run = http_bench(&overrides, args).await?;
-    println!(
-        "POST (closed loop, concurrency {}): {:>6.0} req/s   p50 {:.1} ms   p99 {:.1} ms   ({} non-201)",
-        args.concurrency,
-        run.closed_rps,
-        ms(run.closed_p50),
-        ms(run.closed_p99),
-        run.closed_failures
-    );
-    let o = &run.open;
-    println!(
-        "POST (open loop, {:.0}/s for {:.0} s): achieved {:.0}/s   p50 {:.1} ms   p99 {:.1} ms   p99.9 {:.1} ms   max {:.1} ms   ({} non-201)",
-        o.rate,
-        args.http_seconds,
-        o.achieved,
-        ms(o.p50),
-        ms(o.p99),
-        ms(o.p999),
-        ms(o.max),
-        o.failures
-    );
-    drop(http_prefix);
-    let confirm_prefix = TestPrefix::new();
-    {
-        let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
-        let ch = conn.create_channel().await?;
-        bv_runtime::amqp::declare_topology(&ch, &confirm_prefix.names(), 20).await?;
-        conn.close(200, "bye".into()).await?;
+    if args.runs("http") {
+        let http_prefix = TestPrefix::new();
+        let overrides = settings_for(db, &http_prefix);
+        let run = http_bench(&overrides, args).await?;
+        println!(
+            "POST (closed loop, concurrency {}): {:>6.0} req/s   p50 {:.1} ms   p99 {:.1} ms   ({} non-201)",
+            args.concurrency,
+            run.closed_rps,
+            ms(run.closed_p50),
+            ms(run.closed_p99),
+            run.closed_failures
+        );
+        let o = &run.open;
+        println!(
+            "POST (open loop, {:.0}/s for {:.0} s): achieved {:.0}/s   p50 {:.1} ms   p99 {:.1} ms   p99.9 {:.1} ms   max {:.1} ms   ({} non-201)",
+            o.rate,
+            args.http_seconds,
+            o.achieved,
+            ms(o.p50),
+            ms(o.p99),
+            ms(o.p999),
+            ms(o.max),
+            o.failures
+        );
+        drop(http_prefix);
+        let confirm_prefix = TestPrefix::new();
+        let confirmed = bare::confirmed_publish(
+            &confirm_prefix.names(),
+            &body(0),
+            args.http_requests,
+            args.concurrency,
+        )
+        .await?;
+        drop(confirm_prefix);
+        println!(
+            "bare confirmed publish (concurrency {}): {confirmed:>6.0} msg/s",
+            args.concurrency
+        );
+        table.push(Row::new(
+            "POST saturation, closed loop (req/s)",
+            run.closed_rps,
+            "confirmed publish alone, same concurrency",
+            confirmed,
+            ">= 0.50",
+        ));
+        table.push(Row::text(
+            &format!("POST p99 at {:.0}/s open loop", o.rate),
+            format!("{:.1} ms", ms(o.p99)),
+            "",
+            "<= 25 ms",
+        ));
     }
-    let confirmed = bare::confirmed_publish(
-        &confirm_prefix.names(),
-        &body(0),
-        args.http_requests,
-        args.concurrency,
-    )
-    .await?;
-    drop(confirm_prefix);
-    println!(
-        "bare confirmed publish (concurrency {}): {confirmed:>6.0} msg/s",
-        args.concurrency
-    );
-    table.push(Row::new(
-        "POST saturation, closed loop (req/s)",
-        run.closed_rps,
-        "confirmed publish alone, same concurrency",
-        confirmed,
-        ">= 0.50",
-    ));
-    table.push(Row::text(
-        &format!("POST p99 at {:.0}/s open loop", o.rate),
-        format!("{:.1} ms", ms(o.p99)),
-        "",
-        "<= 25 ms",
-    ));
 
     // 4. The dispatcher.
-    let d = dispatch::run(db_conn, db, args.deliveries).await?;
-    println!(
-        "receiver alone (plain client, concurrency {}): {:>6.0} req/s",
-        d.concurrency, d.sink
-    );
-    println!(
-        "bv-worker dispatch (webhooks, 204):   {:>6.0} deliveries/s ({} received)   peak RSS {:.0} MiB",
-        d.rate, d.received, d.peak_rss_mib
-    );
-    table.push(Row::new(
-        "dispatcher, webhooks answered 204 (/s)",
-        d.rate,
-        "the receiver's own rate, same concurrency",
-        d.sink,
-        ">= 5000/s",
-    ));
-    table.push(Row::text(
-        "worker peak RSS, persisting / dispatching",
-        format!("{persist_rss:.0} / {:.0} MiB", d.peak_rss_mib),
-        "",
-        "<= 64 MiB",
-    ));
+    if args.runs("dispatch") {
+        let d = dispatch::run(db_conn, db, args.deliveries).await?;
+        println!(
+            "receiver alone (plain client, concurrency {}): {:>6.0} req/s",
+            d.concurrency, d.sink
+        );
+        println!(
+            "bv-worker dispatch (webhooks, 204):   {:>6.0} deliveries/s ({} received)   peak RSS {:.0} MiB",
+            d.rate, d.received, d.peak_rss_mib
+        );
+        table.push(Row::new(
+            "dispatcher, webhooks answered 204 (/s)",
+            d.rate,
+            "the receiver's own rate, same concurrency",
+            d.sink,
+            ">= 5000/s",
+        ));
+        table.push(Row::text(
+            "worker peak RSS, persisting / dispatching",
+            format!("{persist_rss:.0} / {:.0} MiB", d.peak_rss_mib),
+            "",
+            "<= 64 MiB",
+        ));
+    }
 
     // 5. The sandbox validate path.
-    let (decode, validate) = validate_bench(db_conn, db, args.validations).await?;
-    println!("bare JPEG decode 640x480 (1 thread): {decode:>5.0} /s");
-    println!(
-        "bv-worker validate (sandbox, {} consumers): {validate:>5.0} /s",
-        2
-    );
-    println!(
-        "validate / bare decode:          {:>9.2}",
-        validate / decode
-    );
-    table.push(Row::new(
-        "validate, sandbox engine (/s)",
-        validate,
-        "JPEG decode alone, 1 thread",
-        decode,
-        "",
-    ));
+    if args.runs("validate") {
+        let (decode, validate) = validate_bench(db_conn, db, args.validations).await?;
+        println!("bare JPEG decode 640x480 (1 thread): {decode:>5.0} /s");
+        println!(
+            "bv-worker validate (sandbox, {} consumers): {validate:>5.0} /s",
+            2
+        );
+        println!(
+            "validate / bare decode:          {:>9.2}",
+            validate / decode
+        );
+        table.push(Row::new(
+            "validate, sandbox engine (/s)",
+            validate,
+            "JPEG decode alone, 1 thread",
+            decode,
+            "",
+        ));
+    }
 
     println!();
     println!("| path | bv | bare baseline | bare | ratio | goal |");
