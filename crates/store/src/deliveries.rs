@@ -13,7 +13,7 @@ use bv_contract::{
     EventType, WebhookEvent, format_timestamp,
 };
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
     DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
@@ -160,6 +160,26 @@ pub async fn claim_due(
             .add(Column::NextAttemptAt.lte(now))
             .add(unleased(now))
     };
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+    let token = format!("{owner}/{}", Uuid::new_v4().simple());
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        // One statement: the due rows nobody else is claiming right now
+        // (SKIP LOCKED), leased and returned.
+        let due = Query::select()
+            .column(Column::Id)
+            .from(Entity)
+            .cond_where(claimable())
+            .order_by(Column::NextAttemptAt, Order::Asc)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        return Entity::update_many()
+            .col_expr(Column::LeaseOwner, Expr::value(token.as_str()))
+            .col_expr(Column::LeaseExpiresAt, Expr::value(until))
+            .filter(Column::Id.in_subquery(due))
+            .exec_with_returning(db)
+            .await;
+    }
     let txn = db.begin().await?;
     let mut query = Entity::find()
         .select_only()
@@ -175,8 +195,6 @@ pub async fn claim_due(
         txn.commit().await?;
         return Ok(Vec::new());
     }
-    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-    let token = format!("{owner}/{}", Uuid::new_v4().simple());
     Entity::update_many()
         .col_expr(Column::LeaseOwner, Expr::value(token.as_str()))
         .col_expr(Column::LeaseExpiresAt, Expr::value(until))
@@ -234,55 +252,180 @@ pub async fn record_attempt(
     attempt: Attempt,
     next: &Next,
 ) -> Result<bool, DbErr> {
+    let recorded = record_attempts(db, worker, vec![(delivery, attempt, next.clone())]).await?;
+    Ok(recorded.first().copied().unwrap_or(false))
+}
+
+/// [`record_attempt`] for several attempts in one transaction (one commit,
+/// so one flush of the log, for all of them): whether each claim still held
+/// its lease, in order.
+pub async fn record_attempts(
+    db: &DatabaseConnection,
+    worker: &str,
+    attempts: Vec<(&Model, Attempt, Next)>,
+) -> Result<Vec<bool>, DbErr> {
     let now = Utc::now().trunc_subsecs(3);
-    let (status, next_at) = match next {
-        Next::Succeeded => (DeliveryStatus::Succeeded, None),
-        Next::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),
-        Next::Failed => (DeliveryStatus::Failed, None),
-    };
-    let number = delivery.attempts + 1;
     let txn = db.begin().await?;
-    let updated = Entity::update_many()
-        .col_expr(Column::Status, Expr::value(status))
-        .col_expr(Column::Attempts, Expr::value(number))
-        .col_expr(
-            Column::ScheduleAttempts,
-            Expr::value(delivery.schedule_attempts + 1),
-        )
-        .col_expr(Column::NextAttemptAt, Expr::value(next_at))
-        .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
-        .col_expr(
-            Column::LeaseExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(Column::LastError, Expr::value(attempt.error.clone()))
-        .col_expr(
-            Column::LastStatus,
-            Expr::value(attempt.response_status.map(i32::from)),
-        )
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.eq(delivery.id))
-        .filter(Column::LeaseOwner.eq(delivery.lease_owner.clone()))
-        .exec(&txn)
-        .await?
-        .rows_affected
-        == 1;
-    delivery_attempt::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        delivery_id: Set(delivery.id),
-        attempt: Set(number),
-        started_at: Set(attempt.started_at),
-        duration_ms: Set(i64::try_from(attempt.duration.as_millis()).unwrap_or(i64::MAX)),
-        outcome: Set(next.outcome()),
-        response_status: Set(attempt.response_status.map(i32::from)),
-        response_body: Set(attempt.response_body),
-        error: Set(attempt.error),
-        worker: Set(worker.into()),
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        let held = record_attempts_postgres(&txn, worker, attempts, now).await?;
+        txn.commit().await?;
+        return Ok(held);
     }
-    .insert(&txn)
-    .await?;
+    let mut held = Vec::with_capacity(attempts.len());
+    let mut rows = Vec::with_capacity(attempts.len());
+    for (delivery, attempt, next) in attempts {
+        let (status, next_at) = match &next {
+            Next::Succeeded => (DeliveryStatus::Succeeded, None),
+            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),
+            Next::Failed => (DeliveryStatus::Failed, None),
+        };
+        let number = delivery.attempts + 1;
+        let updated = Entity::update_many()
+            .col_expr(Column::Status, Expr::value(status))
+            .col_expr(Column::Attempts, Expr::value(number))
+            .col_expr(
+                Column::ScheduleAttempts,
+                Expr::value(delivery.schedule_attempts + 1),
+            )
+            .col_expr(Column::NextAttemptAt, Expr::value(next_at))
+            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(
+                Column::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(Column::LastError, Expr::value(attempt.error.clone()))
+            .col_expr(
+                Column::LastStatus,
+                Expr::value(attempt.response_status.map(i32::from)),
+            )
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(delivery.id))
+            .filter(Column::LeaseOwner.eq(delivery.lease_owner.clone()))
+            .exec(&txn)
+            .await?
+            .rows_affected
+            == 1;
+        held.push(updated);
+        rows.push(delivery_attempt::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            delivery_id: Set(delivery.id),
+            attempt: Set(number),
+            started_at: Set(attempt.started_at),
+            duration_ms: Set(i64::try_from(attempt.duration.as_millis()).unwrap_or(i64::MAX)),
+            outcome: Set(next.outcome()),
+            response_status: Set(attempt.response_status.map(i32::from)),
+            response_body: Set(attempt.response_body),
+            error: Set(attempt.error),
+            worker: Set(worker.into()),
+        });
+    }
+    if !rows.is_empty() {
+        delivery_attempt::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
     txn.commit().await?;
-    Ok(updated)
+    Ok(held)
+}
+
+/// Moves every delivery on in one `UPDATE … FROM UNNEST(…)` (each only
+/// while its claim holds the lease) and inserts every attempt in one
+/// statement.
+async fn record_attempts_postgres(
+    txn: &impl ConnectionTrait,
+    worker: &str,
+    attempts: Vec<(&Model, Attempt, Next)>,
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, DbErr> {
+    const MOVE: &str = r#"
+        UPDATE deliveries AS d SET
+            status = u.status,
+            attempts = u.attempts,
+            schedule_attempts = u.schedule_attempts,
+            next_attempt_at = CASE WHEN u.has_next THEN u.next_at END,
+            lease_owner = NULL,
+            lease_expires_at = NULL,
+            last_error = CASE WHEN u.has_error THEN u.error END,
+            last_status = CASE WHEN u.has_status THEN u.status_code END,
+            updated_at = $12
+        FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::int4[],
+            $6::timestamptz[], $7::bool[], $8::text[], $9::bool[], $10::int4[], $11::bool[])
+            AS u(id, lease_owner, status, attempts, schedule_attempts, next_at, has_next,
+                error, has_error, status_code, has_status)
+        WHERE d.id = u.id AND d.lease_owner = u.lease_owner
+        RETURNING d.id"#;
+    let n = attempts.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut numbers = Vec::with_capacity(n);
+    let mut schedule = Vec::with_capacity(n);
+    let (mut next_at, mut has_next) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut errors, mut has_error) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut codes, mut has_code) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut rows = Vec::with_capacity(n);
+    for (delivery, attempt, next) in &attempts {
+        let (status, at) = match next {
+            Next::Succeeded => (DeliveryStatus::Succeeded, None),
+            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),
+            Next::Failed => (DeliveryStatus::Failed, None),
+        };
+        let number = delivery.attempts + 1;
+        ids.push(delivery.id);
+        // A claimed row always has an owner; "" never matches one.
+        owners.push(delivery.lease_owner.clone().unwrap_or_default());
+        statuses.push(status.as_str().to_owned());
+        numbers.push(number);
+        schedule.push(delivery.schedule_attempts + 1);
+        next_at.push(at.unwrap_or(now));
+        has_next.push(at.is_some());
+        errors.push(attempt.error.clone().unwrap_or_default());
+        has_error.push(attempt.error.is_some());
+        codes.push(attempt.response_status.map(i32::from).unwrap_or(0));
+        has_code.push(attempt.response_status.is_some());
+        rows.push(delivery_attempt::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            delivery_id: Set(delivery.id),
+            attempt: Set(number),
+            started_at: Set(attempt.started_at),
+            duration_ms: Set(i64::try_from(attempt.duration.as_millis()).unwrap_or(i64::MAX)),
+            outcome: Set(next.outcome()),
+            response_status: Set(attempt.response_status.map(i32::from)),
+            response_body: Set(attempt.response_body.clone()),
+            error: Set(attempt.error.clone()),
+            worker: Set(worker.into()),
+        });
+    }
+    let values: Vec<sea_orm::Value> = vec![
+        ids.clone().into(),
+        owners.into(),
+        statuses.into(),
+        numbers.into(),
+        schedule.into(),
+        next_at.into(),
+        has_next.into(),
+        errors.into(),
+        has_error.into(),
+        codes.into(),
+        has_code.into(),
+        now.into(),
+    ];
+    let moved: std::collections::HashSet<Uuid> = txn
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            MOVE,
+            values,
+        ))
+        .await?
+        .into_iter()
+        .map(|row| row.try_get::<Uuid>("", "id"))
+        .collect::<Result<_, _>>()?;
+    if !rows.is_empty() {
+        delivery_attempt::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(ids.iter().map(|id| moved.contains(id)).collect())
 }
 
 /// Who asks for a redelivery, and so which deliveries they may name.

@@ -50,6 +50,17 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<project::
     project::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
+/// The projects of `ids` that exist, in no particular order.
+pub async fn get_many(
+    db: &impl ConnectionTrait,
+    ids: &[&str],
+) -> Result<Vec<project::Model>, DbErr> {
+    project::Entity::find()
+        .filter(project::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
     client: Option<&str>,

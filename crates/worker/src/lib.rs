@@ -107,17 +107,30 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         None
     };
 
-    keep_alive("RabbitMQ session", &shutdown, || async {
-        let Some(conn) = connect_with_retry(&settings.amqp, "bv-worker", &shutdown).await else {
-            return Ok(());
-        };
-        let conn = Arc::new(conn);
-        let result = run_consumers(&ctx, role.as_ref(), &conn, &settings, &ready, &shutdown).await;
-        ready.store(false, Ordering::Relaxed);
-        let _ = conn.close(200, "bye".into()).await;
-        result
-    })
-    .await;
+    if settings.worker.creates || role.is_some() {
+        keep_alive("RabbitMQ session", &shutdown, || async {
+            let Some(conn) = connect_with_retry(&settings.amqp, "bv-worker", &shutdown).await
+            else {
+                return Ok(());
+            };
+            let conn = Arc::new(conn);
+            let result =
+                run_consumers(&ctx, role.as_ref(), &conn, &settings, &ready, &shutdown).await;
+            ready.store(false, Ordering::Relaxed);
+            let _ = conn.close(200, "bye".into()).await;
+            result
+        })
+        .await;
+    } else {
+        // Nothing to consume: a session would end as soon as it began, and
+        // reconnecting in a loop burnt a core of the worker and of RabbitMQ.
+        tracing::info!(
+            dispatch = settings.worker.dispatch,
+            "worker.creates and worker.biometrics are off: no queue to consume, RabbitMQ not used"
+        );
+        ready.store(true, Ordering::Relaxed);
+        shutdown.wait().await;
+    }
 
     if let Some(dispatcher) = dispatcher {
         let _ = dispatcher.await;

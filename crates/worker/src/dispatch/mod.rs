@@ -1,27 +1,34 @@
 //! The delivery dispatcher: sends what the outbox holds.
 //!
 //! Loop: claim due deliveries with a lease (as many as there are free
-//! slots), send each outside any transaction, record the attempt and move the
-//! delivery on (succeeded, retry at a computed time, or failed). A new
-//! delivery is dispatched at once (the consumer wakes the loop after its
-//! commit); otherwise the loop sleeps until the next delivery is due, at most
-//! `poll_interval`. A crashed dispatcher's leases expire and another takes
-//! the rows over.
+//! slots, in one statement on PostgreSQL, and only once at least half the
+//! slots are free while attempts are in flight, so a busy dispatcher claims
+//! in batches rather than one row per finished attempt), load their
+//! projects' signing secrets once per batch, send each outside any
+//! transaction, and hand the outcome to the recorder, which records the
+//! attempts that finished together in one transaction (one commit for up to
+//! [`RECORD_BATCH`]) and moves each delivery on (succeeded, retry at a
+//! computed time, or failed). An attempt's slot is held until its record is
+//! committed. A new delivery is dispatched at once (the consumer wakes the
+//! loop after its commit); otherwise the loop sleeps until the next delivery
+//! is due, at most `poll_interval`. A crashed dispatcher's leases expire and
+//! another takes the rows over.
 
 pub mod email;
 pub mod policy;
 pub mod ssrf;
 pub mod webhook;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bv_contract::Channel;
 use bv_store::deliveries::{self, Attempt, Next};
 use bv_store::entity::delivery;
-use bv_store::sea_orm::{DatabaseConnection, DbErr};
+use bv_store::sea_orm::DatabaseConnection;
 use chrono::Utc;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tracing::{Instrument, field};
 
@@ -33,6 +40,20 @@ use policy::{Policy, Verdict};
 
 /// How often the backlog gauge is refreshed.
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+/// The most attempts recorded in one transaction.
+pub const RECORD_BATCH: usize = 256;
+
+/// One finished attempt on its way to the recorder, and where to say
+/// whether its claim still held the lease.
+struct Record {
+    delivery: delivery::Model,
+    attempt: Attempt,
+    next: Next,
+    done: oneshot::Sender<Result<bool, String>>,
+}
+
+/// A project's signing secrets (current first), by project id.
+type Secrets = Arc<HashMap<String, Result<Vec<String>, String>>>;
 
 /// What one attempt produced.
 #[derive(Clone, Debug)]
@@ -122,8 +143,12 @@ impl Dispatcher {
             shutdown.clone(),
         ));
         let slots = Arc::new(Semaphore::new(self.concurrency));
+        let (records, inbox) = mpsc::channel::<Record>(self.concurrency.max(1));
+        let recorder = tokio::spawn(self.clone().record(inbox));
         let mut in_flight = JoinSet::new();
         let mut backlog_seen: Option<Instant> = None;
+        // Claim again once this many slots are free (or nothing is in flight).
+        let batch = self.concurrency.div_ceil(2).max(1);
         while !shutdown.is_triggered() {
             // The backlog gauge, refreshed every few seconds, busy or idle.
             if backlog_seen.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
@@ -137,12 +162,21 @@ impl Dispatcher {
                 backlog_seen = Some(Instant::now());
             }
             while in_flight.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            if free < batch && !in_flight.is_empty() {
+                // Busy: wait for attempts to finish rather than claim a row
+                // per finished attempt.
+                tokio::select! {
+                    Some(_) = in_flight.join_next() => {}
+                    _ = shutdown.wait() => {}
+                }
+                continue;
+            }
             let step = bv_runtime::progress::busy(
                 "dispatcher",
                 "claiming due deliveries",
                 self.db_timeout * 3 + Duration::from_secs(60),
             );
-            let free = slots.available_permits();
             let mut claimed = 0;
             if free > 0 {
                 let claim = deliveries::claim_due(
@@ -155,11 +189,17 @@ impl Dispatcher {
                 match bv_store::bounded(self.db_timeout, claim).await {
                     Ok(rows) => {
                         claimed = rows.len();
+                        let secrets = self.secrets(&rows).await;
                         for row in rows {
                             let Ok(permit) = slots.clone().acquire_owned().await else {
                                 break;
                             };
-                            in_flight.spawn(self.clone().attempt(row, permit));
+                            in_flight.spawn(self.clone().attempt(
+                                row,
+                                secrets.clone(),
+                                records.clone(),
+                                permit,
+                            ));
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "claiming deliveries failed"),
@@ -178,8 +218,47 @@ impl Dispatcher {
             }
         }
         while in_flight.join_next().await.is_some() {}
+        drop(records);
+        let _ = recorder.await;
         let _ = listening.await;
         tracing::info!("delivery dispatcher stopped");
+    }
+
+    /// Records finished attempts as they come, those that arrive together
+    /// (up to [`RECORD_BATCH`]) in one transaction; ends when every sender
+    /// is gone.
+    async fn record(self: Arc<Self>, mut inbox: mpsc::Receiver<Record>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while inbox.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            let _busy = bv_runtime::progress::busy(
+                "dispatcher",
+                format!("recording {} attempts", batch.len()),
+                self.db_timeout + Duration::from_secs(60),
+            );
+            let records = std::mem::take(&mut batch);
+            let attempts = records
+                .iter()
+                .map(|r| (&r.delivery, r.attempt.clone(), r.next.clone()))
+                .collect();
+            let written = bv_store::bounded(
+                self.db_timeout,
+                deliveries::record_attempts(&self.db, &self.owner, attempts),
+            )
+            .await;
+            match written {
+                Ok(held) => {
+                    for (record, held) in records.into_iter().zip(held) {
+                        let _ = record.done.send(Ok(held));
+                    }
+                }
+                Err(err) => {
+                    let err = err.to_string();
+                    for record in records {
+                        let _ = record.done.send(Err(err.clone()));
+                    }
+                }
+            }
+        }
     }
 
     /// How long to sleep when nothing could be claimed: until the next
@@ -196,7 +275,13 @@ impl Dispatcher {
         }
     }
 
-    async fn attempt(self: Arc<Self>, d: delivery::Model, _slot: OwnedSemaphorePermit) {
+    async fn attempt(
+        self: Arc<Self>,
+        d: delivery::Model,
+        secrets: Secrets,
+        records: mpsc::Sender<Record>,
+        _slot: OwnedSemaphorePermit,
+    ) {
         let span = tracing::info_span!(
             "bv.delivery.attempt",
             otel.name = format!("deliver {}", d.channel),
@@ -228,10 +313,17 @@ impl Dispatcher {
             bv_runtime::propagation::set_parent_from_traceparent(&span, parent);
         }
         bv_runtime::propagation::record_trace_id(&span);
-        self.attempt_inner(d).instrument(span).await;
+        self.attempt_inner(d, &secrets, records)
+            .instrument(span)
+            .await;
     }
 
-    async fn attempt_inner(&self, d: delivery::Model) {
+    async fn attempt_inner(
+        &self,
+        d: delivery::Model,
+        secrets: &Secrets,
+        records: mpsc::Sender<Record>,
+    ) {
         let _busy = bv_runtime::progress::busy(
             "dispatcher",
             format!("delivering {} {}", d.channel, d.id),
@@ -241,7 +333,7 @@ impl Dispatcher {
         let clock = Instant::now();
         // Never outlive the lease: past it, another claim may be sending too.
         let budget = self.lease.saturating_sub(self.lease / 4);
-        let result = match tokio::time::timeout(budget, self.send(&d)).await {
+        let result = match tokio::time::timeout(budget, self.send(&d, secrets)).await {
             Ok(result) => result,
             Err(_) => {
                 AttemptResult::retry(format!("the attempt took longer than {budget:?}"), None)
@@ -285,53 +377,99 @@ impl Dispatcher {
             response_body: result.body,
             error: result.error,
         };
-        let record = deliveries::record_attempt(&self.db, &d, &self.owner, attempt, &next);
-        match bv_store::bounded(self.db_timeout, record).await {
+        let id = d.id;
+        let (done, recorded) = oneshot::channel();
+        let record = Record {
+            delivery: d,
+            attempt,
+            next,
+            done,
+        };
+        let recorded = match records.send(record).await {
+            Ok(()) => recorded
+                .await
+                .unwrap_or_else(|_| Err("the recorder stopped".into())),
+            Err(_) => Err("the recorder stopped".into()),
+        };
+        match recorded {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!(delivery = %d.id, "lease lost during the attempt; another dispatcher owns it now")
+                tracing::warn!(delivery = %id, "lease lost during the attempt; another dispatcher owns it now")
             }
             // The lease runs out and the delivery is attempted again: at least once.
             Err(err) => {
-                tracing::error!(delivery = %d.id, error = %err, "cannot record the attempt")
+                tracing::error!(delivery = %id, error = %err, "cannot record the attempt")
             }
         }
     }
 
     /// One attempt on the delivery's channel.
-    async fn send(&self, d: &delivery::Model) -> AttemptResult {
+    async fn send(&self, d: &delivery::Model, secrets: &Secrets) -> AttemptResult {
         match d.channel {
-            Channel::Webhook => match self.secrets(d).await {
-                Ok(secrets) => {
+            Channel::Webhook => match secrets.get(&d.project) {
+                Some(Ok(secrets)) => {
                     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
                     self.webhook.send(d, &secrets).await
                 }
-                Err(err) => {
+                Some(Err(err)) => {
                     AttemptResult::retry(format!("cannot load the signing secret: {err}"), None)
                 }
+                None => AttemptResult::retry(
+                    format!("cannot load the signing secret of project {}", d.project),
+                    None,
+                ),
             },
             Channel::Email => self.email.send(d).await,
         }
     }
 
-    /// The project's signing secrets: the current one, and the previous one
-    /// while its overlap window lasts.
-    async fn secrets(&self, d: &delivery::Model) -> Result<Vec<String>, DbErr> {
-        let project = bv_store::bounded(
-            self.db_timeout,
-            bv_store::projects::get(&self.db, &d.project),
-        )
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("project {}", d.project)))?;
-        let mut secrets = vec![project.webhook_secret];
-        if let (Some(previous), Some(until)) = (
-            project.previous_webhook_secret,
-            project.previous_secret_expires_at,
-        ) && until > Utc::now()
-        {
-            secrets.push(previous);
+    /// The signing secrets of the claimed deliveries' projects, read once
+    /// per claim: the current one, and the previous one while its overlap
+    /// window lasts.
+    async fn secrets(&self, claimed: &[delivery::Model]) -> Secrets {
+        let mut ids: Vec<&str> = claimed
+            .iter()
+            .filter(|d| d.channel == Channel::Webhook)
+            .map(|d| d.project.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut secrets = HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Arc::new(secrets);
         }
-        Ok(secrets)
+        let found = bv_store::bounded(
+            self.db_timeout,
+            bv_store::projects::get_many(&self.db, &ids),
+        )
+        .await;
+        let now = Utc::now();
+        match found {
+            Ok(projects) => {
+                for project in projects {
+                    let mut keys = vec![project.webhook_secret];
+                    if let (Some(previous), Some(until)) = (
+                        project.previous_webhook_secret,
+                        project.previous_secret_expires_at,
+                    ) && until > now
+                    {
+                        keys.push(previous);
+                    }
+                    secrets.insert(project.id, Ok(keys));
+                }
+                for id in ids {
+                    secrets
+                        .entry(id.to_owned())
+                        .or_insert_with(|| Err(format!("project {id} not found")));
+                }
+            }
+            Err(err) => {
+                for id in ids {
+                    secrets.insert(id.to_owned(), Err(err.to_string()));
+                }
+            }
+        }
+        Arc::new(secrets)
     }
 }
 
