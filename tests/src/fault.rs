@@ -24,6 +24,7 @@ pub struct FaultProxy {
     pub port: u16,
     network: watch::Sender<Network>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -37,8 +38,11 @@ impl FaultProxy {
         let (network, watcher) = watch::channel(Network::Up);
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let tracked = connections.clone();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let watcher = watcher.clone();
                 let relay = tokio::spawn(async move {
                     wait_up(&mut watcher.clone()).await;
@@ -59,8 +63,14 @@ impl FaultProxy {
             port,
             network,
             connections,
+            accepted,
             task,
         }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// `url` (of the target) with its host and port replaced by the proxy's.

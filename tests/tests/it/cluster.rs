@@ -132,3 +132,47 @@ async fn two_worker_processes_send_each_delivery_once() {
     let workers = count_rows(&app.db, "(SELECT DISTINCT worker FROM delivery_attempts) w").await;
     assert_eq!(workers, 2, "both dispatchers took part");
 }
+
+/// Scaling the two apart (README, "Scaling"): one worker only persists,
+/// another only dispatches. The dispatcher has no queue to consume, so it
+/// opens no connection to RabbitMQ at all (it once reconnected in a loop,
+/// burning a core in itself and in the broker), is ready, and delivers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dispatch_only_worker_delivers_without_touching_rabbitmq() {
+    const N: usize = 5;
+    let receiver = Receiver::start().await;
+    let app = seeded_app().await;
+    let broker = bv_e2e::fault::FaultProxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let port = bv_e2e::reserve_port();
+    let mut dispatcher = spawn_worker(
+        &app,
+        &[
+            ("worker.creates", "false".into()),
+            ("worker.biometrics", "false".into()),
+            ("worker.dispatch", "true".into()),
+            ("amqp.url", broker.url(bv_e2e::AMQP_URL)),
+            ("worker.http_addr", format!("127.0.0.1:{port}")),
+        ],
+    );
+    let mut persister = spawn_worker(&app, &[("worker.dispatch", "false".into())]);
+    publish_commands(&app, &receiver, N).await;
+
+    let delivered = eventually(Duration::from_secs(30), || async {
+        successes(&receiver).len() >= N
+    })
+    .await;
+    assert!(delivered, "delivered: {:?}", successes(&receiver));
+    assert!(successes(&receiver).values().all(|n| *n == 1));
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    // A while longer: a reconnecting loop would have opened many by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(broker.accepted(), 0, "connections to RabbitMQ");
+
+    for worker in [&mut dispatcher, &mut persister] {
+        worker.start_kill().unwrap();
+        let _ = worker.wait().await;
+    }
+}
