@@ -41,6 +41,30 @@ struct ReceiverState {
     script: std::collections::VecDeque<Behavior>,
     default: Option<Behavior>,
     received: Vec<Received>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// Counts a request as in flight until dropped (answered, or given up on
+/// by the client).
+struct InFlight(Arc<Mutex<ReceiverState>>);
+
+impl InFlight {
+    fn enter(state: &Arc<Mutex<ReceiverState>>) -> InFlight {
+        let mut s = state.lock().unwrap();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.in_flight -= 1;
+        }
+    }
 }
 
 /// The integrator's webhook endpoint: a real axum server on 127.0.0.1 that
@@ -68,6 +92,7 @@ impl Receiver {
             axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
                 let state = shared.clone();
                 async move {
+                    let _in_flight = InFlight::enter(&state);
                     let behavior = {
                         let mut s = state.lock().unwrap();
                         let behavior = s
@@ -104,6 +129,11 @@ impl Receiver {
             let _ = axum::serve(listener, app).await;
         });
         Receiver { port, state, task }
+    }
+
+    /// The most requests it was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -212,6 +212,33 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
+/// Gives back claimed deliveries without attempting them (their host is
+/// busy): the claims of `ids` that still hold the lease token `token` (one
+/// claim's rows share it) release it, and the deliveries are due again at
+/// `until`. Counts no attempt.
+pub async fn defer(
+    db: &DatabaseConnection,
+    ids: Vec<Uuid>,
+    token: &str,
+    until: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    Entity::update_many()
+        .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+        .col_expr(
+            Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(Column::NextAttemptAt, Expr::value(Some(until)))
+        .filter(Column::Id.is_in(ids))
+        .filter(Column::LeaseOwner.eq(token))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// What an attempt decided for its delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Next {

@@ -76,6 +76,9 @@ pub struct DeliverySettings {
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     pub concurrency: u16,
+    /// Webhook attempts in flight to one host (host:port) at most, so a slow
+    /// receiver cannot hold every slot.
+    pub per_host_concurrency: u16,
     #[serde(with = "humantime_serde")]
     pub retry_after_max: Duration,
 }
@@ -179,6 +182,12 @@ impl Validate for Settings {
             ));
         }
         positive("delivery.poll_interval", d.poll_interval)?;
+        if d.per_host_concurrency == 0 {
+            return Err(SettingError::new(
+                "delivery.per_host_concurrency",
+                "must be at least 1",
+            ));
+        }
         if d.concurrency == 0 {
             return Err(SettingError::new(
                 "delivery.concurrency",

@@ -176,3 +176,46 @@ async fn a_dispatch_only_worker_delivers_without_touching_rabbitmq() {
         let _ = worker.wait().await;
     }
 }
+
+/// Per-host limits (README, "Webhooks"): a receiver that hangs never has
+/// more than `delivery.per_host_concurrency` of the worker's attempts at
+/// once, and another receiver's deliveries go out meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_receiver_holds_at_most_its_share_of_the_dispatcher() {
+    let slow = Receiver::start().await;
+    slow.set_default(Behavior::Hang(Duration::from_secs(30)));
+    let fast = Receiver::start().await;
+    let app = seeded_app().await;
+    publish_commands(&app, &slow, 12).await;
+    let mut worker = spawn_worker(
+        &app,
+        &[
+            ("delivery.concurrency", "6".into()),
+            ("delivery.per_host_concurrency", "2".into()),
+        ],
+    );
+    // The slow host's deliveries are claimed (and mostly deferred) first.
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            slow.received().len() >= 2
+        })
+        .await
+    );
+    publish_commands(&app, &fast, 5).await;
+    let delivered = eventually(Duration::from_secs(30), || async {
+        successes(&fast).len() >= 5
+    })
+    .await;
+    assert!(delivered, "fast receiver: {:?}", successes(&fast));
+    // Its own deliveries are still tried, two at a time.
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            slow.received().len() >= 6
+        })
+        .await,
+        "the slow host is still tried"
+    );
+    assert_eq!(slow.max_in_flight(), 2, "attempts at once on the slow host");
+    worker.start_kill().unwrap();
+    let _ = worker.wait().await;
+}

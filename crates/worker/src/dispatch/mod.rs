@@ -20,7 +20,7 @@ pub mod ssrf;
 pub mod webhook;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use bv_contract::Channel;
@@ -96,6 +96,10 @@ pub struct Dispatcher {
     lease: Duration,
     poll_interval: Duration,
     concurrency: usize,
+    /// Webhook attempts in flight to one host:port at most.
+    per_host: usize,
+    /// Webhook attempts in flight, by host:port.
+    hosts: Arc<std::sync::Mutex<HashMap<String, usize>>>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     /// For the `LISTEN` connection that hears redeliveries made elsewhere.
@@ -127,6 +131,8 @@ impl Dispatcher {
             lease: settings.delivery.lease,
             poll_interval: settings.delivery.poll_interval,
             concurrency: usize::from(settings.delivery.concurrency),
+            per_host: usize::from(settings.delivery.per_host_concurrency),
+            hosts: Arc::default(),
             wake,
             metrics,
             database_url: settings.database.url.clone(),
@@ -190,7 +196,14 @@ impl Dispatcher {
                     Ok(rows) => {
                         claimed = rows.len();
                         let secrets = self.secrets(&rows).await;
+                        let mut deferred = Vec::new();
+                        let mut token = None;
                         for row in rows {
+                            let Some(host) = self.host_slot(&row) else {
+                                token = row.lease_owner.clone();
+                                deferred.push(row.id);
+                                continue;
+                            };
                             let Ok(permit) = slots.clone().acquire_owned().await else {
                                 break;
                             };
@@ -198,8 +211,11 @@ impl Dispatcher {
                                 row,
                                 secrets.clone(),
                                 records.clone(),
-                                permit,
+                                (permit, host),
                             ));
+                        }
+                        if let Some(token) = token {
+                            self.defer(deferred, &token).await;
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "claiming deliveries failed"),
@@ -261,6 +277,49 @@ impl Dispatcher {
         }
     }
 
+    /// A place among the attempts in flight to this delivery's host, or
+    /// `None` when the host already has `per_host` (emails are not limited:
+    /// one SMTP relay takes them all).
+    fn host_slot(&self, d: &delivery::Model) -> Option<HostSlot> {
+        let key = match d.channel {
+            Channel::Email => return Some(HostSlot::none()),
+            Channel::Webhook => url::Url::parse(&d.target)
+                .ok()
+                .and_then(|u| {
+                    Some(format!(
+                        "{}:{}",
+                        u.host_str()?.to_ascii_lowercase(),
+                        u.port_or_known_default()?
+                    ))
+                })
+                .unwrap_or_else(|| d.target.clone()),
+        };
+        let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        let busy = hosts.entry(key.clone()).or_insert(0);
+        if *busy >= self.per_host {
+            return None;
+        }
+        *busy += 1;
+        Some(HostSlot(Some((self.hosts.clone(), key))))
+    }
+
+    /// Gives claimed deliveries of busy hosts back, due again in a second.
+    async fn defer(&self, ids: Vec<uuid::Uuid>, token: &str) {
+        if ids.is_empty() {
+            return;
+        }
+        let count = ids.len();
+        let until = Utc::now() + chrono::Duration::seconds(1);
+        let deferred = deliveries::defer(&self.db, ids, token, until);
+        match bv_store::bounded(self.db_timeout, deferred).await {
+            Ok(()) => tracing::debug!(count, "deliveries to busy hosts deferred by a second"),
+            // Their leases run out and they are claimed again: nothing lost.
+            Err(err) => {
+                tracing::warn!(error = %err, count, "cannot defer deliveries to busy hosts")
+            }
+        }
+    }
+
     /// How long to sleep when nothing could be claimed: until the next
     /// delivery is due (or a lease runs out), at most `poll_interval`.
     async fn idle_wait(&self) -> Duration {
@@ -280,7 +339,7 @@ impl Dispatcher {
         d: delivery::Model,
         secrets: Secrets,
         records: mpsc::Sender<Record>,
-        _slot: OwnedSemaphorePermit,
+        _slot: (OwnedSemaphorePermit, HostSlot),
     ) {
         let span = tracing::info_span!(
             "bv.delivery.attempt",
@@ -470,6 +529,30 @@ impl Dispatcher {
             }
         }
         Arc::new(secrets)
+    }
+}
+
+/// One attempt's place among those in flight to its host; given back on
+/// drop.
+struct HostSlot(Option<(Arc<std::sync::Mutex<HashMap<String, usize>>>, String)>);
+
+impl HostSlot {
+    fn none() -> HostSlot {
+        HostSlot(None)
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        if let Some((hosts, key)) = self.0.take() {
+            let mut hosts = hosts.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(busy) = hosts.get_mut(&key) {
+                *busy = busy.saturating_sub(1);
+                if *busy == 0 {
+                    hosts.remove(&key);
+                }
+            }
+        }
     }
 }
 
