@@ -98,8 +98,7 @@ pub struct Dispatcher {
     concurrency: usize,
     /// Webhook attempts in flight to one host:port at most.
     per_host: usize,
-    /// Webhook attempts in flight, by host:port.
-    hosts: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    hosts: Hosts,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     /// For the `LISTEN` connection that hears redeliveries made elsewhere.
@@ -534,7 +533,10 @@ impl Dispatcher {
 
 /// One attempt's place among those in flight to its host; given back on
 /// drop.
-struct HostSlot(Option<(Arc<std::sync::Mutex<HashMap<String, usize>>>, String)>);
+struct HostSlot(Option<(Hosts, String)>);
+
+/// Webhook attempts in flight, by host:port.
+type Hosts = Arc<std::sync::Mutex<HashMap<String, usize>>>;
 
 impl HostSlot {
     fn none() -> HostSlot {
