@@ -110,6 +110,7 @@ mod tests {
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(5),
             concurrency: 4,
+            per_host_concurrency: 2,
             retry_after_max: Duration::from_secs(3600),
         }
     }
