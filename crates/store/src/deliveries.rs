@@ -256,6 +256,15 @@ impl Next {
             Next::Failed => AttemptOutcome::Failed,
         }
     }
+
+    /// The delivery's status after the attempt, and when it is due again.
+    fn moved(&self) -> (DeliveryStatus, Option<DateTime<Utc>>) {
+        match self {
+            Next::Succeeded => (DeliveryStatus::Succeeded, None),
+            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),
+            Next::Failed => (DeliveryStatus::Failed, None),
+        }
+    }
 }
 
 /// One attempt's record.
@@ -268,24 +277,12 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-/// Records an attempt by `worker` and moves the delivery on, releasing the
-/// lease. Returns false when the claim (the token in `delivery.lease_owner`)
-/// no longer held the lease: the attempt is still recorded, the delivery's
-/// state is left to whoever holds it now.
-pub async fn record_attempt(
-    db: &DatabaseConnection,
-    delivery: &Model,
-    worker: &str,
-    attempt: Attempt,
-    next: &Next,
-) -> Result<bool, DbErr> {
-    let recorded = record_attempts(db, worker, vec![(delivery, attempt, next.clone())]).await?;
-    Ok(recorded.first().copied().unwrap_or(false))
-}
-
-/// [`record_attempt`] for several attempts in one transaction (one commit,
-/// so one flush of the log, for all of them): whether each claim still held
-/// its lease, in order.
+/// Records attempts by `worker` and moves their deliveries on, releasing
+/// the leases, in one transaction (one commit, so one flush of the log, for
+/// all of them). Returns, in order, whether each claim (the token in
+/// `delivery.lease_owner`) still held the lease: when it did not, the
+/// attempt is still recorded and the delivery's state is left to whoever
+/// holds it now.
 pub async fn record_attempts(
     db: &DatabaseConnection,
     worker: &str,
@@ -301,11 +298,7 @@ pub async fn record_attempts(
     let mut held = Vec::with_capacity(attempts.len());
     let mut rows = Vec::with_capacity(attempts.len());
     for (delivery, attempt, next) in attempts {
-        let (status, next_at) = match &next {
-            Next::Succeeded => (DeliveryStatus::Succeeded, None),
-            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),
-            Next::Failed => (DeliveryStatus::Failed, None),
-        };
+        let (status, next_at) = next.moved();
         let number = delivery.attempts + 1;
         let updated = Entity::update_many()
             .col_expr(Column::Status, Expr::value(status))
@@ -333,18 +326,7 @@ pub async fn record_attempts(
             .rows_affected
             == 1;
         held.push(updated);
-        rows.push(delivery_attempt::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            delivery_id: Set(delivery.id),
-            attempt: Set(number),
-            started_at: Set(attempt.started_at),
-            duration_ms: Set(i64::try_from(attempt.duration.as_millis()).unwrap_or(i64::MAX)),
-            outcome: Set(next.outcome()),
-            response_status: Set(attempt.response_status.map(i32::from)),
-            response_body: Set(attempt.response_body),
-            error: Set(attempt.error),
-            worker: Set(worker.into()),
-        });
+        rows.push(attempt_row(delivery, &attempt, &next, worker));
     }
     if !rows.is_empty() {
         delivery_attempt::Entity::insert_many(rows)
@@ -353,6 +335,28 @@ pub async fn record_attempts(
     }
     txn.commit().await?;
     Ok(held)
+}
+
+/// The `delivery_attempts` row of one attempt (its number: the delivery's
+/// attempts so far, plus one).
+fn attempt_row(
+    delivery: &Model,
+    attempt: &Attempt,
+    next: &Next,
+    worker: &str,
+) -> delivery_attempt::ActiveModel {
+    delivery_attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        delivery_id: Set(delivery.id),
+        attempt: Set(delivery.attempts + 1),
+        started_at: Set(attempt.started_at),
+        duration_ms: Set(i64::try_from(attempt.duration.as_millis()).unwrap_or(i64::MAX)),
+        outcome: Set(next.outcome()),
+        response_status: Set(attempt.response_status.map(i32::from)),
+        response_body: Set(attempt.response_body.clone()),
+        error: Set(attempt.error.clone()),
+        worker: Set(worker.into()),
+    }
 }
 
 /// Moves every delivery on in one `UPDATE … FROM UNNEST(…)` (each only
@@ -392,11 +396,7 @@ async fn record_attempts_postgres(
     let (mut codes, mut has_code) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut rows = Vec::with_capacity(n);
     for (delivery, attempt, next) in &attempts {
-        let (status, at) = match next {
-            Next::Succeeded => (DeliveryStatus::Succeeded, None),
-            Next::RetryAt(at) => (DeliveryStatus::Pending, Some(*at)),
-            Next::Failed => (DeliveryStatus::Failed, None),
-        };
+        let (status, at) = next.moved();
         let number = delivery.attempts + 1;
         ids.push(delivery.id);
         // A claimed row always has an owner; "" never matches one.
@@ -410,18 +410,7 @@ async fn record_attempts_postgres(
         has_error.push(attempt.error.is_some());
         codes.push(attempt.response_status.map(i32::from).unwrap_or(0));
         has_code.push(attempt.response_status.is_some());
-        rows.push(delivery_attempt::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            delivery_id: Set(delivery.id),
-            attempt: Set(number),
-            started_at: Set(attempt.started_at),
-            duration_ms: Set(i64::try_from(attempt.duration.as_millis()).unwrap_or(i64::MAX)),
-            outcome: Set(next.outcome()),
-            response_status: Set(attempt.response_status.map(i32::from)),
-            response_body: Set(attempt.response_body.clone()),
-            error: Set(attempt.error.clone()),
-            worker: Set(worker.into()),
-        });
+        rows.push(attempt_row(delivery, attempt, next, worker));
     }
     let values: Vec<sea_orm::Value> = vec![
         ids.clone().into(),

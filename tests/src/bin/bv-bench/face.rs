@@ -18,10 +18,8 @@ use std::time::{Duration, Instant};
 use bv_face_engine::{DEFAULT_MATCH_THRESHOLD, FaceEngine, fixtures};
 use image::RgbImage;
 use image::imageops::{self, FilterType};
-use serde_json::json;
 
 use super::process::WorkerProcess;
-use super::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Command, body, publish_each, worker_until};
 use bv_e2e::{TestDb, TestPrefix, count_rows, seed_request};
 
 /// Rounds over the variants for the latency figures.
@@ -172,7 +170,7 @@ pub fn bare_engine(engine: &FaceEngine, frame: &[u8], threads: usize) -> anyhow:
 pub struct WorkerRun {
     pub rate: f64,
     pub consumers: usize,
-    pub peak_rss_kib: u64,
+    pub peak_rss_mib: f64,
 }
 
 /// `n` validations created by an in-process worker, then one validate
@@ -195,35 +193,13 @@ pub async fn worker_validate(
     bv_store::flows::set_settings(db_conn, flow, passive, None, None).await?;
 
     let prefix = TestPrefix::new();
-    let mut overrides = super::settings_for(db, &prefix);
-    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
-    let created = count_rows(db_conn, "biometric_validations").await as usize;
-    publish_each(&prefix.names(), n, |i| Command {
-        id: ids[i],
-        routing_key: CREATE_ROUTING_KEY,
-        message_type: CREATE_MESSAGE_TYPE,
-        body: body(i),
-    })
-    .await?;
-    overrides.push(("worker.biometrics", "false".into()));
-    worker_until(db_conn, &overrides, "biometric_validations", created + n).await?;
-    overrides.retain(|(k, _)| *k != "worker.biometrics");
-
-    let before = count_rows(db_conn, "validation_attempts").await as usize;
-    publish_each(&prefix.names(), n, |i| Command {
-        id: uuid::Uuid::now_v7(),
-        routing_key: bv_contract::amqp::VALIDATE_ROUTING_KEY,
-        message_type: bv_contract::amqp::VALIDATE_MESSAGE_TYPE,
-        body: serde_json::to_vec(&json!({
-            "validation": ids[i], "os": "web", "frames": [{"image": image}]
-        }))
-        .unwrap_or_default(),
-    })
-    .await?;
+    let queued = super::queue_validate_commands(db_conn, db, &prefix, &image, n).await?;
+    let before = queued.attempts_before;
 
     // The biometric role, as deploy/k8s/biometrics.yaml runs it.
     let consumers = 2;
-    let settings: Vec<(&str, String)> = overrides
+    let settings: Vec<(&str, String)> = queued
+        .overrides
         .iter()
         .map(|(k, v)| (*k, v.clone()))
         .chain([
@@ -240,11 +216,11 @@ pub async fn worker_validate(
             (count_rows(db_conn, "validation_attempts").await as usize).saturating_sub(before)
         })
         .await?;
-    let peak_rss_kib = (process.peak_rss_mib() * 1024.0) as u64;
+    let peak_rss_mib = process.peak_rss_mib();
     process.stop().await;
     Ok(WorkerRun {
         rate,
         consumers,
-        peak_rss_kib,
+        peak_rss_mib,
     })
 }

@@ -297,9 +297,38 @@ async fn validate_bench(
     let passive = Some(bv_contract::LivenessMode::Passive);
     bv_store::flows::set_settings(db_conn, &flow, passive, None, None).await?;
     let prefix = TestPrefix::new();
-    let mut overrides = settings_for(db, &prefix);
+    let queued = queue_validate_commands(db_conn, db, &prefix, &image, n).await?;
+    let rate = worker_until(
+        db_conn,
+        &queued.overrides,
+        "validation_attempts",
+        queued.attempts_before + n,
+    )
+    .await?;
+    Ok((bare, rate))
+}
+
+/// `n` validate commands waiting in `prefix`'s queue, and the settings to
+/// decide them with.
+struct Queued {
+    overrides: Vec<(&'static str, String)>,
+    /// Rows in `validation_attempts` before any of them is decided.
+    attempts_before: usize,
+}
+
+/// Creates `n` validations (the seed's request; an in-process worker that
+/// leaves the biometric queue alone persists them), then queues one
+/// single-image validate command (`image`, base64) for each.
+async fn queue_validate_commands(
+    db_conn: &sea_orm::DatabaseConnection,
+    db: &TestDb,
+    prefix: &TestPrefix,
+    image: &str,
+    n: usize,
+) -> anyhow::Result<Queued> {
+    let mut overrides = settings_for(db, prefix);
     let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::now_v7()).collect();
-    let before = count_rows(db_conn, "biometric_validations").await as usize;
+    let created = count_rows(db_conn, "biometric_validations").await as usize;
     publish_each(&prefix.names(), n, |i| Command {
         id: ids[i],
         routing_key: CREATE_ROUTING_KEY,
@@ -308,7 +337,9 @@ async fn validate_bench(
     })
     .await?;
     overrides.push(("worker.biometrics", "false".into()));
-    worker_until(db_conn, &overrides, "biometric_validations", before + n).await?;
+    worker_until(db_conn, &overrides, "biometric_validations", created + n).await?;
+    overrides.retain(|(k, _)| *k != "worker.biometrics");
+    let attempts_before = count_rows(db_conn, "validation_attempts").await as usize;
     publish_each(&prefix.names(), n, |i| Command {
         id: uuid::Uuid::now_v7(),
         routing_key: bv_contract::amqp::VALIDATE_ROUTING_KEY,
@@ -319,9 +350,10 @@ async fn validate_bench(
         .unwrap_or_default(),
     })
     .await?;
-    overrides.retain(|(k, _)| *k != "worker.biometrics");
-    let rate = worker_until(db_conn, &overrides, "validation_attempts", n).await?;
-    Ok((bare, rate))
+    Ok(Queued {
+        overrides,
+        attempts_before,
+    })
 }
 
 struct HttpRun {
@@ -730,7 +762,7 @@ async fn face_bench(
     );
     println!(
         "bv-worker peak RSS (biometric role, models loaded): {:.0} MiB",
-        run.peak_rss_kib as f64 / 1024.0
+        run.peak_rss_mib
     );
     Ok(())
 }
