@@ -49,7 +49,9 @@ pub fn fingerprint(client: &str, request: &NewValidation) -> String {
     hasher.update(client.as_bytes());
     hasher.update([0]);
     // Serializing a struct is deterministic: fields in declaration order.
-    hasher.update(serde_json::to_vec(request).unwrap_or_default());
+    // Straight into the hash, without the JSON text in between.
+    let mut into_hash = HashWriter(&mut hasher);
+    let _ = serde_json::to_writer(&mut into_hash, request);
     let digest = hasher.finalize();
     let mut hex = String::with_capacity(digest.len() * 2);
     for byte in digest {
@@ -57,6 +59,20 @@ pub fn fingerprint(client: &str, request: &NewValidation) -> String {
         hex.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     hex
+}
+
+/// Feeds what is written to a hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A command whose id is already stored: `Ok` when it is a retry of the
@@ -100,6 +116,19 @@ mod tests {
             f.bytes()
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         );
+    }
+
+    #[test]
+    fn the_fingerprint_is_sha256_of_client_nul_and_the_request_json() {
+        // Stored fingerprints must keep matching: the definition is fixed.
+        let a = request("a");
+        let mut text = b"c1\0".to_vec();
+        text.extend(serde_json::to_vec(&a).unwrap());
+        let expected: String = Sha256::digest(&text)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(fingerprint("c1", &a), expected);
     }
 
     #[test]

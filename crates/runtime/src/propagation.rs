@@ -91,9 +91,19 @@ pub fn set_parent_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
 /// what the W3C propagator writes (version 00, only the sampled flag), made
 /// directly, without a carrier map (the consumer makes one per command).
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
-    use opentelemetry::trace::{TraceContextExt, TraceFlags};
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
+    traceparent_of_context(&span_context_of(span))
+}
+
+/// A span's OpenTelemetry context: a copy of its ids and flags, cheap to
+/// keep until a [`traceparent_of_context`] is needed (or not).
+pub fn span_context_of(span: &tracing::Span) -> opentelemetry::trace::SpanContext {
+    use opentelemetry::trace::TraceContextExt;
+    span.context().span().span_context().clone()
+}
+
+/// [`traceparent_of`] a span context kept earlier.
+pub fn traceparent_of_context(span_context: &opentelemetry::trace::SpanContext) -> Option<String> {
+    use opentelemetry::trace::TraceFlags;
     if !span_context.is_valid() {
         return None;
     }

@@ -101,9 +101,15 @@ pub fn install(
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         // Export our spans (info and above), not the dependencies' debug internals.
+        // Without busy/idle timings (two clock reads at every enter and exit of
+        // every span, each poll of an instrumented future) and the thread's
+        // name and id (an allocation per span): on a pool of async workers
+        // they say nothing, and the worker makes a span per message.
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                .with_tracked_inactivity(false)
+                .with_threads(false)
                 .with_filter(EnvFilter::new("info")),
         )
         .try_init()?;

@@ -26,11 +26,13 @@ use crate::entity::{biometric_validation, delivery_attempt, project};
 
 /// The outbox rows a newly created validation needs: an email when
 /// `sendViaEmail` is set (and it has not already expired), a webhook to the
-/// request's `webhookUrl` or else the project's default URL.
+/// request's `webhookUrl` or else the project's default URL. The rows carry
+/// the W3C `traceparent` that `trace_parent` gives (asked only when there
+/// are rows: most creates in a busy batch may notify nobody).
 pub fn plan(
     validation: &biometric_validation::Model,
     project: &project::Model,
-    trace_parent: Option<String>,
+    trace_parent: impl FnOnce() -> Option<String>,
 ) -> Vec<delivery::ActiveModel> {
     let now = validation.created_at;
     if !validation.send_via_email
@@ -39,6 +41,7 @@ pub fn plan(
     {
         return Vec::new();
     }
+    let trace_parent = trace_parent();
     let data = crate::validations::to_api(validation);
     let mut rows = Vec::new();
     if validation.send_via_email

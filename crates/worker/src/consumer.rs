@@ -150,7 +150,7 @@ async fn process_batch(
         .map(|delivery| {
             let span = process_span(span_name, &delivery);
             let decoded = span.in_scope(|| decode(&delivery)).map(|mut incoming| {
-                incoming.trace_parent = bv_runtime::propagation::traceparent_of(&span);
+                incoming.trace = Some(bv_runtime::propagation::span_context_of(&span));
                 incoming
             });
             Item {

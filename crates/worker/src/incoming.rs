@@ -14,9 +14,18 @@ pub struct Incoming {
     pub id: Uuid,
     pub command: CreateCommand,
     pub fingerprint: String,
-    /// The W3C traceparent of the command's processing span, stored with its
-    /// deliveries so every attempt joins the request's trace.
-    pub trace_parent: Option<String>,
+    /// The context of the command's processing span: its W3C traceparent is
+    /// stored with its deliveries so every attempt joins the request's trace.
+    pub trace: Option<opentelemetry::trace::SpanContext>,
+}
+
+impl Incoming {
+    /// The W3C traceparent of the command's processing span, if it has one.
+    pub fn trace_parent(&self) -> Option<String> {
+        self.trace
+            .as_ref()
+            .and_then(bv_runtime::propagation::traceparent_of_context)
+    }
 }
 
 /// Decodes a delivery into a command.
@@ -49,6 +58,6 @@ pub fn decode(delivery: &Delivery) -> Result<Incoming, ApiError> {
         id,
         command,
         fingerprint,
-        trace_parent: None,
+        trace: None,
     })
 }

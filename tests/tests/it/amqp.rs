@@ -239,7 +239,7 @@ fn incoming(identifier: &str) -> bv_worker::persist::Incoming {
         id: uuid::Uuid::now_v7(),
         fingerprint: bv_contract::idempotency::fingerprint(&command.client, &command.request),
         command,
-        trace_parent: None,
+        trace: None,
     }
 }
 

@@ -82,7 +82,7 @@ fn incoming(identifier: &str) -> bv_worker::persist::Incoming {
         id: uuid::Uuid::now_v7(),
         fingerprint: bv_contract::idempotency::fingerprint(&command.client, &command.request),
         command,
-        trace_parent: None,
+        trace: None,
     }
 }
 
@@ -180,11 +180,9 @@ async fn the_one_statement_insert_checks_its_references_and_skips_stored_ids() {
         m
     };
     let outbox = |m: &bv_store::entity::biometric_validation::Model| -> Vec<_> {
-        bv_store::deliveries::plan(
-            m,
-            &project,
-            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
-        )
+        bv_store::deliveries::plan(m, &project, || {
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into())
+        })
         .into_iter()
         .map(|r| sea_orm::TryIntoModel::try_into_model(r).unwrap())
         .collect()

@@ -70,11 +70,9 @@ pub(super) async fn persist<I: Borrow<Incoming> + Sync>(
             }
         };
         let model = new_model(item, now);
-        outbox.extend(bv_store::deliveries::plan(
-            &model,
-            project,
-            item.trace_parent.clone(),
-        ));
+        outbox.extend(bv_store::deliveries::plan(&model, project, || {
+            item.trace_parent()
+        }));
         // A second copy of the same id later in this batch is a redelivery of this one.
         stored.insert(item.id, model.clone());
         inserts.push(model.clone().into_active_model().reset_all());

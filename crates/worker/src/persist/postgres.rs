@@ -74,7 +74,7 @@ fn plan<I: Borrow<Incoming>>(
         let item = item.borrow();
         let project = check_references(&item.command, projects, flows).ok()?;
         let model = new_model(item, now);
-        for row in bv_store::deliveries::plan(&model, project, item.trace_parent.clone()) {
+        for row in bv_store::deliveries::plan(&model, project, || item.trace_parent()) {
             outbox.push(row.try_into_model().ok()?);
         }
         models.push(model);

@@ -74,6 +74,11 @@ impl WorkerProcess {
         self.peak_rss_kib = self.peak_rss_kib.max(vm_hwm_kib(self.pid));
     }
 
+    /// The CPU time (user and system) the process has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.pid)
+    }
+
     /// SIGTERM, and waits for the exit (at most 20 s).
     pub async fn stop(mut self) {
         self.sample();
@@ -95,4 +100,21 @@ fn vm_hwm_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The CPU time (user + system) process `pid` has used, in seconds (`/proc/PID/stat`,
+/// in clock ticks of 1/100 s on Linux); 0 when unreadable.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The command name (field 2) may hold spaces; count from after it.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the whole line.
+            let ticks: u64 =
+                fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            Some(ticks as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
 }
