@@ -150,28 +150,46 @@ impl TestApp {
         panic!("the app did not become ready");
     }
 
-    /// Consumers attached to this app's command queue.
+    /// Consumers attached to this app's command queue (0 when the broker
+    /// cannot say within 5 s).
+    ///
+    /// Bounded: once, in a clean-clone CI run, lapin reported a channel-close
+    /// collision on this probe's own connection ("invalid channel state:
+    /// Closing (channel.close)") and the probe's next await never completed,
+    /// hanging the test until nextest's limit; no service logged a reconnect.
+    /// Now such a probe gives up, says so, and the caller asks again on a new
+    /// connection.
     pub async fn consumers(&self) -> u32 {
-        let Ok(conn) = amqp_connect().await else {
-            return 0;
+        let probe = async {
+            let conn = amqp_connect().await?;
+            let result = async {
+                let ch = conn.create_channel().await?;
+                let q = ch
+                    .queue_declare(
+                        self.prefix.names().create_queue.as_str().into(),
+                        lapin::options::QueueDeclareOptions {
+                            passive: true,
+                            ..Default::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await?;
+                // Closed here, not by its drop racing the connection's close.
+                ch.close(200, "bye".into()).await?;
+                Ok::<_, lapin::Error>(q.consumer_count())
+            }
+            .await;
+            let _ = conn.close(200, "bye".into()).await;
+            Ok::<_, anyhow::Error>(result?)
         };
-        let result = async {
-            let ch = conn.create_channel().await?;
-            let q = ch
-                .queue_declare(
-                    self.prefix.names().create_queue.as_str().into(),
-                    lapin::options::QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
-            Ok::<_, lapin::Error>(q.consumer_count())
+        match tokio::time::timeout(Duration::from_secs(5), probe).await {
+            Ok(Ok(count)) => count,
+            Ok(Err(_)) => 0,
+            Err(_) => {
+                eprintln!("the broker did not answer the consumer probe within 5 s; asking again");
+                0
+            }
         }
-        .await;
-        let _ = conn.close(200, "bye".into()).await;
-        result.unwrap_or(0)
     }
 
     pub fn token(&self, client: &str) -> String {

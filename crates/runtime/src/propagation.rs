@@ -89,7 +89,7 @@ pub fn set_parent_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
 
 /// The W3C `traceparent` of `span`, to store and continue the trace later:
 /// what the W3C propagator writes (version 00, only the sampled flag), made
-/// directly, without a carrier map (the consumer makes one per command).
+/// directly, without a carrier map (the consumer may need one per command).
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     traceparent_of_context(&span_context_of(span))
 }
