@@ -153,12 +153,12 @@ impl TestApp {
     /// Consumers attached to this app's command queue (0 when the broker
     /// cannot say within 5 s).
     ///
-    /// Bounded: once, in a clean-clone CI run, lapin reported a channel-close
-    /// collision on this probe's own connection ("invalid channel state:
-    /// Closing (channel.close)") and the probe's next await never completed,
-    /// hanging the test until nextest's limit; no service logged a reconnect.
-    /// Now such a probe gives up, says so, and the caller asks again on a new
-    /// connection.
+    /// Bounded: once, in a clean-clone CI run, a test hung until nextest's
+    /// limit with every thread idle after lapin reported a channel-close
+    /// collision ("invalid channel state: Closing (channel.close)") that no
+    /// service's connection answered with a reconnect; this probe was that
+    /// test's only unbounded wait on the broker. Now a probe that does not
+    /// answer gives up, says so, and the caller asks again on a new connection.
     pub async fn consumers(&self) -> u32 {
         let probe = async {
             let conn = amqp_connect().await?;
