@@ -194,15 +194,24 @@ impl Dispatcher {
                 match bv_store::bounded(self.db_timeout, claim).await {
                     Ok(rows) => {
                         claimed = rows.len();
-                        let secrets = self.secrets(&rows).await;
+                        // Busy hosts' rows go back first; secrets only for the rest.
+                        let mut sending = Vec::with_capacity(rows.len());
                         let mut deferred = Vec::new();
                         let mut token = None;
                         for row in rows {
-                            let Some(host) = self.host_slot(&row) else {
-                                token = row.lease_owner.clone();
-                                deferred.push(row.id);
-                                continue;
-                            };
+                            match self.host_slot(&row) {
+                                Some(host) => sending.push((row, host)),
+                                None => {
+                                    token = row.lease_owner.clone();
+                                    deferred.push(row.id);
+                                }
+                            }
+                        }
+                        if let Some(token) = token {
+                            self.defer(deferred, &token).await;
+                        }
+                        let secrets = self.secrets(sending.iter().map(|(row, _)| row)).await;
+                        for (row, host) in sending {
                             let Ok(permit) = slots.clone().acquire_owned().await else {
                                 break;
                             };
@@ -212,9 +221,6 @@ impl Dispatcher {
                                 records.clone(),
                                 (permit, host),
                             ));
-                        }
-                        if let Some(token) = token {
-                            self.defer(deferred, &token).await;
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "claiming deliveries failed"),
@@ -484,9 +490,8 @@ impl Dispatcher {
     /// The signing secrets of the claimed deliveries' projects, read once
     /// per claim: the current one, and the previous one while its overlap
     /// window lasts.
-    async fn secrets(&self, claimed: &[delivery::Model]) -> Secrets {
+    async fn secrets<'a>(&self, claimed: impl Iterator<Item = &'a delivery::Model>) -> Secrets {
         let mut ids: Vec<&str> = claimed
-            .iter()
             .filter(|d| d.channel == Channel::Webhook)
             .map(|d| d.project.as_str())
             .collect();

@@ -100,15 +100,12 @@ pub async fn run(
 
     // bv-worker that only dispatches.
     let mut process = WorkerProcess::start(
-        &overrides
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .chain([
-                ("worker.creates", "false".to_owned()),
-                ("worker.biometrics", "false".to_owned()),
-                ("worker.dispatch", "true".to_owned()),
-            ])
-            .collect::<Vec<_>>(),
+        &overrides,
+        &[
+            ("worker.creates", "false"),
+            ("worker.biometrics", "false"),
+            ("worker.dispatch", "true"),
+        ],
     )?;
     // Progress from the receiver's counter while it is short of n, from
     // the table (every delivery recorded) only at the end: a COUNT(*) every

@@ -198,19 +198,16 @@ pub async fn worker_validate(
 
     // The biometric role, as deploy/k8s/biometrics.yaml runs it.
     let consumers = 2;
-    let settings: Vec<(&str, String)> = queued
-        .overrides
-        .iter()
-        .map(|(k, v)| (*k, v.clone()))
-        .chain([
-            ("worker.creates", "false".to_owned()),
-            ("worker.dispatch", "false".to_owned()),
-            ("worker.biometrics", "true".to_owned()),
-            ("worker.biometrics_concurrency", consumers.to_string()),
-            ("biometrics.preload_models", "true".to_owned()),
-        ])
-        .collect();
-    let mut process = WorkerProcess::start(&settings)?;
+    let mut process = WorkerProcess::start(
+        &queued.overrides,
+        &[
+            ("worker.creates", "false"),
+            ("worker.dispatch", "false"),
+            ("worker.biometrics", "true"),
+            ("worker.biometrics_concurrency", &consumers.to_string()),
+            ("biometrics.preload_models", "true"),
+        ],
+    )?;
     let rate = process
         .rate_until(n, || async {
             (count_rows(db_conn, "validation_attempts").await as usize).saturating_sub(before)

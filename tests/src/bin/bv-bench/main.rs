@@ -504,7 +504,7 @@ async fn queues_and_http(
     if args.runs("persist") {
         let mut rounds = Vec::new();
         for round in 1..=args.rounds.max(1) {
-            let bare = bare_persist_round(db, args).await?;
+            let bare = bare_persist_round(args).await?;
             let bv = worker_persist_round(args).await?;
             println!(
                 "round {round}: bare consume + INSERT + ack {:>7.0} msg/s (CPU {:.1} µs/msg), bv-worker {:>7.0} msg/s (CPU {:.1} µs/msg, peak RSS {:.0} MiB): {:.2}",
@@ -686,14 +686,14 @@ struct PersistRun {
 }
 
 /// The bare consumer doing the worker's I/O into a database of its own.
-async fn bare_persist_round(db: &TestDb, args: &Args) -> anyhow::Result<PersistRun> {
+async fn bare_persist_round(args: &Args) -> anyhow::Result<PersistRun> {
     let bare_db = TestDb::create().await?;
     let bare_conn = bv_store::connect(&bare_db.url, &bv_store::PoolOptions::new(12)).await?;
     seed(&bare_conn).await?;
     let prefix = TestPrefix::new();
     publish(&prefix.names(), args.messages).await?;
     let worker_settings: bv_worker::Settings =
-        load_from(DEFAULTS, None, Some(&settings_for(db, &prefix)))?;
+        load_from(DEFAULTS, None, Some(&settings_for(&bare_db, &prefix)))?;
     let shape = bare::Shape {
         channels: usize::from(worker_settings.worker.concurrency),
         batch: usize::from(worker_settings.worker.batch_size),
@@ -720,16 +720,9 @@ async fn worker_persist_round(args: &Args) -> anyhow::Result<PersistRun> {
     let prefix = TestPrefix::new();
     let overrides = settings_for(&db, &prefix);
     publish(&prefix.names(), args.messages).await?;
-    let before = 0;
     let mut worker = process::WorkerProcess::start(
-        &overrides
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .chain([
-                ("worker.biometrics", "false".to_owned()),
-                ("worker.dispatch", "false".to_owned()),
-            ])
-            .collect::<Vec<_>>(),
+        &overrides,
+        &[("worker.biometrics", "false"), ("worker.dispatch", "false")],
     )?;
     // Progress from the broker (the queue's ready count) while it has
     // messages, from the table only at the end: a COUNT(*) over the
@@ -757,7 +750,7 @@ async fn worker_persist_round(args: &Args) -> anyhow::Result<PersistRun> {
                 // Consumed but maybe not committed yet: never counts as done.
                 (n - ready.min(n)).min(n - 1)
             } else {
-                (count_rows(db_conn, "biometric_validations").await as usize).saturating_sub(before)
+                count_rows(db_conn, "biometric_validations").await as usize
             }
         })
         .await?;

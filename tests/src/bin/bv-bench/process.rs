@@ -13,11 +13,18 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts bv-worker with `settings` (dotted keys) in its environment.
-    pub fn start(settings: &[(&str, String)]) -> anyhow::Result<WorkerProcess> {
+    /// Starts bv-worker with `settings` (dotted keys) in its environment,
+    /// and `role` over them (which of its parts run).
+    pub fn start(
+        settings: &[(&str, String)],
+        role: &[(&str, &str)],
+    ) -> anyhow::Result<WorkerProcess> {
         let binary = std::env::current_exe()?.with_file_name("e2e-bv-worker");
         let mut cmd = tokio::process::Command::new(&binary);
         for (key, value) in settings {
+            cmd.env(env_var(key), value);
+        }
+        for (key, value) in role {
             cmd.env(env_var(key), value);
         }
         cmd.stdout(std::process::Stdio::null())
