@@ -194,7 +194,7 @@ impl Dispatcher {
                 match bv_store::bounded(self.db_timeout, claim).await {
                     Ok(rows) => {
                         claimed = rows.len();
-                        // Busy hosts' rows go back first; secrets only for the rest.
+                        // Secrets only for the rows sent now; busy hosts' rows go back.
                         let mut sending = Vec::with_capacity(rows.len());
                         let mut deferred = Vec::new();
                         let mut token = None;
@@ -207,9 +207,6 @@ impl Dispatcher {
                                 }
                             }
                         }
-                        if let Some(token) = token {
-                            self.defer(deferred, &token).await;
-                        }
                         let secrets = self.secrets(sending.iter().map(|(row, _)| row)).await;
                         for (row, host) in sending {
                             let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -221,6 +218,11 @@ impl Dispatcher {
                                 records.clone(),
                                 (permit, host),
                             ));
+                        }
+                        // After the sends are under way: giving rows back
+                        // need not hold them up.
+                        if let Some(token) = token {
+                            self.defer(deferred, &token).await;
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "claiming deliveries failed"),
