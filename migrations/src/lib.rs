@@ -9,6 +9,7 @@ mod m20261129_000001_core;
 mod m20261129_000002_deliveries;
 mod m20261130_000003_biometrics;
 mod m20261130_000004_template_keys;
+mod m20261207_000005_validate_starts;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_deliveries::Migration),
             Box::new(m20261130_000003_biometrics::Migration),
             Box::new(m20261130_000004_template_keys::Migration),
+            Box::new(m20261207_000005_validate_starts::Migration),
         ]
     }
 }

@@ -175,6 +175,7 @@ pub struct ValidateCommand {
     pub os: Os,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub challenge_id: Option<Uuid>,
+    #[serde(deserialize_with = "crate::validate_body::at_most_max_frames")]
     pub frames: Vec<Frame>,
 }
 

@@ -55,7 +55,11 @@ pub enum ErrorCode {
     ChallengeUsed,
     /// No person is enrolled for that validation's identifier.
     PersonNotFound,
-    /// The broker or the database is unavailable; retry later.
+    /// Too many requests for one validation (session), client address or
+    /// client: retry after the `Retry-After` delay.
+    RateLimited,
+    /// The broker or the database is unavailable, or the ingress is shedding
+    /// load; retry later.
     ServiceUnavailable,
     /// A fault in the service itself.
     InternalError,
@@ -85,6 +89,7 @@ impl ErrorCode {
             ErrorCode::ChallengeNotFound => "CHALLENGE_NOT_FOUND",
             ErrorCode::ChallengeUsed => "CHALLENGE_USED",
             ErrorCode::PersonNotFound => "PERSON_NOT_FOUND",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }
@@ -253,6 +258,7 @@ mod tests {
             ErrorCode::InvalidJson,
             ErrorCode::BiometricValidationNotFound,
             ErrorCode::IdempotencyKeyReused,
+            ErrorCode::RateLimited,
             ErrorCode::ServiceUnavailable,
         ] {
             assert_eq!(

@@ -15,6 +15,7 @@ pub mod error;
 pub mod idempotency;
 pub mod project;
 pub mod request;
+pub mod validate_body;
 pub mod validation;
 pub mod webhook;
 

@@ -5,13 +5,20 @@
 //! allocates. The decoded size is estimated from the base64's length before
 //! the base64 is decoded. The format is sniffed from the magic bytes: only
 //! JPEG and PNG, the two codecs compiled in, whatever a data-URL prefix or a
-//! file name claims. The dimensions are read from the header and refused
-//! before a single pixel is decoded, because a 20000×20000 PNG of one colour
-//! compresses to a few kilobytes (the decompression bomb). The decoder itself
-//! then runs under `image::Limits`, so nothing it allocates is unbounded.
+//! file name claims. The header is read before a single pixel is decoded
+//! and refused when its dimensions, or the bytes its pixels decode to (bit
+//! depth and channels counted: a 16-bit RGBA pixel is 8 bytes), exceed the
+//! limits, because a 20000×20000 PNG of one colour compresses to a few
+//! kilobytes (the decompression bomb). The stream must be whole: a JPEG that
+//! stops before its end marker, or a PNG before its `IEND`, is refused
+//! rather than decoded with grey filling what is missing.
 //!
-//! The HTTP ingress calls this to reject bad images before queueing them;
-//! the worker calls it again to get the pixels its engine analyzes.
+//! [`inspect_base64`] does all of that without decoding a pixel: the HTTP
+//! ingress calls it to refuse bad images before queueing them, for the cost
+//! of the base64 decoding. [`decode_base64`] then decodes the pixels (the
+//! worker, one frame at a time) and reduces them at once to
+//! [`ANALYSIS_SIDE`], the size the engine analyses, so a command's frames
+//! together hold a few megabytes whatever size they were sent at.
 
 use std::fmt;
 use std::io::Cursor;
@@ -21,6 +28,12 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
+/// The longest side, in pixels, a decoded capture is kept at: what the face
+/// engine analyses (a face filling a phone's frame is still far larger than
+/// its detector's 80-pixel window at that size). A larger capture is
+/// reduced to it as soon as it is decoded.
+pub const ANALYSIS_SIDE: u32 = 800;
+
 /// How large a capture may be, encoded and decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageLimits {
@@ -28,8 +41,17 @@ pub struct ImageLimits {
     pub max_bytes: usize,
     /// Most pixels on either side.
     pub max_side: u32,
-    /// Most pixels in all (width × height).
+    /// Most pixels in all (width × height), counted as 8-bit RGB: an image
+    /// decodes to at most `max_pixels × 3` bytes, so one of deeper pixels
+    /// (16-bit, or with alpha) may have fewer of them.
     pub max_pixels: u64,
+}
+
+impl ImageLimits {
+    /// The most bytes an image's pixels may decode to.
+    pub fn max_decoded_bytes(&self) -> u64 {
+        self.max_pixels.saturating_mul(3)
+    }
 }
 
 impl Default for ImageLimits {
@@ -44,12 +66,27 @@ impl Default for ImageLimits {
     }
 }
 
-/// A decoded capture: upright (its EXIF orientation applied), 8-bit RGB.
+/// A decoded capture: upright (its EXIF orientation applied), 8-bit RGB,
+/// its pixels reduced to at most [`ANALYSIS_SIDE`] on the longer side.
 #[derive(Clone)]
 pub struct Capture {
+    /// The size the capture was sent at, upright (what "a face of at least
+    /// 80 pixels" is measured against).
     pub width: u32,
     pub height: u32,
+    /// The pixels, at most [`ANALYSIS_SIDE`] on the longer side.
     pub rgb: RgbImage,
+}
+
+impl Capture {
+    /// A capture of these pixels, at the size they have.
+    pub fn new(rgb: RgbImage) -> Capture {
+        Capture {
+            width: rgb.width(),
+            height: rgb.height(),
+            rgb,
+        }
+    }
 }
 
 impl fmt::Debug for Capture {
@@ -60,6 +97,15 @@ impl fmt::Debug for Capture {
             .field("height", &self.height)
             .finish_non_exhaustive()
     }
+}
+
+/// What an image's header says, once checked against the limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inspected {
+    pub width: u32,
+    pub height: u32,
+    /// The bytes its pixels decode to, before any reduction.
+    pub decoded_bytes: u64,
 }
 
 /// Why an image was refused. The messages are written for the API client
@@ -82,6 +128,19 @@ pub enum ImageError {
         max_side: u32,
         max_pixels: u64,
     },
+    #[error(
+        "the image is {width}×{height} pixels of {bytes_per_pixel} bytes each ({} decoded); at most {} ({} megapixels of 8-bit RGB)",
+        megabytes(*.bytes as usize), megabytes(*.max as usize), megapixels(&(.max / 3))
+    )]
+    TooManyBytes {
+        width: u32,
+        height: u32,
+        bytes_per_pixel: u64,
+        bytes: u64,
+        max: u64,
+    },
+    #[error("the image is incomplete: it ends before its {0}")]
+    Truncated(&'static str),
     #[error("the image does not decode: {0}")]
     Corrupt(String),
 }
@@ -101,11 +160,32 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// Checks a base64 JPEG or PNG (optionally a data URL) as far as it can
+/// without decoding its pixels: size, format, header, decoded size and a
+/// whole stream.
+pub fn inspect_base64(b64: &str, limits: &ImageLimits) -> Result<Inspected, ImageError> {
+    let bytes = base64_bytes(b64, limits)?;
+    inspect_bytes(&bytes, limits)
+}
+
+/// [`inspect_base64`] for raw bytes.
+pub fn inspect_bytes(bytes: &[u8], limits: &ImageLimits) -> Result<Inspected, ImageError> {
+    let (_, inspected) = open(bytes, limits)?;
+    Ok(inspected)
+}
+
 /// Decodes a base64 JPEG or PNG, optionally as a data URL
 /// (`data:image/jpeg;base64,…`). Whitespace and line breaks in the base64
 /// are ignored. The media type a data URL declares is not trusted: the bytes
 /// decide.
 pub fn decode_base64(b64: &str, limits: &ImageLimits) -> Result<Capture, ImageError> {
+    let bytes = base64_bytes(b64, limits)?;
+    decode_bytes(&bytes, limits)
+}
+
+/// The bytes of a base64 image, refused by their size before they are
+/// decoded.
+fn base64_bytes(b64: &str, limits: &ImageLimits) -> Result<Vec<u8>, ImageError> {
     let b64 = strip_data_url(b64)?;
 
     // Every symbol carries 6 bits and padding none, so the decoded size is
@@ -125,14 +205,52 @@ pub fn decode_base64(b64: &str, limits: &ImageLimits) -> Result<Capture, ImageEr
     }
 
     let compact: Vec<u8> = b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let bytes = BASE64
+    BASE64
         .decode(compact)
-        .map_err(|_| ImageError::InvalidBase64)?;
-    decode_bytes(&bytes, limits)
+        .map_err(|_| ImageError::InvalidBase64)
 }
 
-/// Decodes a JPEG or PNG.
+/// Decodes a JPEG or PNG, one image's pixels at a time, reduced at once to
+/// [`ANALYSIS_SIDE`].
 pub fn decode_bytes(bytes: &[u8], limits: &ImageLimits) -> Result<Capture, ImageError> {
+    let (mut decoder, inspected) = open(bytes, limits)?;
+    let orientation = decoder.orientation().map_err(corrupt)?;
+    let mut pixel_limits = decoder_limits(limits, Some(limits.max_side));
+    pixel_limits
+        .reserve(decoder.total_bytes())
+        .map_err(corrupt)?;
+    decoder.set_limits(pixel_limits).map_err(corrupt)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+
+    // Reduced in its own pixel format (no full-size copy in another one),
+    // then turned upright and made RGB at the small size.
+    let longer = image.width().max(image.height());
+    if longer > ANALYSIS_SIDE {
+        let scale = f64::from(ANALYSIS_SIDE) / f64::from(longer);
+        let side = |n: u32| ((f64::from(n) * scale).round() as u32).clamp(1, ANALYSIS_SIDE);
+        image = image.thumbnail_exact(side(image.width()), side(image.height()));
+    }
+    image.apply_orientation(orientation);
+    use image::metadata::Orientation::{Rotate90, Rotate90FlipH, Rotate270, Rotate270FlipH};
+    let (width, height) = match orientation {
+        Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => {
+            (inspected.height, inspected.width)
+        }
+        _ => (inspected.width, inspected.height),
+    };
+    Ok(Capture {
+        width,
+        height,
+        rgb: image.into_rgb8(),
+    })
+}
+
+/// The image's decoder, its header checked against the limits and its
+/// stream checked whole.
+fn open<'a>(
+    bytes: &'a [u8],
+    limits: &ImageLimits,
+) -> Result<(impl ImageDecoder + 'a, Inspected), ImageError> {
     if bytes.len() > limits.max_bytes {
         return Err(ImageError::TooLarge {
             bytes: bytes.len(),
@@ -147,26 +265,111 @@ pub fn decode_bytes(bytes: &[u8], limits: &ImageLimits) -> Result<Capture, Image
     // rather than as the decoder's limit error.
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(decoder_limits(limits, None));
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let decoder = reader.into_decoder().map_err(corrupt)?;
 
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
+    let decoded_bytes = decoder.total_bytes();
+    if decoded_bytes > limits.max_decoded_bytes() {
+        return Err(ImageError::TooManyBytes {
+            width,
+            height,
+            bytes_per_pixel: u64::from(decoder.color_type().bytes_per_pixel()),
+            bytes: decoded_bytes,
+            max: limits.max_decoded_bytes(),
+        });
+    }
+    match format {
+        ImageFormat::Jpeg => jpeg_is_whole(bytes)?,
+        _ => png_is_whole(bytes)?,
+    }
+    Ok((
+        decoder,
+        Inspected {
+            width,
+            height,
+            decoded_bytes,
+        },
+    ))
+}
 
-    let orientation = decoder.orientation().map_err(corrupt)?;
-    let mut pixel_limits = decoder_limits(limits, Some(limits.max_side));
-    pixel_limits
-        .reserve(decoder.total_bytes())
-        .map_err(corrupt)?;
-    decoder.set_limits(pixel_limits).map_err(corrupt)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-    image.apply_orientation(orientation);
+/// A JPEG's segments walked to its end marker (EOI) after at least one scan.
+/// The decoder fills a cut-off scan with grey rather than failing; a
+/// capture cut off in transit must not be judged as a face.
+fn jpeg_is_whole(bytes: &[u8]) -> Result<(), ImageError> {
+    const CUT: ImageError = ImageError::Truncated("JPEG end marker");
+    let len = bytes.len();
+    let mut i = 2; // after SOI
+    let mut scanned = false;
+    loop {
+        // The next marker: bytes that are not one are skipped (as libjpeg
+        // does, with a warning), fill bytes (0xFF repeated) too.
+        i += bytes
+            .get(i..)
+            .ok_or(CUT)?
+            .iter()
+            .position(|&b| b == 0xFF)
+            .ok_or(CUT)?;
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let marker = *bytes.get(i).ok_or(CUT)?;
+        i += 1;
+        match marker {
+            0xD9 if scanned => return Ok(()),
+            0xD9 => return Err(ImageError::Corrupt("the JPEG has no image data".into())),
+            // Standalone markers: TEM, RSTn.
+            0x01 | 0xD0..=0xD7 => {}
+            _ => {
+                let length = bytes.get(i..i + 2).ok_or(CUT)?;
+                let length = usize::from(u16::from_be_bytes([length[0], length[1]]));
+                if length < 2 || i + length > len {
+                    return Err(CUT);
+                }
+                i += length;
+                if marker == 0xDA {
+                    scanned = true;
+                    // Entropy-coded data runs to the next marker that is
+                    // neither a stuffed 0xFF00 nor a restart marker.
+                    loop {
+                        i += bytes
+                            .get(i..)
+                            .ok_or(CUT)?
+                            .iter()
+                            .position(|&b| b == 0xFF)
+                            .ok_or(CUT)?;
+                        match bytes.get(i + 1) {
+                            None => return Err(CUT),
+                            Some(0x00 | 0xD0..=0xD7) => i += 2,
+                            Some(0xFF) => i += 1,
+                            Some(_) => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
-    let rgb = image.into_rgb8();
-    Ok(Capture {
-        width: rgb.width(),
-        height: rgb.height(),
-        rgb,
-    })
+/// A PNG's chunks walked to `IEND`.
+fn png_is_whole(bytes: &[u8]) -> Result<(), ImageError> {
+    const CUT: ImageError = ImageError::Truncated("PNG end chunk (IEND)");
+    let mut i = 8; // after the signature
+    loop {
+        let header = bytes.get(i..i + 8).ok_or(CUT)?;
+        let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let end = i
+            .checked_add(12)
+            .and_then(|n| n.checked_add(length))
+            .ok_or(CUT)?;
+        if end > bytes.len() {
+            return Err(CUT);
+        }
+        if &header[4..8] == b"IEND" {
+            return Ok(());
+        }
+        i = end;
+    }
 }
 
 /// The payload of a data URL, or the whole string when it is not one.
@@ -513,7 +716,7 @@ mod tests {
     }
 
     #[test]
-    fn truncated_or_garbled_images_are_corrupt() {
+    fn truncated_or_garbled_images_are_refused() {
         let limits = ImageLimits::default();
         let jpeg = jpeg(&pixels(64, 64));
         let png = png(&pixels(64, 64));
@@ -523,17 +726,107 @@ mod tests {
                 "a JPEG of magic bytes and garbage",
                 [&[0xFF, 0xD8, 0xFF][..], &[0x42; 64]].concat(),
             ),
+            // The decoder would fill the missing rows with grey.
+            ("a JPEG cut in its scan", jpeg[..jpeg.len() - 40].to_vec()),
+            (
+                "a JPEG without its end marker",
+                jpeg[..jpeg.len() - 2].to_vec(),
+            ),
             ("a PNG cut in half", png[..png.len() / 2].to_vec()),
+            ("a PNG without IEND", png[..png.len() - 12].to_vec()),
             ("a PNG signature alone", png[..8].to_vec()),
         ];
         for (what, bytes) in cases {
-            let err = decode_bytes(&bytes, &limits).unwrap_err();
-            assert!(matches!(err, ImageError::Corrupt(_)), "{what}: {err:?}");
-            assert!(
-                err.to_string().starts_with("the image does not decode: "),
-                "{what}: {err}"
-            );
+            for err in [
+                decode_bytes(&bytes, &limits).unwrap_err(),
+                inspect_bytes(&bytes, &limits).unwrap_err(),
+            ] {
+                assert!(
+                    matches!(err, ImageError::Corrupt(_) | ImageError::Truncated(_)),
+                    "{what}: {err:?}"
+                );
+                assert!(!err.is_too_large());
+            }
         }
+        let cut = inspect_bytes(&jpeg[..jpeg.len() - 40], &limits).unwrap_err();
+        assert_eq!(
+            cut.to_string(),
+            "the image is incomplete: it ends before its JPEG end marker"
+        );
+    }
+
+    #[test]
+    fn whole_images_with_extras_are_accepted() {
+        let limits = ImageLimits::default();
+        let original = jpeg(&pixels(64, 64));
+        // Bytes after the end marker (some phones append their own data).
+        let trailer = [&original[..], b"SEFH trailing maker data"].concat();
+        assert!(decode_bytes(&trailer, &limits).is_ok());
+        // An APP segment holding a whole JPEG of its own (an EXIF
+        // thumbnail), whose end marker is not the image's.
+        let thumb = jpeg(&pixels(8, 8));
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((thumb.len() + 2) as u16).to_be_bytes());
+        app1.extend_from_slice(&thumb);
+        let with_thumb = [&original[..2], &app1[..], &original[2..]].concat();
+        assert!(decode_bytes(&with_thumb, &limits).is_ok());
+        let cut = &with_thumb[..with_thumb.len() - 40];
+        assert!(matches!(
+            inspect_bytes(cut, &limits),
+            Err(ImageError::Truncated(_))
+        ));
+    }
+
+    #[test]
+    fn deep_pixels_count_their_bytes() {
+        // 100×100 of 16-bit RGBA is 80,000 bytes: over a limit of 20,000
+        // pixels of RGB (60,000 bytes), though 10,000 pixels are fewer.
+        let limits = ImageLimits {
+            max_pixels: 20_000,
+            ..ImageLimits::default()
+        };
+        let mut deep = Vec::new();
+        PngEncoder::new(&mut deep)
+            .write_image(
+                &vec![0u8; 100 * 100 * 8],
+                100,
+                100,
+                ExtendedColorType::Rgba16,
+            )
+            .unwrap();
+        let err = inspect_bytes(&deep, &limits).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImageError::TooManyBytes {
+                    bytes_per_pixel: 8,
+                    bytes: 80_000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("8 bytes each"), "{err}");
+        assert!(inspect_bytes(&png(&pixels(100, 100)), &limits).is_ok());
+    }
+
+    #[test]
+    fn a_large_capture_is_kept_at_the_analysis_size() {
+        let big = pixels(2000, 1000);
+        let capture = decode_bytes(&png(&big), &ImageLimits::default()).unwrap();
+        assert_eq!((capture.width, capture.height), (2000, 1000));
+        assert_eq!(capture.rgb.dimensions(), (ANALYSIS_SIDE, ANALYSIS_SIDE / 2));
+        let small = decode_bytes(&png(&pixels(640, 480)), &ImageLimits::default()).unwrap();
+        assert_eq!(small.rgb.dimensions(), (640, 480));
+        let inspected = inspect_bytes(&png(&big), &ImageLimits::default()).unwrap();
+        assert_eq!(
+            inspected,
+            Inspected {
+                width: 2000,
+                height: 1000,
+                decoded_bytes: 6_000_000
+            }
+        );
     }
 
     #[test]

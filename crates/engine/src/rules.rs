@@ -24,7 +24,7 @@
 
 use bv_contract::{ChallengeStep, Decision, LivenessMode, Reason, Scores, ValidationType};
 
-use crate::{AnalyzeInput, CaptureInput, Engine, Template};
+use crate::{AnalyzeInput, Engine, Template};
 
 /// One attempt to decide.
 #[derive(Clone, Copy, Debug)]
@@ -83,16 +83,10 @@ impl Evaluation {
 /// Decides one attempt with `engine` (module docs: the rules, in order).
 /// Runs the engine's analysis, so it is CPU-bound like `Engine::analyze`.
 pub fn evaluate(engine: &dyn Engine, input: &EvaluateInput<'_>) -> Evaluation {
-    if input.challenge_expired {
-        return Evaluation::fail(vec![Reason::ChallengeExpired], Scores::default());
-    }
-    let captures = input.analyze.captures;
-    if input
-        .analyze
-        .challenge
-        .is_some_and(|challenge| !follows(challenge, captures))
+    let steps: Vec<Option<ChallengeStep>> = input.analyze.captures.iter().map(|c| c.step).collect();
+    if let Some(failed) = before_analysis(input.challenge_expired, input.analyze.challenge, &steps)
     {
-        return Evaluation::fail(vec![Reason::ChallengeMismatch], Scores::default());
+        return failed;
     }
 
     let analysis = engine.analyze(&input.analyze);
@@ -135,12 +129,35 @@ pub fn evaluate(engine: &dyn Engine, input: &EvaluateInput<'_>) -> Evaluation {
 }
 
 /// Whether the captures answer the challenge's steps, one each, in order.
-fn follows(challenge: &[ChallengeStep], captures: &[CaptureInput<'_>]) -> bool {
-    challenge.len() == captures.len()
+/// The decision that needs no pixels: a challenge answered too late, or not
+/// in its steps' order. The worker asks before it decodes a frame, so such
+/// an answer costs nothing to refuse.
+pub fn before_analysis(
+    challenge_expired: bool,
+    challenge: Option<&[ChallengeStep]>,
+    steps: &[Option<ChallengeStep>],
+) -> Option<Evaluation> {
+    if challenge_expired {
+        return Some(Evaluation::fail(
+            vec![Reason::ChallengeExpired],
+            Scores::default(),
+        ));
+    }
+    if challenge.is_some_and(|challenge| !follows(challenge, steps)) {
+        return Some(Evaluation::fail(
+            vec![Reason::ChallengeMismatch],
+            Scores::default(),
+        ));
+    }
+    None
+}
+
+fn follows(challenge: &[ChallengeStep], steps: &[Option<ChallengeStep>]) -> bool {
+    challenge.len() == steps.len()
         && challenge
             .iter()
-            .zip(captures)
-            .all(|(step, capture)| capture.step == Some(*step))
+            .zip(steps)
+            .all(|(step, sent)| *sent == Some(*step))
 }
 
 #[cfg(test)]
@@ -148,7 +165,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::{Analysis, Capture};
+    use crate::{Analysis, Capture, CaptureInput};
 
     /// An engine that returns a fixed analysis and similarity, and counts
     /// how often it was asked to analyze.

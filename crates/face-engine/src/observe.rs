@@ -3,10 +3,11 @@
 //!
 //! In order:
 //!
-//! 1. The capture is scaled down (never up) to at most [`WORK_SIDE`] pixels
-//!    on its longer side: dlib's HOG detector costs in proportion to the
-//!    pixels, and a face filling a phone's frame is still well over the
-//!    detector's 80-pixel window at that size.
+//! 1. The capture is analysed at most [`WORK_SIDE`] pixels on its longer
+//!    side (decoding already reduced it to that): dlib's HOG detector costs
+//!    in proportion to the pixels, and a face filling a phone's frame is
+//!    still well over the detector's 80-pixel window at that size. Sizes
+//!    and landmarks are reported in the pixels the capture was sent at.
 //! 2. Faces are detected: none is `NO_FACE`, more than one
 //!    `MULTIPLE_FACES`.
 //! 3. The face must be whole and large enough: a box more than
@@ -27,8 +28,9 @@ use crate::quality::{self, Flaw, Quality};
 use crate::template::Embedding;
 use crate::vision::Vision;
 
-/// The longest side, in pixels, a capture is analysed at.
-pub const WORK_SIDE: u32 = 800;
+/// The longest side, in pixels, a capture is analysed at: the size decoding
+/// keeps captures at.
+pub const WORK_SIDE: u32 = bv_engine::image::ANALYSIS_SIDE;
 /// The smallest face, as a share of the capture's shorter side.
 pub const MIN_FACE_SHARE: f32 = 0.12;
 /// The smallest face, in the capture's pixels.
@@ -109,22 +111,24 @@ pub enum Rejection {
 /// Measures the one face in a capture.
 pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Rejection> {
     let image = &capture.rgb;
-    let (width, height) = image.dimensions();
-    if width == 0 || height == 0 {
+    let (width, height) = (capture.width, capture.height);
+    if width == 0 || height == 0 || image.width() == 0 || image.height() == 0 {
         return Err(Rejection::NoFace);
     }
-    let scale = (WORK_SIDE as f32 / width.max(height) as f32).min(1.0);
+    let reduce = (WORK_SIDE as f32 / image.width().max(image.height()) as f32).min(1.0);
     let scaled;
-    let work: &RgbImage = if scale < 1.0 {
+    let work: &RgbImage = if reduce < 1.0 {
         let (w, h) = (
-            ((width as f32 * scale).round() as u32).max(1),
-            ((height as f32 * scale).round() as u32).max(1),
+            ((image.width() as f32 * reduce).round() as u32).max(1),
+            ((image.height() as f32 * reduce).round() as u32).max(1),
         );
         scaled = imageops::resize(image, w, h, FilterType::Triangle);
         &scaled
     } else {
         image
     };
+    // The work image's pixels per pixel of the capture as it was sent.
+    let scale = work.width() as f32 / width as f32;
 
     let matrix = Vision::matrix(work);
     let mut faces = {

@@ -23,6 +23,8 @@
   // After a 413, every capture is re-encoded this small and sent once more.
   const SHRUNK_MAX_SIDE = 640;
   const SHRUNK_QUALITY = 0.75;
+  // The longest wait a Retry-After may ask of the person.
+  const WAIT_AT_MOST_S = 600;
 
   const $ = (id) => document.getElementById(id);
   const id = app.dataset.validationId;
@@ -44,6 +46,7 @@
     skip: null, // ends the countdown now
     action: null, // what the message view's button does
     redirectTimer: null,
+    waitTimer: null, // counts down a Retry-After before the action is allowed
   };
 
   // ---- the token --------------------------------------------------------
@@ -89,6 +92,7 @@
   /** The message view: an outcome or an error, with at most one action. */
   function message({ icon, title, text, extra, action }) {
     cancelRedirect();
+    cancelWait();
     $('icon-done').hidden = icon !== 'done';
     $('icon-alert').hidden = icon !== 'alert';
     $('message-title').textContent = title;
@@ -97,6 +101,7 @@
     $('message-extra').hidden = !extra;
     const button = $('message-action');
     button.hidden = !action;
+    button.disabled = false;
     state.action = action ? action[1] : null;
     if (action) button.textContent = action[0];
     $('redirect').hidden = true;
@@ -136,7 +141,30 @@
       data: json && json.data,
       code: json && json.code,
       error: json && json.error,
+      retryAfter: retryAfter(response.headers.get('Retry-After')),
     };
+  }
+
+  /** Retry-After in whole seconds (delta-seconds or an HTTP date), or null. */
+  function retryAfter(value) {
+    if (!value) return null;
+    const text = value.trim();
+    const seconds = /^\d+$/.test(text) ? Number(text) : Math.ceil((Date.parse(text) - Date.now()) / 1000);
+    if (!Number.isFinite(seconds) || seconds <= 0) return null;
+    return Math.min(seconds, WAIT_AT_MOST_S);
+  }
+
+  /** How long a refused call asks the person to wait: 429 (too fast) or 503 (busy). */
+  function waitOf(answer) {
+    if (answer.status === 429) return { kind: 'tooFast', seconds: answer.retryAfter || 1 };
+    if (answer.status === 503 && answer.retryAfter) return { kind: 'busy', seconds: answer.retryAfter };
+    return null;
+  }
+
+  /** "Wait N seconds" in the page's language, with N in the right form. */
+  function waitText(kind, seconds) {
+    const forms = strings.wait[kind];
+    return fill(seconds === 1 ? forms.one : forms.other, { n: seconds });
   }
 
   /** The words for a failed call: ours for the codes we know, else the server's sentence. */
@@ -153,18 +181,49 @@
   /** A failed call, said plainly, with Retry where retrying can help. */
   function failed(answer, during) {
     if (answer.code === 'VALIDATION_CLOSED') return closed();
+    const wait = waitOf(answer);
     let action = null;
     let title = strings.errorTitle;
     if ([401, 403, 404].includes(answer.status)) {
       title = strings.invalidLinkTitle; // retrying cannot help
-    } else if (during === 'send' && (answer.status === 0 || answer.status >= 500)) {
+    } else if (during === 'send' && (answer.status === 0 || answer.status >= 500 || wait)) {
       action = [strings.sendAgain, post]; // the same photos, same challenge
     } else if (during === 'poll') {
       action = [strings.checkAgain, poll];
     } else {
       action = [strings.tryAgain, () => begin(state.mode)];
     }
-    message({ icon: 'alert', title, text: errorText(answer), action });
+    if (!wait) return message({ icon: 'alert', title, text: errorText(answer), action });
+    // Too fast, or busy: say how long to wait, and hold the action until then.
+    title = wait.kind === 'tooFast' ? strings.tooFastTitle : strings.busyTitle;
+    message({ icon: 'alert', title, text: waitText(wait.kind, wait.seconds), action });
+    holdAction(wait.kind, wait.seconds);
+  }
+
+  /** Counts the wait down on screen with the action disabled, then allows it. */
+  function holdAction(kind, seconds) {
+    const button = $('message-action');
+    const text = $('message-text');
+    let left = seconds;
+    button.disabled = true;
+    const tick = () => {
+      left -= 1;
+      if (left > 0) {
+        text.textContent = waitText(kind, left);
+        state.waitTimer = setTimeout(tick, 1000);
+        return;
+      }
+      state.waitTimer = null;
+      text.textContent = strings.wait.over;
+      button.disabled = false;
+      announce(strings.wait.over);
+    };
+    state.waitTimer = setTimeout(tick, 1000);
+  }
+
+  function cancelWait() {
+    clearTimeout(state.waitTimer);
+    state.waitTimer = null;
   }
 
   /** Decided or expired meanwhile: the page itself says which, without the token. */
@@ -507,6 +566,9 @@
       if (run !== state.run) return;
       if (!answer.ok || !answer.data) {
         if ([401, 403, 404].includes(answer.status)) return failed(answer, 'poll');
+        // Asked to slow down: the next look waits as long as asked.
+        const wait = waitOf(answer);
+        if (wait) await sleep(Math.min(wait.seconds * 1000, Math.max(0, until - Date.now())));
         continue;
       }
       const data = answer.data;

@@ -35,6 +35,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::ValidationClosed | ErrorCode::ChallengeUsed => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -58,11 +59,19 @@ impl From<ApiError> for Failure {
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let error = match self {
+            // The worker's own faults come without an id: they get one here.
+            Failure::Api(error)
+                if error.code == ErrorCode::InternalError && error.correlation_id.is_none() =>
+            {
+                let id = correlation_id();
+                tracing::error!(correlation_id = %id, reason = %error.error, "internal error reported by the worker");
+                ApiError::internal(Some(id))
+            }
             Failure::Api(error) => error,
             Failure::Internal(detail) => {
-                let span = tracing::Span::current();
-                tracing::error!(error = %detail, "internal error");
-                ApiError::internal(bv_runtime::propagation::trace_id_of(&span))
+                let id = correlation_id();
+                tracing::error!(correlation_id = %id, error = %detail, "internal error");
+                ApiError::internal(Some(id))
             }
         };
         let code = error.code;
@@ -82,6 +91,14 @@ impl IntoResponse for Failure {
         }
         response
     }
+}
+
+/// The id a `500` asks the client to quote: the request's trace id when
+/// traces are exported (the worker's log lines carry it too), else a fresh
+/// one, logged with the error.
+fn correlation_id() -> String {
+    bv_runtime::propagation::trace_id_of(&tracing::Span::current())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
 /// A database error while reading. Unreachable or timed out: `503`, the
@@ -194,5 +211,25 @@ mod tests {
         let text = String::from_utf8_lossy(&body);
         assert!(text.contains("INTERNAL_ERROR"), "{text}");
         assert!(!text.contains("secret_table"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn every_500_carries_the_correlation_id_it_asks_for() {
+        // Without exported traces there is no trace id: an id is made up
+        // (and logged), for the service's own faults and the worker's.
+        for failure in [
+            Failure::Internal("boom".into()),
+            Failure::Api(ApiError::internal(None)),
+        ] {
+            let response = failure.into_response();
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let id = body["correlationId"].as_str().unwrap_or_default();
+            assert_eq!(id.len(), 32, "{body}");
+            assert!(body["error"].as_str().unwrap().contains("correlationId"));
+        }
     }
 }

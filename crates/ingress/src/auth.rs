@@ -36,6 +36,7 @@ impl Verifier {
         };
         let mut validation = Validation::new(algorithm);
         validation.set_required_spec_claims(&["exp"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         match &settings.audience {
             Some(aud) => validation.set_audience(&[aud]),
@@ -58,6 +59,7 @@ impl Verifier {
                 use jsonwebtoken::errors::ErrorKind;
                 let reason = match e.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
                     ErrorKind::InvalidSignature => "the token signature is invalid",
                     ErrorKind::InvalidAudience => "the token audience is not accepted",
                     ErrorKind::InvalidIssuer => "the token issuer is not accepted",
@@ -111,6 +113,9 @@ impl FromRequestParts<AppState> for Client {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         if is_session_token(token) {
+            // A genuine session token is the wrong kind here (403); a forged
+            // one is no credential at all (401).
+            session_of(state, token)?;
             return Err(ApiError::forbidden(
                 "a session token opens only its validation's page; this endpoint takes a client token",
             )
@@ -135,6 +140,10 @@ impl FromRequestParts<AppState> for Session {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts)?;
         if !is_session_token(token) {
+            // Only a genuine client token is the wrong kind here (403): a
+            // forged token (`alg: none`, an HS256 token under any secret
+            // but the service's) is no credential at all (401).
+            state.verifier.client(token)?;
             return Err(ApiError::forbidden(
                 "this endpoint takes the validation's session token (`token` in the create answer), not a client token",
             )

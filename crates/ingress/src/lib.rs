@@ -7,6 +7,7 @@
 
 pub mod answer;
 pub mod auth;
+pub mod limits;
 pub mod metrics;
 pub mod page;
 pub mod publisher;
@@ -28,6 +29,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     publisher_task: tokio::task::JoinHandle<()>,
+    sweeper_task: tokio::task::JoinHandle<()>,
     shutdown: Shutdown,
 }
 
@@ -47,6 +49,12 @@ impl Application {
         let metrics = Arc::new(metrics::Metrics::new());
         let (publisher, publisher_task) =
             publisher::Publisher::start(settings.amqp.clone(), metrics.clone(), shutdown.clone());
+        let limits = Arc::new(limits::Limits::new(&settings.rate_limits, &settings.http)?);
+        let sweeper_task = tokio::spawn(limits::sweep(
+            limits.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
         let state = AppState {
             db,
             publisher,
@@ -59,6 +67,7 @@ impl Application {
                 &settings.links,
             )?),
             biometrics: Arc::new(settings.biometrics.clone()),
+            limits,
         };
         let router =
             routes::router(state).layer(DefaultBodyLimit::max(settings.ingress.max_body_bytes));
@@ -67,6 +76,7 @@ impl Application {
             listener,
             router,
             publisher_task,
+            sweeper_task,
             shutdown,
         })
     }
@@ -75,15 +85,21 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until shutdown; in-flight requests finish first.
+    /// Serves until shutdown; in-flight requests finish first. Each
+    /// request knows its TCP peer (the client address of the rate limits).
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "ingress listening");
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.wait().await })
-            .await?;
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await?;
         self.shutdown.trigger();
         let _ = self.publisher_task.await;
+        let _ = self.sweeper_task.await;
         tracing::info!("ingress stopped");
         Ok(())
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use bv_runtime::metrics::{Labels, SecondsFamily, seconds_family};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use prometheus_client::registry::Unit;
 
@@ -46,6 +47,8 @@ pub struct Metrics {
     durations: SecondsFamily,
     creates: Family<Labels, Counter>,
     reply_wait: SecondsFamily,
+    rate_limited: Family<Labels, Counter>,
+    rate_limit_keys: Family<Labels, Gauge>,
 }
 
 impl Metrics {
@@ -82,13 +85,42 @@ impl Metrics {
                 .get_or_create(&vec![("result".to_owned(), result.as_str().to_owned())])
                 .inc_by(0);
         }
+        let rate_limited = Family::<Labels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit (429: session, ip, client) or shed (503: in_flight), by scope",
+            rate_limited.clone(),
+        );
+        let rate_limit_keys = Family::<Labels, Gauge>::default();
+        registry.register(
+            "rate_limit_keys",
+            "Keys (sessions, addresses, clients) a rate limit holds state for, as of its last sweep",
+            rate_limit_keys.clone(),
+        );
+        for scope in crate::limits::Scope::ALL {
+            rate_limited.get_or_create(&scope_label(scope)).inc_by(0);
+        }
         Metrics {
             registry,
             requests,
             durations,
             creates,
             reply_wait,
+            rate_limited,
+            rate_limit_keys,
         }
+    }
+
+    /// A request refused (or shed) by the limit of `scope`.
+    pub fn rate_limited(&self, scope: crate::limits::Scope) {
+        self.rate_limited.get_or_create(&scope_label(scope)).inc();
+    }
+
+    /// How many keys the limit of `scope` holds after a sweep.
+    pub fn rate_limit_keys(&self, scope: crate::limits::Scope, keys: usize) {
+        self.rate_limit_keys
+            .get_or_create(&scope_label(scope))
+            .set(i64::try_from(keys).unwrap_or(i64::MAX));
     }
 
     pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
@@ -122,6 +154,10 @@ impl Metrics {
     pub fn render(&self) -> String {
         bv_runtime::metrics::render(&self.registry)
     }
+}
+
+fn scope_label(scope: crate::limits::Scope) -> Labels {
+    vec![("scope".to_owned(), scope.as_str().to_owned())]
 }
 
 impl Default for Metrics {

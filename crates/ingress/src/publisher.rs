@@ -247,7 +247,7 @@ impl Publisher {
         shutdown: &Shutdown,
     ) -> anyhow::Result<()> {
         let channel = conn.create_channel().await?;
-        declare_topology(&channel, &self.names, settings.delivery_limit).await?;
+        declare_topology(&channel, &self.names, &settings.into()).await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bv_store::sea_orm::DatabaseConnection;
 
 use crate::auth::Verifier;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::publisher::Publisher;
 use crate::settings::IngressSettings;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub sessions: Arc<bv_runtime::session::Sessions>,
     /// Limits on captures.
     pub biometrics: Arc<bv_runtime::BiometricsSettings>,
+    /// Rate limits and validate slots.
+    pub limits: Arc<Limits>,
 }

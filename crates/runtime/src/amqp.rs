@@ -60,12 +60,45 @@ fn arg_str(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
 }
 
+/// The limits queues are declared with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// `x-delivery-limit` of the command queues.
+    pub delivery_limit: u32,
+    /// `x-max-length` of the dead-letter queues.
+    pub dead_max_length: u32,
+    /// `x-message-ttl` of the dead-letter queues.
+    pub dead_ttl: std::time::Duration,
+}
+
+impl From<&crate::AmqpSettings> for QueueLimits {
+    fn from(s: &crate::AmqpSettings) -> Self {
+        QueueLimits {
+            delivery_limit: s.delivery_limit,
+            dead_max_length: s.dead_letter_max_length,
+            dead_ttl: s.dead_letter_ttl,
+        }
+    }
+}
+
+impl QueueLimits {
+    /// The built-in defaults' limits, with this delivery limit.
+    pub fn with_delivery_limit(delivery_limit: u32) -> Self {
+        QueueLimits {
+            delivery_limit,
+            dead_max_length: 100_000,
+            dead_ttl: std::time::Duration::from_secs(14 * 24 * 3600),
+        }
+    }
+}
+
 /// Declares exchanges, queues and bindings for `names`.
 pub async fn declare_topology(
     channel: &Channel,
     names: &Names,
-    delivery_limit: u32,
+    limits: &QueueLimits,
 ) -> lapin::Result<()> {
+    let delivery_limit = limits.delivery_limit;
     let durable_exchange = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -167,6 +200,16 @@ pub async fn declare_topology(
     ] {
         let mut dead_args = FieldTable::default();
         dead_args.insert(ShortString::from("x-queue-type"), arg_str("quorum"));
+        // Bounded: a flood of bad commands drops the oldest dead letters
+        // rather than filling the broker's disk, and none is kept forever.
+        dead_args.insert(
+            ShortString::from("x-max-length"),
+            AMQPValue::LongInt(i32::try_from(limits.dead_max_length).unwrap_or(i32::MAX)),
+        );
+        dead_args.insert(
+            ShortString::from("x-message-ttl"),
+            AMQPValue::LongInt(i32::try_from(limits.dead_ttl.as_millis()).unwrap_or(i32::MAX)),
+        );
         channel
             .queue_declare(queue.as_str().into(), durable_queue, dead_args)
             .await?;

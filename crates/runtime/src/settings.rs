@@ -191,6 +191,12 @@ pub struct AmqpSettings {
     pub prefix: String,
     /// `x-delivery-limit` of the command queue: deliveries before a message is dead-lettered.
     pub delivery_limit: u32,
+    /// Most messages a dead-letter queue keeps (`x-max-length`; the oldest
+    /// are dropped past it), so that a flood cannot fill the broker's disk.
+    pub dead_letter_max_length: u32,
+    /// How long a dead letter is kept (`x-message-ttl`) before it is dropped.
+    #[serde(with = "humantime_serde")]
+    pub dead_letter_ttl: Duration,
     /// AMQP heartbeat asked of the broker (a `heartbeat=` in the URL wins): a
     /// connection whose peer stopped answering (half-open) is noticed after
     /// about twice this, reconnected, and `/readyz` fails meanwhile.
@@ -218,6 +224,18 @@ impl Validate for AmqpSettings {
             return Err(SettingError::new(
                 "amqp.prefix",
                 "must be non-empty letters, digits, `.`, `_` or `-`",
+            ));
+        }
+        if self.dead_letter_max_length == 0 {
+            return Err(SettingError::new(
+                "amqp.dead_letter_max_length",
+                "must be at least 1",
+            ));
+        }
+        if self.dead_letter_ttl.is_zero() || self.dead_letter_ttl.as_millis() > i32::MAX as u128 {
+            return Err(SettingError::new(
+                "amqp.dead_letter_ttl",
+                "must be between 1 ms and about 24 days (RabbitMQ keeps it in milliseconds as a 32-bit number)",
             ));
         }
         if self.delivery_limit == 0 {
@@ -502,6 +520,8 @@ mod tests {
         url = "amqp://127.0.0.1:5672/%2f"
         prefix = "bv"
         delivery_limit = 5
+        dead_letter_max_length = 1000
+        dead_letter_ttl = "7d"
         heartbeat = "10s"
         connect_timeout = "5s"
         [database]

@@ -62,6 +62,9 @@ pub enum TokenError {
     /// Past its `exp` (with leeway): session tokens only.
     #[error("the {} has expired", .0.name())]
     Expired(Token),
+    /// Before its `nbf` (with leeway).
+    #[error("the {} is not valid yet (nbf)", .0.name())]
+    NotYetValid(Token),
 }
 
 impl TokenError {
@@ -71,7 +74,8 @@ impl TokenError {
             TokenError::Malformed(t)
             | TokenError::InvalidSignature(t)
             | TokenError::WrongKind(t)
-            | TokenError::Expired(t) => t,
+            | TokenError::Expired(t)
+            | TokenError::NotYetValid(t) => t,
         }
     }
 }
@@ -181,6 +185,7 @@ fn compact(pair: &Ed25519KeyPair, header: &[u8], payload: &[u8]) -> String {
 fn refusal(error: &ErrorKind, kind: Token) -> TokenError {
     match error {
         ErrorKind::ExpiredSignature => TokenError::Expired(kind),
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid(kind),
         // Signed by us, but without a session token's `aud` and `exp`, or
         // with an `aud` a result never has.
         ErrorKind::InvalidAudience | ErrorKind::MissingRequiredClaim(_) => {

@@ -26,12 +26,14 @@ impl KeySet {
 
     /// The claims of a session token signed by any key of the set: EdDSA
     /// only, `aud` must be `bv-session`, `exp` is required and checked
-    /// against the system clock with 30 s of leeway.
+    /// against the system clock with 30 s of leeway, and so is `nbf` when
+    /// the token has one.
     pub fn verify_session(&self, token: &str) -> Result<SessionClaims, TokenError> {
         let mut validation = jws::validation();
         validation.set_required_spec_claims(&["exp", "aud"]);
         validation.set_audience(&[SESSION_AUDIENCE]);
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         let claims = self.verify(token, Token::Session, &validation)?;
         serde_json::from_value(claims).map_err(|_| TokenError::Malformed(Token::Session))
@@ -104,6 +106,18 @@ mod tests {
             TokenError::Expired(Token::Session).to_string(),
             "the session token has expired"
         );
+    }
+
+    #[test]
+    fn a_token_before_its_nbf_is_refused() {
+        let keys = KeySet::parse(&entry("k1", 1)).unwrap();
+        let claims = |nbf: i64| json!({"sub": "v1", "aud": SESSION_AUDIENCE, "iat": now(), "exp": now() + 600, "nbf": nbf});
+        let early = keys.sign(&claims(now() + 3600));
+        assert_eq!(
+            keys.verify_session(&early),
+            Err(TokenError::NotYetValid(Token::Session))
+        );
+        assert!(keys.verify_session(&keys.sign(&claims(now() - 5))).is_ok());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use crate::entity::{biometric_validation, challenge, person, project_flow, validation_attempt};
+use crate::entity::{
+    biometric_validation, challenge, person, project_flow, validate_start, validation_attempt,
+};
 
 /// An attempt as the API shows it.
 pub fn attempt_view(m: &validation_attempt::Model) -> AttemptView {
@@ -176,4 +178,74 @@ pub async fn purge_images(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Resu
         .exec(db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// Counts one more start of a redelivered validate command and returns how
+/// many there were, this one included.
+pub async fn count_start(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<i32, DbErr> {
+    use sea_orm::sea_query::{ExprTrait, OnConflict, Query};
+    use validate_start::Column;
+    let insert = Query::insert()
+        .into_table(validate_start::Entity)
+        .columns([Column::Id, Column::Starts, Column::UpdatedAt])
+        .values_panic([id.into(), 1.into(), now.into()])
+        .on_conflict(
+            OnConflict::column(Column::Id)
+                .value(
+                    Column::Starts,
+                    Expr::col((validate_start::Entity, Column::Starts)).add(1),
+                )
+                .value(Column::UpdatedAt, Expr::value(now))
+                .to_owned(),
+        )
+        .returning_col(Column::Starts)
+        .to_owned();
+    let row = db.query_one(&insert).await?;
+    let starts = row.map(|r| r.try_get::<i32>("", "starts")).transpose()?;
+    starts.ok_or_else(|| DbErr::RecordNotInserted)
+}
+
+/// Deletes a validation's unanswered challenges other than `keep`: a new
+/// challenge retires the ones before it, so one validation holds at most
+/// one open challenge (and its answered ones, one per attempt).
+pub async fn retire_challenges(
+    db: &impl ConnectionTrait,
+    validation: Uuid,
+    keep: Uuid,
+) -> Result<u64, DbErr> {
+    let deleted = challenge::Entity::delete_many()
+        .filter(challenge::Column::ValidationId.eq(validation))
+        .filter(challenge::Column::Id.ne(keep))
+        .filter(challenge::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+/// What the sweep removed: challenges never answered, an hour past their
+/// expiry, and start counts of validate commands a day old.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub challenges: u64,
+    pub starts: u64,
+}
+
+/// Deletes what completing validations leaves behind once it is of no use.
+pub async fn sweep(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Swept, DbErr> {
+    let challenges = challenge::Entity::delete_many()
+        .filter(challenge::Column::UsedAt.is_null())
+        .filter(challenge::Column::ExpiresAt.lt(now - chrono::Duration::hours(1)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    let starts = validate_start::Entity::delete_many()
+        .filter(validate_start::Column::UpdatedAt.lt(now - chrono::Duration::days(1)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(Swept { challenges, starts })
 }

@@ -153,7 +153,7 @@ async fn run_consumers(
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
     let channel = conn.create_channel().await?;
-    declare_topology(&channel, &ctx.names, settings.amqp.delivery_limit).await?;
+    declare_topology(&channel, &ctx.names, &(&settings.amqp).into()).await?;
     let _ = channel.close(200, "declared".into()).await;
 
     let stop = shutdown.child();
@@ -255,6 +255,16 @@ async fn sweep_expired(
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "kept capture images deleted on schedule"),
             Err(err) => tracing::warn!(error = %err, "image retention sweep failed"),
+        }
+        // Challenges never answered and start counts of old commands.
+        match bv_store::bounded(limit, bv_store::biometrics::sweep(&db, now)).await {
+            Ok(swept) if swept == bv_store::biometrics::Swept::default() => {}
+            Ok(swept) => tracing::info!(
+                challenges = swept.challenges,
+                validate_starts = swept.starts,
+                "expired challenges and old validate start counts deleted"
+            ),
+            Err(err) => tracing::warn!(error = %err, "challenge sweep failed"),
         }
     }
 }

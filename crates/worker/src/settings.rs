@@ -52,6 +52,10 @@ pub struct WorkerSettings {
     pub biometrics: bool,
     /// Biometric commands processed at once (each on its own channel).
     pub biometrics_concurrency: u16,
+    /// How many times a validate command may be started without an outcome
+    /// (its worker stopped each time) before it is refused and
+    /// dead-lettered without its images.
+    pub validate_max_tries: u16,
 }
 
 /// `[delivery]`: the retry schedule and the dispatcher's pace.
@@ -138,6 +142,19 @@ impl Validate for Settings {
             return Err(SettingError::new(
                 "worker.biometrics_concurrency",
                 "must be at least 1",
+            ));
+        }
+        if w.validate_max_tries == 0 {
+            return Err(SettingError::new(
+                "worker.validate_max_tries",
+                "must be at least 1",
+            ));
+        }
+        if u32::from(w.validate_max_tries) >= self.amqp.delivery_limit {
+            return Err(SettingError::new(
+                "worker.validate_max_tries",
+                "must be below amqp.delivery_limit: the worker refuses a command that keeps \
+                 stopping it (without its images) before the broker dead-letters it (with them)",
             ));
         }
 

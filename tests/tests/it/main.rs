@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, one module per capability.
 
+mod abuse;
 mod amqp;
 mod biometrics;
 mod browser;
@@ -17,6 +18,7 @@ mod faults;
 mod list;
 mod liveness;
 mod metrics;
+mod rate_limits;
 mod references;
 mod support;
 mod telemetry;

@@ -11,7 +11,7 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// Fetches `url`, checks the content type, and parses the body with the
 /// reference parser: its families as JSON.
-async fn scrape(url: &str) -> Vec<Value> {
+pub(crate) async fn scrape(url: &str) -> Vec<Value> {
     let response = reqwest::get(url).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], OPENMETRICS, "{url}");
@@ -38,7 +38,7 @@ async fn scrape(url: &str) -> Vec<Value> {
 }
 
 /// The family `name`, which must exist and be of `kind`.
-fn family<'a>(families: &'a [Value], name: &str, kind: &str) -> &'a Value {
+pub(crate) fn family<'a>(families: &'a [Value], name: &str, kind: &str) -> &'a Value {
     let f = families
         .iter()
         .find(|f| f["name"] == name)
@@ -48,7 +48,7 @@ fn family<'a>(families: &'a [Value], name: &str, kind: &str) -> &'a Value {
 }
 
 /// The value of `family`'s sample `sample` whose labels include `labels`.
-fn sample(family: &Value, sample: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn sample(family: &Value, sample: &str, labels: &[(&str, &str)]) -> Option<f64> {
     family["samples"]
         .as_array()
         .unwrap()

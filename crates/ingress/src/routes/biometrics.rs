@@ -2,9 +2,10 @@
 //! token: its challenge and validate; and for the integrator, deleting an
 //! enrolled person and the keys that check signed results.
 //!
-//! The ingress checks what it can alone (the token, sizes, that each image
-//! decodes within its pixel limits) and publishes a command; the worker,
-//! which owns every write, decides. Like create, the answer is the worker's
+//! The ingress checks what it can cheaply (the token, the body read into its
+//! types within its limits, an open validation and a challenge the frames
+//! fit, each image's header and whole stream) and publishes a command; the
+//! worker, which owns every write, decodes the pixels and decides. Like create, the answer is the worker's
 //! when it comes in time, `202` with a `Location` otherwise.
 
 use axum::Json;
@@ -19,13 +20,13 @@ use bv_contract::amqp::{
 };
 use bv_contract::{
     Accepted, ApiError, ChallengeCommand, ChallengeOutcome, DeletePersonCommand,
-    DeletePersonOutcome, ErrorCode, Success, ValidateCommand, ValidateOutcome, ValidateRequest,
+    DeletePersonOutcome, ErrorCode, Frame, Success, ValidateCommand, ValidateOutcome,
+    ValidateRequest, ValidationStatus,
 };
-use bv_engine::image::{ImageLimits, decode_base64};
-use serde_json::Value;
+use bv_engine::image::{ImageLimits, inspect_base64};
 use uuid::Uuid;
 
-use crate::answer::{self, Failure};
+use crate::answer::{self, Failure, db_unavailable};
 use crate::auth::{Client, Session};
 use crate::publisher::{Outgoing, Sent};
 use crate::routes::create::{decode_reply, unavailable};
@@ -62,6 +63,12 @@ pub async fn challenge(
 
 /// `POST /v2/biometric-validations/validate`: Verifik's `{image, os}`, or a
 /// challenge's `{os, challengeId, frames}`, for the session's validation.
+///
+/// Cheapest first, so that what is refused costs little: the body is read
+/// into its types with its limits (no JSON tree), the validation must be
+/// open and the frames must fit the challenge they answer (from the
+/// database), and only then is each image inspected, one at a time and
+/// without decoding its pixels (the worker decodes them).
 pub async fn validate(
     State(state): State<AppState>,
     Session(session): Session,
@@ -86,43 +93,24 @@ pub async fn validate(
         }
     })?;
     crate::routes::create::check_content_type(&headers)?;
-    let request = parse(&body)?;
+    let request = ValidateRequest::parse(&body, limits.max_image_bytes)?;
+    drop(body);
     let os = request.os;
     let (challenge_id, frames) = request.frames()?;
-    // Each image decodes, within its limits, before anything is queued.
+    open_for(&state, session, challenge_id, frames.len()).await?;
+
     let image_limits = ImageLimits {
         max_bytes: limits.max_image_bytes,
         max_side: limits.max_image_side,
         max_pixels: limits.max_image_pixels,
     };
-    let single = frames.len() == 1 && frames[0].step.is_none();
-    let check = {
-        let images: Vec<String> = frames.iter().map(|f| f.image.clone()).collect();
-        move || {
-            for (index, image) in images.iter().enumerate() {
-                let field = if single {
-                    "image".to_owned()
-                } else {
-                    format!("frames[{index}].image")
-                };
-                if let Err(err) = decode_base64(image, &image_limits) {
-                    return Err(if err.is_too_large() {
-                        ApiError::field(
-                            ErrorCode::PayloadTooLarge,
-                            &field,
-                            format!("The image in `{field}` is too large: {err}"),
-                        )
-                    } else {
-                        ApiError::invalid_image(&field, err)
-                    });
-                }
-            }
-            Ok(())
-        }
-    };
-    tokio::task::spawn_blocking(check)
-        .await
-        .map_err(|e| Failure::Internal(format!("the image check stopped: {e}")))??;
+    let (frames, checked) = tokio::task::spawn_blocking(move || {
+        let checked = inspect_frames(&frames, &image_limits);
+        (frames, checked)
+    })
+    .await
+    .map_err(|e| Failure::Internal(format!("the image check stopped: {e}")))?;
+    checked?;
 
     let attempt = Uuid::now_v7();
     let command = ValidateCommand {
@@ -142,6 +130,7 @@ pub async fn validate(
         &body,
     )
     .await?;
+    drop(body);
     match sent {
         Sent::Answered(reply) => Ok(answer::validated(decode_reply::<ValidateOutcome>(&reply)?)),
         Sent::Queued => {
@@ -157,6 +146,78 @@ pub async fn validate(
             Ok(response)
         }
     }
+}
+
+/// The validation takes attempts and the frames fit what they answer: a
+/// closed validation, an unknown or used challenge, or a frame count that
+/// is not the challenge's is refused before any image is looked at. (The
+/// worker checks the same again: it decides.)
+async fn open_for(
+    state: &AppState,
+    session: Uuid,
+    challenge_id: Option<Uuid>,
+    frames: usize,
+) -> Result<(), Failure> {
+    use bv_store::sea_orm::EntityTrait;
+    let read = bv_store::entity::biometric_validation::Entity::find_by_id(session);
+    let validation = bv_store::bounded(state.db_timeout, read.one(&state.db))
+        .await
+        .map_err(db_unavailable)?
+        .ok_or_else(ApiError::not_found)?;
+    let now = chrono::Utc::now();
+    if validation.status.is_final() {
+        return Err(ApiError::closed(validation.status).into());
+    }
+    if validation.status.is_expired_at(validation.expires_at, now) {
+        return Err(ApiError::closed(ValidationStatus::Expired).into());
+    }
+    let Some(id) = challenge_id else {
+        return Ok(());
+    };
+    let read = bv_store::biometrics::challenge(&state.db, id);
+    let challenge = bv_store::bounded(state.db_timeout, read)
+        .await
+        .map_err(db_unavailable)?
+        .filter(|c| c.validation_id == session)
+        .ok_or_else(ApiError::challenge_not_found)?;
+    if challenge.used_at.is_some() {
+        return Err(ApiError::challenge_used().into());
+    }
+    let steps = bv_store::biometrics::steps(&challenge).len();
+    if frames != steps {
+        return Err(ApiError::field(
+            ErrorCode::InvalidField,
+            "frames",
+            format!("The challenge has {steps} step(s): send one frame per step, not {frames}"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Each image's size, format, header and whole stream, one at a time and
+/// without decoding pixels; the first that fails names its field.
+fn inspect_frames(frames: &[Frame], limits: &ImageLimits) -> Result<(), ApiError> {
+    let single = frames.len() == 1 && frames[0].step.is_none();
+    for (index, frame) in frames.iter().enumerate() {
+        let field = if single {
+            "image".to_owned()
+        } else {
+            format!("frames[{index}].image")
+        };
+        if let Err(err) = inspect_base64(&frame.image, limits) {
+            return Err(if err.is_too_large() {
+                ApiError::field(
+                    ErrorCode::PayloadTooLarge,
+                    &field,
+                    format!("The image in `{field}` is too large: {err}"),
+                )
+            } else {
+                ApiError::invalid_image(&field, err)
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `DELETE /v2/biometric-validations/{id}/person`: removes the face
@@ -228,58 +289,4 @@ async fn send(
         })
         .await
         .map_err(unavailable)
-}
-
-/// The validate body, with errors that name the field.
-fn parse(body: &[u8]) -> Result<ValidateRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidJson,
-            format!("The request body is not valid JSON: {e}"),
-        )
-    })?;
-    let Value::Object(map) = &value else {
-        return Err(ApiError::new(
-            ErrorCode::InvalidJson,
-            "The request body must be a JSON object",
-        ));
-    };
-    const KNOWN: [&str; 4] = ["os", "image", "challengeId", "frames"];
-    if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::field(
-            ErrorCode::UnknownField,
-            unknown,
-            format!(
-                "Unknown field `{unknown}`: the body takes `os`, `image`, `challengeId` and `frames`"
-            ),
-        ));
-    }
-    match map.get("os") {
-        None | Some(Value::Null) => {
-            return Err(ApiError::field(
-                ErrorCode::MissingField,
-                "os",
-                format!("`os` is required: {}", bv_contract::Os::expected()),
-            ));
-        }
-        Some(Value::String(os)) if bv_contract::Os::parse(os).is_none() => {
-            return Err(ApiError::field(
-                ErrorCode::InvalidField,
-                "os",
-                format!("`os` must be {}", bv_contract::Os::expected()),
-            ));
-        }
-        _ => {}
-    }
-    serde_json::from_value(value.clone()).map_err(|e| {
-        let field = ["challengeId", "frames", "image", "os"]
-            .into_iter()
-            .find(|f| e.to_string().contains(f))
-            .unwrap_or("frames");
-        ApiError::field(
-            ErrorCode::InvalidField,
-            field,
-            format!("Invalid `{field}`: {e}"),
-        )
-    })
 }

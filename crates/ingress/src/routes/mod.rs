@@ -15,37 +15,51 @@ use axum::routing::{get, post};
 use bv_runtime::propagation;
 use tracing::Instrument;
 
+use crate::limits;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
+    // Rate limits (crate::limits), per group of routes: the end user's
+    // (per session, then address), the client API's (per client), and the
+    // read that takes either token. Validate also needs a free slot.
+    let end_user = || middleware::from_fn_with_state(state.clone(), limits::end_user);
+    let client = || middleware::from_fn_with_state(state.clone(), limits::client);
+    let either = middleware::from_fn_with_state(state.clone(), limits::either);
+    let validate_slot = middleware::from_fn_with_state(state.clone(), limits::validate_slot);
     Router::new()
         .route(
             "/v2/biometric-validations",
-            post(create::create).get(list::list),
+            post(create::create).get(list::list).route_layer(client()),
         )
-        .route("/v2/biometric-validations/{id}", get(read::get_one))
+        .route(
+            "/v2/biometric-validations/{id}",
+            get(read::get_one).route_layer(either),
+        )
         .route(
             "/v2/biometric-validations/validate",
-            post(biometrics::validate).layer(axum::extract::DefaultBodyLimit::max(
-                state.biometrics.max_request_bytes,
-            )),
+            post(biometrics::validate)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    state.biometrics.max_request_bytes,
+                ))
+                .route_layer(validate_slot)
+                .route_layer(end_user()),
         )
         .route(
             "/v2/biometric-validations/{id}/challenge",
-            get(biometrics::challenge),
+            get(biometrics::challenge).route_layer(end_user()),
         )
         .route(
             "/v2/biometric-validations/{id}/person",
-            axum::routing::delete(biometrics::delete_person),
+            axum::routing::delete(biometrics::delete_person).route_layer(client()),
         )
         .route("/.well-known/jwks.json", get(biometrics::jwks))
         .route(
             "/v2/biometric-validations/{id}/deliveries",
-            get(deliveries::list),
+            get(deliveries::list).route_layer(client()),
         )
         .route(
             "/v2/biometric-validations/{id}/deliveries/{delivery}/redeliver",
-            post(deliveries::redeliver),
+            post(deliveries::redeliver).route_layer(client()),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

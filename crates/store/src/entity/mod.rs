@@ -7,4 +7,5 @@ pub mod delivery_attempt;
 pub mod person;
 pub mod project;
 pub mod project_flow;
+pub mod validate_start;
 pub mod validation_attempt;

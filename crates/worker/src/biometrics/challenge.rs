@@ -1,5 +1,7 @@
 //! The challenge command: a fresh, single-use liveness challenge from the
-//! project's engine, stored with a short lifetime. The first one moves the
+//! project's engine, stored with a short lifetime. It retires the
+//! validation's open challenges before it, so asking again and again keeps
+//! one open challenge, not thousands of rows. The first one moves the
 //! validation from `new` to `pending` (the user started), with its
 //! `biometric_validation.pending` webhook in the same transaction.
 
@@ -86,6 +88,7 @@ pub async fn handle(
     let write = async {
         let txn = db.begin().await?;
         let stored = row.insert(&txn).await?;
+        biometrics::retire_challenges(&txn, validation.id, id).await?;
         if started {
             let moved = biometric_validation::Entity::update_many()
                 .col_expr(

@@ -7,8 +7,17 @@
 //! 1: the engine is CPU-bound, and a command waiting behind another should
 //! go to an idle consumer). A command is acked only once its outcome is
 //! durable; while the database is unavailable it is retried, then returned
-//! to the queue. A command that can never succeed is answered and
-//! dead-lettered, like a create command.
+//! to the queue.
+//!
+//! Every command is answered. Only what an operator must look at is also
+//! dead-lettered, without its images: a command that cannot be read, a
+//! fault of the service, and a validate command that was started
+//! `worker.validate_max_tries` times without an outcome (each time, the
+//! worker stopped while analysing it: killed for its memory, say). Counting
+//! its starts is what keeps such a command from crash-looping the role
+//! until the broker's delivery limit dead-letters it with its images. What
+//! the end user sent (a closed validation, a used challenge, a bad image) is
+//! an answer, not a dead letter.
 
 pub mod challenge;
 pub mod engines;
@@ -22,10 +31,12 @@ use std::time::Duration;
 
 use bv_contract::amqp::{CHALLENGE_ROUTING_KEY, PERSON_DELETE_ROUTING_KEY, VALIDATE_ROUTING_KEY};
 use bv_contract::{
-    ApiError, ChallengeOutcome, DeletePersonOutcome, ErrorCode, Outcome, ValidateOutcome,
+    ApiError, ChallengeCommand, ChallengeOutcome, DeletePersonCommand, DeletePersonOutcome,
+    ErrorCode, Outcome, ValidateCommand, ValidateOutcome,
 };
 use bv_runtime::Shutdown;
 use bv_runtime::retry::{Stopped, until_ok};
+use bv_store::bounded;
 use bv_store::sea_orm::DbErr;
 use futures::StreamExt;
 use lapin::message::Delivery;
@@ -146,6 +157,13 @@ async fn handle(
     };
     match key {
         VALIDATE_ROUTING_KEY => {
+            if delivery.redelivered {
+                match served.tries().await? {
+                    Tries::Within => {}
+                    Tries::Stopped => return Ok(()),
+                    Tries::Exceeded(starts) => return served.refuse(starts).await,
+                }
+            }
             let started = std::time::Instant::now();
             let handled = served
                 .serve("validate", || validate::handle(ctx, role, delivery))
@@ -191,7 +209,91 @@ struct Served<'a> {
     shutdown: &'a Shutdown,
 }
 
+/// Whether a redelivered validate command may be started again.
+enum Tries {
+    Within,
+    /// Started this many times without an outcome: refused.
+    Exceeded(i32),
+    /// The database gave up or the worker is stopping: returned to the queue.
+    Stopped,
+}
+
 impl Served<'_> {
+    /// Counts this start of a redelivered validate command (unless it has
+    /// an outcome already, which the handler replays).
+    async fn tries(&self) -> anyhow::Result<Tries> {
+        let (ctx, delivery) = (self.ctx, self.delivery);
+        let Ok(id) = message_id(delivery) else {
+            return Ok(Tries::Within);
+        };
+        let (db, limit) = (&ctx.db, ctx.db_timeout);
+        let count = || async move {
+            if bounded(limit, bv_store::biometrics::attempt(db, id))
+                .await?
+                .is_some()
+            {
+                return Ok(0);
+            }
+            let now = chrono::Utc::now();
+            bounded(limit, bv_store::biometrics::count_start(db, id, now)).await
+        };
+        match until_ok(
+            "counting a validate command's starts",
+            Some(ctx.settings.db_retry_max),
+            self.shutdown,
+            count,
+        )
+        .await
+        {
+            Ok(starts) if starts >= i32::from(ctx.settings.validate_max_tries) => {
+                Ok(Tries::Exceeded(starts + 1))
+            }
+            Ok(_) => Ok(Tries::Within),
+            Err(_) => {
+                delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
+                Ok(Tries::Stopped)
+            }
+        }
+    }
+
+    /// Refuses a validate command that was started `starts` times without
+    /// an outcome: answered, dead-lettered without its images, acked.
+    async fn refuse(&self, starts: i32) -> anyhow::Result<()> {
+        let (ctx, delivery) = (self.ctx, self.delivery);
+        let err = ApiError::new(
+            ErrorCode::InvalidImage,
+            format!(
+                "These captures could not be analysed: the service stopped while analysing them \
+                 {} times. Take new captures and send them again",
+                starts - 1
+            ),
+        );
+        tracing::error!(
+            starts,
+            max = ctx.settings.validate_max_tries,
+            "a validate command stopped its worker each time it was started; refused and dead-lettered without its images"
+        );
+        ctx.metrics.biometric("validate", "refused");
+        let why = Why {
+            exchange: &ctx.names.dead_exchange,
+            routing_key: delivery.routing_key.as_str(),
+            code: err.code,
+            reason: &err.error,
+        };
+        dead_letter::publish_body(self.channel, delivery, &without_images(&delivery.data), why)
+            .await?;
+        ctx.metrics.dead_lettered.inc();
+        reply::answer(self.channel, delivery, &ValidateOutcome::Rejected(err)).await?;
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        Ok(())
+    }
+
     async fn serve<O, F, Fut>(&self, command: &str, handler: F) -> anyhow::Result<()>
     where
         O: Answer,
@@ -226,6 +328,8 @@ impl Served<'_> {
         tracing::Span::current().record("bv.outcome", outcome.kind());
         if let Some(err) = outcome.rejection() {
             tracing::Span::current().record("error.type", err.code.as_str());
+        }
+        if let Some(err) = outcome.rejection().filter(|err| for_operator(err)) {
             tracing::warn!(code = %err.code, reason = %err.error, "{command} command dead-lettered");
             let why = Why {
                 exchange: &ctx.names.dead_exchange,
@@ -243,31 +347,43 @@ impl Served<'_> {
     }
 }
 
-/// A command body with every image replaced by its size: what a dead letter
-/// keeps (an operator sees what was sent, never a face). A body that is not
-/// JSON is kept as its size alone.
+/// Whether a rejected command is dead-lettered as well as answered: only
+/// what an operator must look at, a command that cannot be read (its body or
+/// its `message_id`) or a fault of the service. What the end user sent is
+/// theirs to fix: dead-lettering it would let one link fill the queue (5,000
+/// `409`s in 20 s were, before).
+fn for_operator(err: &ApiError) -> bool {
+    matches!(err.code, ErrorCode::InvalidJson | ErrorCode::InternalError)
+        || err.field.as_deref() == Some(MESSAGE_ID)
+}
+
+/// A command body as a dead letter keeps it: a validate command with every
+/// image replaced by its size (an operator sees what was sent, never a
+/// face), the other biometric commands as they are. Anything else, which
+/// cannot be read as one of them, is kept as its size alone: reading an
+/// unknown shape to find its images would cost more than the body.
 pub fn without_images(body: &[u8]) -> Vec<u8> {
-    let removed =
-        |bytes: usize| serde_json::Value::String(format!("[image removed: {bytes} bytes]"));
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return serde_json::json!({ "unreadable": removed(body.len()) })
-            .to_string()
-            .into_bytes();
-    };
-    if let Some(frames) = value.get_mut("frames").and_then(|f| f.as_array_mut()) {
-        for frame in frames {
-            if let Some(image) = frame.get_mut("image") {
-                let len = image.as_str().map_or(0, str::len);
-                *image = removed(len);
-            }
+    let removed = |bytes: usize| format!("[image removed: {bytes} bytes]");
+    if let Ok(mut command) = serde_json::from_slice::<ValidateCommand>(body) {
+        for frame in &mut command.frames {
+            frame.image = removed(frame.image.len());
+        }
+        if let Ok(kept) = serde_json::to_vec(&command) {
+            return kept;
         }
     }
-    if let Some(image) = value.get_mut("image") {
-        let len = image.as_str().map_or(0, str::len);
-        *image = removed(len);
+    let other = serde_json::from_slice::<ChallengeCommand>(body).is_ok()
+        || serde_json::from_slice::<DeletePersonCommand>(body).is_ok();
+    if other {
+        return body.to_vec();
     }
-    serde_json::to_vec(&value).unwrap_or_default()
+    serde_json::json!({ "unreadable": format!("[{} bytes removed]", body.len()) })
+        .to_string()
+        .into_bytes()
 }
+
+/// The field an unreadable `message_id` is reported under.
+const MESSAGE_ID: &str = "message_id";
 
 /// The command's `message_id` as a UUID (the attempt's or the challenge's id).
 pub fn message_id(delivery: &Delivery) -> Result<Uuid, ApiError> {
@@ -277,8 +393,9 @@ pub fn message_id(delivery: &Delivery) -> Result<Uuid, ApiError> {
         .as_ref()
         .and_then(|id| Uuid::parse_str(id.as_str()).ok())
         .ok_or_else(|| {
-            ApiError::new(
+            ApiError::field(
                 ErrorCode::InvalidField,
+                MESSAGE_ID,
                 "The command's message_id must be a UUID: it identifies what the command makes",
             )
         })
@@ -303,7 +420,7 @@ mod tests {
 
     #[test]
     fn a_dead_letter_keeps_no_image() {
-        let body = br#"{"validation":"v","os":"web","frames":[{"step":"front","image":"QUJD"},{"image":"REVGRw=="}]}"#;
+        let body = br#"{"validation":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","os":"web","challengeId":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c","frames":[{"step":"front","image":"QUJD"},{"image":"REVGRw=="}]}"#;
         let kept = String::from_utf8(without_images(body)).unwrap();
         assert!(!kept.contains("QUJD") && !kept.contains("REVGRw"), "{kept}");
         assert!(
@@ -312,5 +429,32 @@ mod tests {
         );
         let junk = String::from_utf8(without_images(b"\xff\xd8 not json")).unwrap();
         assert!(!junk.contains("not json"), "{junk}");
+        // A shape that is no command keeps nothing but its size, whatever
+        // it holds (an image under another name, say).
+        let odd = br#"{"validation":"x","frames":[{"picture":"QUJD"}]}"#;
+        let kept = String::from_utf8(without_images(odd)).unwrap();
+        assert!(!kept.contains("QUJD"), "{kept}");
+        let challenge = br#"{"validation":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"}"#;
+        assert_eq!(without_images(challenge), challenge.to_vec());
+    }
+
+    #[test]
+    fn only_what_an_operator_must_see_is_dead_lettered() {
+        assert!(for_operator(&ApiError::new(ErrorCode::InvalidJson, "x")));
+        assert!(for_operator(&ApiError::internal(None)));
+        assert!(for_operator(&ApiError::field(
+            ErrorCode::InvalidField,
+            MESSAGE_ID,
+            "x"
+        )));
+        for answer in [
+            ApiError::closed(bv_contract::ValidationStatus::Validated),
+            ApiError::challenge_used(),
+            ApiError::challenge_not_found(),
+            ApiError::not_found(),
+            ApiError::invalid_image("image", "the image is incomplete"),
+        ] {
+            assert!(!for_operator(&answer), "{answer:?}");
+        }
     }
 }

@@ -2,6 +2,12 @@
 //! then record it, in one transaction, with the validation's new status,
 //! the enrolled person (onboarding) and the status's webhook.
 //!
+//! Nothing is decoded before the command is known to fit: its size, a
+//! validation still open, one frame per step of the challenge it answers
+//! (or one image without a challenge). Then the frames are decoded one at a
+//! time, each reduced at once to the size the engine analyses, so a command
+//! costs at most one full-size frame's pixels besides its own body.
+//!
 //! The command's `message_id` is the attempt's id: a redelivered command
 //! finds its attempt and answers with it (`replayed`), recording nothing
 //! twice. A challenge is answered once: its `used_at` is set in the same
@@ -17,7 +23,7 @@ use bv_contract::{
     ValidateCommand, ValidateOutcome, ValidateResult, ValidationStatus, ValidationType,
 };
 use bv_engine::image::{ImageLimits, decode_base64};
-use bv_engine::rules::{EvaluateInput, Evaluation, evaluate};
+use bv_engine::rules::{EvaluateInput, Evaluation, before_analysis, evaluate};
 use bv_engine::{AnalyzeInput, CaptureInput, Template};
 use bv_store::entity::{biometric_validation, person, project, project_flow, validation_attempt};
 use bv_store::sea_orm::sea_query::Expr;
@@ -42,7 +48,22 @@ pub async fn handle(
         Ok(id) => id,
         Err(err) => return Ok(ValidateOutcome::Rejected(err)),
     };
-    let command: ValidateCommand = match decode(delivery, "validate") {
+    // The ingress holds requests to `max_request_bytes`; a publisher of its
+    // own is held to the same before its body is read.
+    let most = ctx
+        .biometrics
+        .max_request_bytes
+        .saturating_add(COMMAND_ENVELOPE);
+    if delivery.data.len() > most {
+        return Ok(ValidateOutcome::Rejected(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "The validate command is {} bytes; at most {most} (biometrics.max_request_bytes and its envelope)",
+                delivery.data.len()
+            ),
+        )));
+    }
+    let mut command: ValidateCommand = match decode(delivery, "validate") {
         Ok(c) => c,
         Err(err) => return Ok(ValidateOutcome::Rejected(err)),
     };
@@ -108,6 +129,9 @@ pub async fn handle(
         }
         None => None,
     };
+    if let Err(err) = fits(challenge.as_ref(), &command.frames) {
+        return Ok(ValidateOutcome::Rejected(err));
+    }
     let find = biometrics::person_for(db, &validation.project, &validation.identifier);
     let enrolled = bounded(limit, find).await?;
     // A template that does not open is the operator's to fix (a key taken
@@ -136,6 +160,9 @@ pub async fn handle(
         }
     };
 
+    // Kept only where the project asks for it (`keep_images_days`).
+    let keep = project.keep_images_days.filter(|days| *days > 0);
+    let kept_images = keep.map(|_| serde_json::to_vec(&command.frames).unwrap_or_default());
     let decided = decide(Decide {
         engine: engine.clone(),
         kind: validation.kind,
@@ -145,7 +172,7 @@ pub async fn handle(
         match_threshold: threshold,
         steps: challenge.as_ref().map(biometrics::steps),
         challenge_expired: challenge.as_ref().is_some_and(|c| c.expires_at <= now),
-        frames: command.frames.clone(),
+        frames: std::mem::take(&mut command.frames),
         enrolled: enrolled_template,
         limits: ImageLimits {
             max_bytes: ctx.biometrics.max_image_bytes,
@@ -172,7 +199,6 @@ pub async fn handle(
         Decision::Fail if attempts >= max => ValidationStatus::Failed,
         Decision::Fail => ValidationStatus::Pending,
     };
-    let keep = project.keep_images_days.filter(|days| *days > 0);
     let attempt = validation_attempt::Model {
         id,
         validation_id: validation.id,
@@ -185,7 +211,7 @@ pub async fn handle(
         engine: engine.name().to_owned(),
         engine_version: engine.version().to_owned(),
         duration_ms: i32::try_from(took.as_millis()).unwrap_or(i32::MAX),
-        images: keep.map(|_| serde_json::to_vec(&command.frames).unwrap_or_default()),
+        images: kept_images,
         images_expire_at: keep.map(|days| now + chrono::Duration::days(i64::from(days))),
         created_at: now,
     };
@@ -225,6 +251,32 @@ pub async fn handle(
     ))))
 }
 
+/// Room for a validate command's fields besides its images.
+const COMMAND_ENVELOPE: usize = 64 * 1024;
+
+/// The frames fit what they answer, before any is decoded: one per step of
+/// the challenge, or a single image without one.
+fn fits(
+    challenge: Option<&bv_store::entity::challenge::Model>,
+    frames: &[Frame],
+) -> Result<(), ApiError> {
+    let expected = challenge.map_or(1, |c| biometrics::steps(c).len());
+    if frames.len() == expected {
+        return Ok(());
+    }
+    let error = match challenge {
+        Some(_) => format!(
+            "The challenge has {expected} step(s): send one frame per step, not {}",
+            frames.len()
+        ),
+        None => format!(
+            "Without a challenge, send one image, not {} frames",
+            frames.len()
+        ),
+    };
+    Err(ApiError::field(ErrorCode::InvalidField, "frames", error))
+}
+
 /// What the engine needs, owned, for a blocking thread.
 struct Decide {
     engine: std::sync::Arc<dyn bv_engine::Engine>,
@@ -242,13 +294,21 @@ struct Decide {
 
 /// Decodes the frames and runs the engine on a blocking thread (CPU-bound:
 /// the async runtime never waits on it). A frame that does not decode is the
-/// command's fault: `INVALID_IMAGE`, naming the frame.
+/// command's fault: `INVALID_IMAGE`, naming the frame. A challenge answered
+/// too late or out of order is decided before any frame is decoded.
 async fn decide(d: Decide) -> Result<(Evaluation, Duration), ApiError> {
     let run = move || {
         let started = Instant::now();
+        let steps: Vec<_> = d.frames.iter().map(|f| f.step).collect();
+        if let Some(failed) = before_analysis(d.challenge_expired, d.steps.as_deref(), &steps) {
+            return Ok((failed, started.elapsed()));
+        }
+        // One frame at a time: its text decoded, its pixels decoded and
+        // reduced to the analysis size, the full-size ones dropped.
+        let single = d.frames.len() == 1 && d.frames[0].step.is_none();
         let mut captures = Vec::with_capacity(d.frames.len());
         for (index, frame) in d.frames.iter().enumerate() {
-            let field = if d.frames.len() == 1 && frame.step.is_none() {
+            let field = if single {
                 "image".to_owned()
             } else {
                 format!("frames[{index}].image")

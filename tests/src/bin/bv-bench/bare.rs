@@ -236,7 +236,12 @@ pub async fn confirmed_publish(
 ) -> anyhow::Result<f64> {
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let setup = conn.create_channel().await?;
-    bv_runtime::amqp::declare_topology(&setup, names, 20).await?;
+    bv_runtime::amqp::declare_topology(
+        &setup,
+        names,
+        &bv_runtime::amqp::QueueLimits::with_delivery_limit(20),
+    )
+    .await?;
     let left = Arc::new(AtomicUsize::new(n));
     let body: Arc<[u8]> = body.into();
     let started = Instant::now();

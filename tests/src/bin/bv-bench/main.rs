@@ -123,7 +123,12 @@ async fn publish_each(
 ) -> anyhow::Result<f64> {
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
-    bv_runtime::amqp::declare_topology(&ch, names, 20).await?;
+    bv_runtime::amqp::declare_topology(
+        &ch,
+        names,
+        &bv_runtime::amqp::QueueLimits::with_delivery_limit(20),
+    )
+    .await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let started = Instant::now();
     let mut pending = std::collections::VecDeque::new();
