@@ -1,5 +1,5 @@
 # The README's commands. `make run` and `make test` are all a fresh machine needs.
-.PHONY: run test lint fmt bench build clean docs-check docker-lint fuzz soak
+.PHONY: run test lint fmt bench build clean docs-check docker-lint fuzz soak abuse
 
 run: ## start ingress + worker on the embedded defaults, print a token and a curl example
 	@scripts/run.sh
@@ -24,6 +24,9 @@ fuzz: ## schemathesis against the served OpenAPI document (not in CI; FUZZ_EXAMP
 
 soak: ## 10 minutes of load at half capacity with broker and database faults (not in CI)
 	@scripts/soak.sh
+
+abuse: ## one link's floods against the release build while another user is served (not in CI)
+	@scripts/abuse.sh
 
 bench: ## throughput and latency (see README, "Performance")
 	@scripts/bench.sh

@@ -600,7 +600,10 @@ mod tests {
         }
         let frame = json!({"image": "aGk="});
         let ok = json!({"frames": vec![frame.clone(); MAX_FRAMES]});
-        assert_eq!(serde_json::from_value::<C>(ok).unwrap().frames.len(), MAX_FRAMES);
+        assert_eq!(
+            serde_json::from_value::<C>(ok).unwrap().frames.len(),
+            MAX_FRAMES
+        );
         let over = json!({"frames": vec![frame; MAX_FRAMES + 1]});
         assert!(serde_json::from_value::<C>(over).is_err());
     }

@@ -26,7 +26,7 @@ use std::io::Cursor;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use image::{DynamicImage, GenericImageView, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
 /// The longest side, in pixels, a decoded capture is kept at: what the face
 /// engine analyses (a face filling a phone's frame is still far larger than
@@ -223,12 +223,23 @@ pub fn decode_bytes(bytes: &[u8], limits: &ImageLimits) -> Result<Capture, Image
     let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
 
     // Reduced in its own pixel format (no full-size copy in another one),
-    // then turned upright and made RGB at the small size.
+    // then turned upright and made RGB at the small size. A triangle filter
+    // makes the analysis size, as the face engine always had it; its
+    // working buffer holds 16 bytes a pixel of the source's width, so a
+    // capture over twice that size is first averaged down to twice it.
     let longer = image.width().max(image.height());
     if longer > ANALYSIS_SIDE {
-        let scale = f64::from(ANALYSIS_SIDE) / f64::from(longer);
-        let side = |n: u32| ((f64::from(n) * scale).round() as u32).clamp(1, ANALYSIS_SIDE);
-        image = image.thumbnail_exact(side(image.width()), side(image.height()));
+        let fit = |side: u32, (w, h): (u32, u32)| {
+            let scale = f64::from(side) / f64::from(w.max(h));
+            let n = |n: u32| ((f64::from(n) * scale).round() as u32).clamp(1, side);
+            (n(w), n(h))
+        };
+        if longer > 2 * ANALYSIS_SIDE {
+            let (w, h) = fit(2 * ANALYSIS_SIDE, image.dimensions());
+            image = image.thumbnail_exact(w, h);
+        }
+        let (w, h) = fit(ANALYSIS_SIDE, image.dimensions());
+        image = image.resize_exact(w, h, image::imageops::FilterType::Triangle);
     }
     image.apply_orientation(orientation);
     use image::metadata::Orientation::{Rotate90, Rotate90FlipH, Rotate270, Rotate270FlipH};

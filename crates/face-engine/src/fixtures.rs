@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use bv_engine::{Capture, ImageLimits, decode_bytes};
+use bv_engine::Capture;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::{self, FilterType};
 use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage};
@@ -60,20 +60,29 @@ pub fn bytes(name: &str) -> Vec<u8> {
     })
 }
 
-/// A photo, decoded the way the worker decodes captures.
+/// A photo at its full size, upright: the tests derive variants from its
+/// pixels (half size, rotated, cut…), which the worker's decoding would
+/// already have reduced to the analysis size. The engine reduces a capture
+/// larger than that the same way (a triangle filter).
 pub fn photo(name: &str) -> Capture {
-    let bytes = bytes(name);
-    decode_bytes(&bytes, &ImageLimits::default())
-        .unwrap_or_else(|e| panic!("{name} does not decode: {e}"))
+    full_size(&bytes(name)).unwrap_or_else(|e| panic!("{name} does not decode: {e}"))
+}
+
+/// JPEG or PNG bytes decoded at full size, EXIF orientation applied.
+fn full_size(bytes: &[u8]) -> image::ImageResult<Capture> {
+    use image::ImageDecoder;
+    let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()?
+        .into_decoder()?;
+    let orientation = decoder.orientation()?;
+    let mut image = image::DynamicImage::from_decoder(decoder)?;
+    image.apply_orientation(orientation);
+    Ok(capture(image.into_rgb8()))
 }
 
 /// An RGB image as a capture.
 pub fn capture(rgb: RgbImage) -> Capture {
-    Capture {
-        width: rgb.width(),
-        height: rgb.height(),
-        rgb,
-    }
+    Capture::new(rgb)
 }
 
 /// JPEG bytes at `quality` (1–100).
@@ -149,7 +158,7 @@ pub fn grey_jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {
 
 /// The image through a JPEG at `quality` and back.
 pub fn recompressed(image: &RgbImage, quality: u8) -> RgbImage {
-    decode_bytes(&jpeg(image, quality), &ImageLimits::default())
+    full_size(&jpeg(image, quality))
         .map(|c| c.rgb)
         .unwrap_or_else(|_| image.clone())
 }

@@ -405,9 +405,25 @@ async fn count(
     Ok(tightest)
 }
 
-/// Layer of the validate route, inside the rate limits: holds one of
-/// `rate_limits.validate_in_flight` slots while the request is read,
-/// checked and answered; with none free, `503` and `Retry-After`.
+/// One of `rate_limits.validate_in_flight` slots, held from before a
+/// validate request's body is read until its command is published (the
+/// handler releases it then: waiting for the worker's answer holds no image)
+/// or the request ends.
+#[derive(Clone)]
+pub struct ValidateSlot(Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>);
+
+impl ValidateSlot {
+    /// Gives the slot back (once; later calls do nothing).
+    pub fn release(&self) {
+        if let Ok(mut permit) = self.0.lock() {
+            permit.take();
+        }
+    }
+}
+
+/// Layer of the validate route, inside the rate limits: takes one of
+/// `rate_limits.validate_in_flight` slots for the request (see
+/// [`ValidateSlot`]); with none free, `503` and `Retry-After`.
 pub async fn validate_slot(
     State(state): State<AppState>,
     request: Request,
@@ -426,8 +442,11 @@ pub async fn validate_slot(
         );
         return response;
     };
+    let slot = ValidateSlot(Arc::new(std::sync::Mutex::new(Some(slot))));
+    let mut request = request;
+    request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
-    drop(slot);
+    slot.release();
     response
 }
 

@@ -7,6 +7,7 @@
 //! matching its correlation id. Without a session every send fails fast, and
 //! the HTTP layer answers `503`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -59,9 +60,13 @@ pub struct Outgoing<'a> {
     pub message_type: &'a str,
     /// The `message_id`: for a create command, the validation `_id`.
     pub id: Uuid,
-    pub body: &'a [u8],
+    /// Dropped once the broker confirmed it: a command waiting for its
+    /// answer does not hold its body (a validate command's images).
+    pub body: Cow<'a, [u8]>,
     /// Wait this long for the worker's answer; `None` publishes only.
     pub wait: Option<Duration>,
+    /// Called once the command is published, before the wait.
+    pub published: Option<Box<dyn FnOnce() + Send + 'a>>,
 }
 
 #[derive(Clone)]
@@ -125,6 +130,7 @@ impl Publisher {
             id,
             body,
             wait,
+            published,
         } = msg;
         let session = self
             .session
@@ -181,7 +187,7 @@ impl Publisher {
                         mandatory: true,
                         ..Default::default()
                     },
-                    body,
+                    &body,
                     props,
                 )
                 .await
@@ -204,6 +210,10 @@ impl Publisher {
         }
         .instrument(span)
         .await?;
+        drop(body);
+        if let Some(published) = published {
+            published();
+        }
 
         let (Some(rx), Some(wait)) = (reply, wait) else {
             return Ok(Sent::Queued);

@@ -157,7 +157,8 @@ async fn a_body_of_millions_of_elements_costs_the_ingress_no_more_than_its_size(
     let mut ingress = spawn_ingress(&app, port, &[], &[]).await;
     let base = format!("http://127.0.0.1:{port}");
     let s = app.start(CLIENT, &request("flooder")).await;
-    let max = 16 * 1024 * 1024 - 1024;
+    // Just under the default limit (biometrics.max_request_bytes, 8 MiB).
+    let max = 8 * 1024 * 1024 - 1024;
 
     let memory = Memory::watch(ingress.id().expect("pid"));
     for element in ["0", "{}", "[]"] {
@@ -689,4 +690,54 @@ async fn forged_tokens_are_unauthorised_and_nbf_is_honoured() {
         answer["error"].as_str().unwrap().contains("nbf"),
         "{answer}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_carrying_tokens_or_signatures_are_not_cached() {
+    let app = TestApp::spawn().await;
+    app.seed(CLIENT, PROJECT, FLOW, "login").await;
+    bv_store::flows::set_settings(
+        &app.db,
+        FLOW,
+        Some(bv_contract::LivenessMode::Passive),
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let created = app.post(&app.token(CLIENT), &request("cached")).await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let body: Value = created.json().await.unwrap();
+    let (id, token) = (
+        body["data"]["_id"].as_str().unwrap(),
+        body["data"]["token"].as_str().unwrap(),
+    );
+    let read = app
+        .get(
+            &app.token(CLIENT),
+            &format!("/v2/biometric-validations/{id}"),
+        )
+        .await;
+    assert_eq!(read.headers()["cache-control"], "no-store");
+    let validated = app
+        .http
+        .post(format!(
+            "{}/v2/biometric-validations/validate",
+            app.base_url
+        ))
+        .bearer_auth(token)
+        .json(&json!({"os": "web", "image": jpeg()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(validated.headers()["cache-control"], "no-store");
+    let body: Value = validated.json().await.unwrap();
+    assert!(body["data"]["signature"].is_string(), "{body}");
+    // Errors too; the published keys may be cached.
+    let unauthorised = app.get("nope", "/v2/biometric-validations").await;
+    assert_eq!(unauthorised.headers()["cache-control"], "no-store");
+    let jwks = app.get("", "/.well-known/jwks.json").await;
+    assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
 }

@@ -33,7 +33,7 @@ async fn bvctl(app: &TestApp, args: &[&str]) -> Value {
 async fn an_operator_sets_up_a_client_whose_token_the_ingress_accepts() {
     let app = TestApp::spawn().await;
     let migrated = bvctl(&app, &["--json", "migrate"]).await;
-    assert_eq!(migrated["applied"], 4);
+    assert_eq!(migrated["applied"], 5);
 
     let project = bvctl(
         &app,

@@ -8,12 +8,12 @@
 //! worker, which owns every write, decodes the pixels and decides. Like create, the answer is the worker's
 //! when it comes in time, `202` with a `Location` otherwise.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use bv_contract::amqp::{
     CHALLENGE_MESSAGE_TYPE, CHALLENGE_ROUTING_KEY, PERSON_DELETE_MESSAGE_TYPE,
     PERSON_DELETE_ROUTING_KEY, VALIDATE_MESSAGE_TYPE, VALIDATE_ROUTING_KEY,
@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::answer::{self, Failure, db_unavailable};
 use crate::auth::{Client, Session};
+use crate::limits::ValidateSlot;
 use crate::publisher::{Outgoing, Sent};
 use crate::routes::create::{decode_reply, unavailable};
 use crate::state::AppState;
@@ -47,7 +48,8 @@ pub async fn challenge(
         CHALLENGE_ROUTING_KEY,
         CHALLENGE_MESSAGE_TYPE,
         Uuid::now_v7(),
-        &body,
+        body,
+        None,
     )
     .await?;
     match sent {
@@ -72,6 +74,7 @@ pub async fn challenge(
 pub async fn validate(
     State(state): State<AppState>,
     Session(session): Session,
+    slot: Option<Extension<ValidateSlot>>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
@@ -122,15 +125,18 @@ pub async fn validate(
     let body = serde_json::to_vec(&command)
         .map_err(|e| Failure::Internal(format!("cannot encode a validate command: {e}")))?;
     drop(command);
+    // Published, the request holds no image: its in-flight slot is free
+    // for another while this one waits for the worker's answer.
+    let release = slot.map(|Extension(slot)| Box::new(move || slot.release()) as Box<_>);
     let sent = send(
         &state,
         VALIDATE_ROUTING_KEY,
         VALIDATE_MESSAGE_TYPE,
         attempt,
-        &body,
+        body,
+        release,
     )
     .await?;
-    drop(body);
     match sent {
         Sent::Answered(reply) => Ok(answer::validated(decode_reply::<ValidateOutcome>(&reply)?)),
         Sent::Queued => {
@@ -235,7 +241,8 @@ pub async fn delete_person(
         PERSON_DELETE_ROUTING_KEY,
         PERSON_DELETE_MESSAGE_TYPE,
         Uuid::now_v7(),
-        &body,
+        body,
+        None,
     )
     .await?;
     match sent {
@@ -276,7 +283,8 @@ async fn send(
     routing_key: &'static str,
     message_type: &'static str,
     id: Uuid,
-    body: &[u8],
+    body: Vec<u8>,
+    published: Option<Box<dyn FnOnce() + Send + '_>>,
 ) -> Result<Sent, Failure> {
     state
         .publisher
@@ -284,8 +292,9 @@ async fn send(
             routing_key,
             message_type,
             id,
-            body,
+            body: body.into(),
             wait: Some(state.settings.reply_timeout),
+            published,
         })
         .await
         .map_err(unavailable)

@@ -85,8 +85,9 @@ pub async fn create(
             routing_key: CREATE_ROUTING_KEY,
             message_type: CREATE_MESSAGE_TYPE,
             id,
-            body: &command.encode(),
+            body: command.encode().into(),
             wait,
+            published: None,
         })
         .await;
     match sent {

@@ -60,8 +60,9 @@ pub async fn redeliver(
             routing_key: REDELIVER_ROUTING_KEY,
             message_type: REDELIVER_MESSAGE_TYPE,
             id: Uuid::now_v7(),
-            body: &body,
+            body: body.into(),
             wait: Some(state.settings.reply_timeout),
+            published: None,
         })
         .await
         .map_err(unavailable)?;

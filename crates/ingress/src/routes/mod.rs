@@ -94,7 +94,8 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     propagation::set_parent_from_http(&span, request.headers());
     propagation::record_trace_id(&span);
     let started = std::time::Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
+    no_store(&mut response);
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
     if route != "/metrics" && route != "/healthz" && route != "/readyz" {
@@ -104,4 +105,21 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .metrics
         .request(&route, method.as_str(), status, started.elapsed());
     response
+}
+
+/// `Cache-Control: no-store` on every JSON answer that does not say
+/// otherwise: answers carry session tokens, page links and signed results,
+/// which no browser or proxy cache may keep. (The JWKS says it may be kept.)
+fn no_store(response: &mut Response) {
+    use axum::http::{HeaderValue, header};
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if json && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
