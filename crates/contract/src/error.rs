@@ -58,6 +58,8 @@ pub enum ErrorCode {
     /// Too many requests for one validation (session), client address or
     /// client: retry after the `Retry-After` delay.
     RateLimited,
+    /// The request's body did not arrive in time.
+    RequestTimeout,
     /// The broker or the database is unavailable, or the ingress is shedding
     /// load; retry later.
     ServiceUnavailable,
@@ -90,6 +92,7 @@ impl ErrorCode {
             ErrorCode::ChallengeUsed => "CHALLENGE_USED",
             ErrorCode::PersonNotFound => "PERSON_NOT_FOUND",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::InternalError => "INTERNAL_ERROR",
         }

@@ -233,6 +233,11 @@ pub struct Limits {
     ip: Option<Limiter<IpAddr>>,
     client: Option<Limiter<String>>,
     validate_slots: Arc<Semaphore>,
+    /// Validate requests in flight per validation, and the most allowed.
+    validating: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, u32>>>,
+    per_session: u32,
+    /// How long a validate body may take to arrive.
+    pub validate_body_timeout: Duration,
     client_ip_header: Option<HeaderName>,
 }
 
@@ -248,6 +253,9 @@ impl Limits {
                 .client()?
                 .and_then(|l| Limiter::new(Scope::Client, l)),
             validate_slots: Arc::new(Semaphore::new(slots.min(Semaphore::MAX_PERMITS))),
+            validating: Arc::default(),
+            per_session: settings.validate_in_flight_per_session,
+            validate_body_timeout: settings.validate_body_timeout,
             client_ip_header: http.client_ip_header()?,
         })
     }
@@ -429,6 +437,22 @@ pub async fn validate_slot(
     request: Request,
     next: Next,
 ) -> Response {
+    // One validation's requests first: a link cannot hold every slot.
+    let (mut parts, body) = request.into_parts();
+    let session = Session::from_request_parts(&mut parts, &state).await.ok();
+    let request = Request::from_parts(parts, body);
+    let _validating = match session.map(|Session(id)| state.limits.validating(id)) {
+        Some(Err(busy)) => {
+            state.metrics.rate_limited(Scope::InFlight);
+            tracing::debug!(
+                scope = Scope::InFlight.as_str(),
+                "validate request refused: its validation has enough in flight"
+            );
+            return busy.into_response();
+        }
+        Some(Ok(guard)) => Some(guard),
+        None => None,
+    };
     let Ok(slot) = state.limits.validate_slots.clone().try_acquire_owned() else {
         state.metrics.rate_limited(Scope::InFlight);
         tracing::debug!(scope = Scope::InFlight.as_str(), "validate request shed");
@@ -448,6 +472,51 @@ pub async fn validate_slot(
     let response = next.run(request).await;
     slot.release();
     response
+}
+
+/// A validation's validate request counted in flight until dropped.
+pub struct Validating {
+    map: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, u32>>>,
+    id: uuid::Uuid,
+}
+
+impl Drop for Validating {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.map.lock()
+            && let Some(n) = map.get_mut(&self.id)
+        {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.id);
+            }
+        }
+    }
+}
+
+impl Limits {
+    /// Counts one more validate request of validation `id` in flight, or
+    /// refuses it (`429`) when it has `validate_in_flight_per_session`.
+    fn validating(&self, id: uuid::Uuid) -> Result<Validating, Failure> {
+        let mut map = self
+            .validating
+            .lock()
+            .map_err(|_| Failure::Internal("the in-flight map is poisoned".into()))?;
+        let n = map.entry(id).or_insert(0);
+        if *n >= self.per_session {
+            return Err(Failure::Api(ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "Too many requests: this validation already has {} validate request(s) in progress; wait for the answer",
+                    self.per_session
+                ),
+            )));
+        }
+        *n += 1;
+        Ok(Validating {
+            map: self.validating.clone(),
+            id,
+        })
+    }
 }
 
 /// Sweeps the limiters every [`SWEEP_EVERY`] until shutdown, so their

@@ -72,9 +72,16 @@ pub struct RateLimitSettings {
     /// The client API, per client (the client token's claim).
     pub client_rate: String,
     pub client_burst: u32,
-    /// Validate requests read, checked and waited for at once; more are
-    /// shed with `503`.
+    /// Validate requests read and checked at once, until each is
+    /// published; more are shed with `503`.
     pub validate_in_flight: u32,
+    /// Of those, at most this many for one validation (more: `429`), so
+    /// that one link cannot hold every slot.
+    pub validate_in_flight_per_session: u32,
+    /// How long a validate request's body may take to arrive (else `408`):
+    /// a body sent slowly would hold its slot.
+    #[serde(with = "humantime_serde")]
+    pub validate_body_timeout: Duration,
 }
 
 /// A refill rate: `N/s`, `N/min` or `N/h`, or `off`.
@@ -204,6 +211,16 @@ impl Validate for Settings {
                 "must be at least 1",
             ));
         }
+        if limits.validate_in_flight_per_session == 0 {
+            return Err(SettingError::new(
+                "rate_limits.validate_in_flight_per_session",
+                "must be at least 1",
+            ));
+        }
+        positive(
+            "rate_limits.validate_body_timeout",
+            limits.validate_body_timeout,
+        )?;
         Ok(())
     }
 }

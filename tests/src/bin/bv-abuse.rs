@@ -80,7 +80,8 @@ fn png(width: u32, height: u32, color: ExtendedColorType, pixel: usize) -> Strin
 #[derive(Default)]
 struct Phase {
     latencies_ms: Vec<f64>,
-    failures: u64,
+    /// Answers other than 200, by status (0: no answer).
+    failures: BTreeMap<u16, u64>,
     rss_ingress_kib: u64,
     rss_worker_kib: u64,
 }
@@ -221,7 +222,7 @@ async fn main() -> anyhow::Result<()> {
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let Ok((_, token)) = start(format!("other-{i}")).await else {
-                    phase.lock().await.failures += 1;
+                    *phase.lock().await.failures.entry(0).or_default() += 1;
                     continue;
                 };
                 let began = Instant::now();
@@ -237,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
                 if status == 200 {
                     p.latencies_ms.push(began.elapsed().as_secs_f64() * 1000.0);
                 } else {
-                    p.failures += 1;
+                    *p.failures.entry(status).or_default() += 1;
                 }
                 drop(p);
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -344,18 +345,29 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, p) in [("before", &before), ("during", &during), ("after", &after)] {
+        let failures: Vec<String> = p
+            .failures
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect();
         println!(
             "| {name} | {} | {:.1} ms | {:.1} ms | {} | {} MiB | {} MiB |",
             p.latencies_ms.len(),
             p.percentile(0.5),
             p.percentile(0.99),
-            p.failures,
+            if failures.is_empty() {
+                "none".to_owned()
+            } else {
+                failures.join(", ")
+            },
             p.rss_ingress_kib / 1024,
             p.rss_worker_kib / 1024,
         );
     }
     println!();
-    println!("the attacker's answers (kind, status: count):");
+    println!(
+        "the attacker's answers (kind, status: count; 0: no answer, e.g. the connection closed by an early 429 or 503 while the body was still being sent):"
+    );
     for ((kind, status), count) in answers.lock().await.iter() {
         println!("  {kind:9} {status}: {count}");
     }

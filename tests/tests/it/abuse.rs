@@ -68,6 +68,16 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .expect("a memory figure")
 }
 
+/// The rate limits and per-validation slots off: these tests measure what
+/// each request costs when nothing refuses it first.
+fn unlimited() -> Vec<(&'static str, String)> {
+    vec![
+        ("rate_limits.session_rate", "off".into()),
+        ("rate_limits.ip_rate", "off".into()),
+        ("rate_limits.validate_in_flight_per_session", "16".into()),
+    ]
+}
+
 /// The seed's request for a `validation` without email or webhook.
 fn request(identifier: &str) -> Value {
     let mut body = seed_request();
@@ -154,7 +164,7 @@ async fn a_body_of_millions_of_elements_costs_the_ingress_no_more_than_its_size(
     .unwrap()
     .unwrap();
     let port = bv_e2e::ports::reserve_port();
-    let mut ingress = spawn_ingress(&app, port, &[], &[]).await;
+    let mut ingress = spawn_ingress(&app, port, &unlimited(), &[]).await;
     let base = format!("http://127.0.0.1:{port}");
     let s = app.start(CLIENT, &request("flooder")).await;
     // Just under the default limit (biometrics.max_request_bytes, 8 MiB).
@@ -210,7 +220,7 @@ async fn heavy_frames_are_refused_before_they_are_decoded_and_a_closed_validatio
     let app = TestApp::spawn().await;
     app.seed(CLIENT, PROJECT, FLOW, "login").await;
     let port = bv_e2e::ports::reserve_port();
-    let mut ingress = spawn_ingress(&app, port, &[], &[]).await;
+    let mut ingress = spawn_ingress(&app, port, &unlimited(), &[]).await;
     let base = format!("http://127.0.0.1:{port}");
     let heavy = deep_png(4000, 4000);
     let s = app.start(CLIENT, &request("heavy")).await;
@@ -740,4 +750,99 @@ async fn answers_carrying_tokens_or_signatures_are_not_cached() {
     assert_eq!(unauthorised.headers()["cache-control"], "no-store");
     let jwks = app.get("", "/.well-known/jwks.json").await;
     assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
+}
+
+/// Starts a validate request whose body arrives only in part: it holds its
+/// validation's and the ingress's slots until the rest comes or its time
+/// runs out. Returns the connection (to finish or read it).
+async fn slow_validate(base_url: &str, token: &str) -> (tokio::net::TcpStream, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let body = serde_json::to_vec(&json!({"os": "web", "image": jpeg()})).unwrap();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let addr = base_url.trim_start_matches("http://");
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v2/biometric-validations/validate HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(first).await.unwrap();
+    slow.flush().await.unwrap();
+    (slow, rest.to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_link_cannot_hold_every_validate_slot_nor_hold_one_forever() {
+    let app = TestApp::spawn_with(
+        Options::default()
+            .with("rate_limits.validate_in_flight", "2")
+            .with("rate_limits.validate_in_flight_per_session", "1")
+            .with("rate_limits.validate_body_timeout", "2s"),
+    )
+    .await;
+    app.seed(CLIENT, PROJECT, FLOW, "login").await;
+    bv_store::flows::set_settings(
+        &app.db,
+        FLOW,
+        Some(bv_contract::LivenessMode::Passive),
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let attacker = app.start(CLIENT, &request("slowloris")).await;
+    let other = app.start(CLIENT, &request("genuine")).await;
+
+    // A slow body takes the link's one slot: its next request is refused
+    // (429) rather than given the last slot. (A probe that arrives before
+    // the slow one is counted is a 400: it has no image, and decides
+    // nothing.)
+    let (mut slow, _rest) = slow_validate(&app.base_url, &attacker.token).await;
+    let refused = eventually(Duration::from_secs(10), || async {
+        app.validate(&attacker.token, &json!({"os": "web"})).await.0 == 429
+    })
+    .await;
+    assert!(refused, "a second request of one validation is refused");
+    let (status, body) = app
+        .validate(&attacker.token, &json!({"os": "web", "image": jpeg()}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("in progress"),
+        "{body}"
+    );
+    // Another user is served meanwhile, on the other slot.
+    let (status, body) = app
+        .validate(&other.token, &json!({"os": "web", "image": jpeg()}))
+        .await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (200, Some("validated")),
+        "{body}"
+    );
+
+    // The slow body runs out of time: 408, and its slot is free again.
+    use tokio::io::AsyncReadExt;
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_string(&mut answer))
+        .await
+        .expect("answered within the body deadline")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+    let (status, body) = app
+        .validate(&attacker.token, &json!({"os": "web", "image": jpeg()}))
+        .await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (200, Some("validated")),
+        "{body}"
+    );
 }

@@ -8,8 +8,7 @@
 //! worker, which owns every write, decodes the pixels and decides. Like create, the answer is the worker's
 //! when it comes in time, `202` with a `Location` otherwise.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -76,25 +75,41 @@ pub async fn validate(
     Session(session): Session,
     slot: Option<Extension<ValidateSlot>>,
     headers: axum::http::HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, Failure> {
     let limits = &state.biometrics;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    // Read within a deadline: a body sent byte by byte would hold its slot.
+    let deadline = state.limits.validate_body_timeout;
+    let read = axum::body::to_bytes(body, limits.max_request_bytes);
+    let body = tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| {
             ApiError::new(
-                ErrorCode::PayloadTooLarge,
+                ErrorCode::RequestTimeout,
                 format!(
-                    "The request body exceeds {} bytes (biometrics.max_request_bytes)",
-                    limits.max_request_bytes
+                    "The request body did not arrive within {deadline:?} (rate_limits.validate_body_timeout)"
                 ),
             )
-        } else {
-            ApiError::new(
-                ErrorCode::InvalidJson,
-                format!("Cannot read the request body: {rejection}"),
-            )
-        }
-    })?;
+        })?
+        .map_err(|e| {
+            let too_long = std::error::Error::source(&e)
+                .is_some_and(|cause| cause.to_string().contains("length limit exceeded"))
+                || e.to_string().contains("length limit exceeded");
+            if too_long {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "The request body exceeds {} bytes (biometrics.max_request_bytes)",
+                        limits.max_request_bytes
+                    ),
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::InvalidJson,
+                    format!("Cannot read the request body: {e}"),
+                )
+            }
+        })?;
     crate::routes::create::check_content_type(&headers)?;
     let request = ValidateRequest::parse(&body, limits.max_image_bytes)?;
     drop(body);
