@@ -1,12 +1,14 @@
 //! bvctl: the operator's command line.
 //!
 //! Migrates the database, creates and lists projects and flows, issues bearer
-//! tokens the ingress accepts, and inspects and re-sends deliveries. Prints
+//! tokens the ingress accepts, inspects and re-sends deliveries, and
+//! measures the face engine on an operator's own people. Prints
 //! JSON with `--json`, a readable line otherwise. Reads the same settings as
 //! the services (`BV_CONFIG`, `BV__DATABASE__URL`, `BV__AUTH__JWT_SECRET`, …).
 //! One module per command group; this one parses and dispatches.
 
 mod deliveries;
+mod engine;
 mod flow;
 mod keys;
 mod migrate;
@@ -54,6 +56,9 @@ enum Command {
     /// Inspect and re-send notifications (emails and webhooks).
     #[command(subcommand)]
     Deliveries(deliveries::DeliveriesCmd),
+    /// Measure the face engine on your own people.
+    #[command(subcommand)]
+    Engine(engine::EngineCmd),
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,9 +112,10 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
     };
     let db = || bv_store::connect(&d.url, &pool);
     let out = match cli.command {
-        // The only command that needs no database.
+        // The commands that need no database.
         Command::Token(cmd) => return token::run(cmd, &settings.auth, json),
         Command::Keys(cmd) => return keys::run(cmd, json),
+        Command::Engine(cmd) => return engine::run(cmd, json),
         Command::Migrate => {
             let db = db().await?;
             let out = migrate::run(&db, json).await;

@@ -21,6 +21,7 @@ pub mod fixtures;
 pub mod liveness;
 pub mod models;
 pub mod observe;
+pub mod population;
 pub mod pose;
 pub mod quality;
 pub mod template;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bv_e2e::{JWT_SECRET, Options, TestApp, eventually, seed_request};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Runs bvctl against the app's database, with the tests' JWT secret.
 async fn run_bvctl(app: &TestApp, args: &[&str]) -> std::process::Output {
@@ -304,4 +304,97 @@ async fn an_operator_sets_how_a_flow_decides_and_makes_signing_keys() {
     let entry = entry.as_str().unwrap();
     assert!(entry.starts_with("prod-2:"), "{entry}");
     assert!(bv_signing::KeySet::parse(entry).is_ok());
+}
+
+/// A folder of people made from the test photos: three of Obama, Biden
+/// and his mirror image, and a grey picture with no face in Biden's folder.
+fn people() -> std::path::PathBuf {
+    use bv_face_engine::fixtures;
+    let root = std::env::temp_dir().join(format!("bv-people-{}", uuid::Uuid::now_v7()));
+    let (obama, biden) = (root.join("obama"), root.join("biden"));
+    std::fs::create_dir_all(&obama).unwrap();
+    std::fs::create_dir_all(&biden).unwrap();
+    for name in ["obama.jpg", "obama2.jpg", "obama3.jpg"] {
+        std::fs::write(obama.join(name), fixtures::bytes(name)).unwrap();
+    }
+    std::fs::write(biden.join("biden.jpg"), fixtures::bytes("biden.jpg")).unwrap();
+    let mirrored = fixtures::mirrored(&fixtures::photo("biden.jpg").rgb);
+    std::fs::write(biden.join("mirrored.jpg"), fixtures::jpeg(&mirrored, 90)).unwrap();
+    let grey = image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]));
+    std::fs::write(biden.join("grey.jpg"), fixtures::jpeg(&grey, 90)).unwrap();
+    std::fs::write(biden.join("notes.txt"), "not a photo").unwrap();
+    root
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn engine_evaluate_measures_a_folder_of_people() {
+    let root = people();
+    let models = bv_face_engine::fixtures::models_dir();
+    let evaluate = |json: bool| {
+        let mut cmd = crate::support::bvctl();
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.args(["engine", "evaluate"])
+            .arg(&root)
+            .arg("--models")
+            .arg(&models)
+            .output()
+    };
+    let output = evaluate(true).await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (&report["persons"], &report["photos"], &report["measured"]),
+        (&json!(2), &json!(6), &json!(5)),
+        "{report}"
+    );
+    assert_eq!(report["refused"], json!({"NO_FACE": ["biden/grey.jpg"]}));
+    // Pairs: three of Obama's and one of Biden's genuine, six impostor.
+    assert_eq!(report["genuine"]["pairs"], 4);
+    assert_eq!(report["impostor"]["pairs"], 6);
+    assert_eq!(report["fmr"]["errors"], 0, "{report}");
+    assert_eq!(report["fnmr"]["errors"], 0, "{report}");
+    assert_eq!(report["equal"]["rate"], 0.0, "{report}");
+    let threshold = report["threshold"].as_f64().unwrap();
+    assert!(
+        report["genuine"]["min"].as_f64().unwrap() > threshold,
+        "{report}"
+    );
+    assert!(
+        report["impostor"]["max"].as_f64().unwrap() < threshold,
+        "{report}"
+    );
+
+    let output = evaluate(false).await.unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("2 persons, 6 photos: 5 measured, 1 refused"),
+        "{text}"
+    );
+    assert!(text.contains("FMR 0/6 = 0.00% (95% CI 0.00-"), "{text}");
+    assert!(
+        text.contains("refused by NO_FACE: biden/grey.jpg"),
+        "{text}"
+    );
+
+    // A folder without people is said so.
+    let empty = std::env::temp_dir().join(format!("bv-nobody-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = crate::support::bvctl()
+        .args(["engine", "evaluate"])
+        .arg(&empty)
+        .arg("--models")
+        .arg(&models)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("holds no photos"));
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&empty);
 }
