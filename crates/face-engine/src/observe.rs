@@ -8,8 +8,11 @@
 //!    in proportion to the pixels, and a face filling a phone's frame is
 //!    still well over the detector's 80-pixel window at that size. Sizes
 //!    and landmarks are reported in the pixels the capture was sent at.
-//! 2. Faces are detected: none is `NO_FACE`, more than one
-//!    `MULTIPLE_FACES`.
+//! 2. Faces are detected. The user's is the largest; another of comparable
+//!    size ([`COMPARABLE_FACE`]) is `MULTIPLE_FACES`, a much smaller one (a
+//!    badge, a poster) is ignored. None at the work size: the image at twice
+//!    the size is searched once more, and a face found there is too small
+//!    (`POOR_QUALITY`, move closer); none there either is `NO_FACE`.
 //! 3. The face must be whole and large enough: a box more than
 //!    [`MAX_OUTSIDE`] outside the frame, or a landmark outside it, is cut
 //!    off; a face narrower than [`MIN_FACE_SHARE`] of the capture's shorter
@@ -26,7 +29,7 @@ use crate::Rect;
 use crate::pose::{self, Landmarks, MEAN_NOSE_DROP, Point, Pose};
 use crate::quality::{self, Flaw, Quality};
 use crate::template::Embedding;
-use crate::vision::Vision;
+use crate::vision::{Found, Vision};
 
 /// The longest side, in pixels, a capture is analysed at: the size decoding
 /// keeps captures at.
@@ -108,6 +111,56 @@ pub enum Rejection {
     NotEmbedded,
 }
 
+/// A second face narrower than this share of the largest one is not the
+/// user's: a badge or a logo on clothing, a poster, someone far behind. A
+/// second face of comparable size is a second person (`MULTIPLE_FACES`).
+pub const COMPARABLE_FACE: f32 = 0.5;
+
+/// The user's face among those found: the largest, unless another is of
+/// comparable size ([`COMPARABLE_FACE`]).
+fn main_face(mut faces: Vec<Found>) -> Result<Found, Rejection> {
+    let width = |f: &Found| f.rect.right - f.rect.left;
+    faces.sort_by(|a, b| width(b).total_cmp(&width(a)));
+    let Some(largest) = faces.first().map(width) else {
+        return Err(Rejection::NoFace);
+    };
+    let comparable = faces
+        .iter()
+        .filter(|f| width(f) >= COMPARABLE_FACE * largest)
+        .count();
+    if comparable > 1 {
+        return Err(Rejection::MultipleFaces(comparable));
+    }
+    if faces.len() > 1 {
+        tracing::info!(
+            ignored = faces.len() - 1,
+            "smaller faces than the user's ignored (a badge, a poster, someone far behind)"
+        );
+    }
+    Ok(faces.swap_remove(0))
+}
+
+/// Where the detector found no face: the image at twice the size is looked
+/// at once more, since its window is 80 pixels and a face smaller than that
+/// is still a face. Found there, it is too small (`POOR_QUALITY`: move
+/// closer); else there is none. Only a capture without a face pays for it.
+fn smaller_than_the_detector(vision: &Vision, work: &RgbImage, scale: f32) -> Rejection {
+    let _span = tracing::info_span!("detect upsampled").entered();
+    let (w, h) = (work.width() * 2, work.height() * 2);
+    let doubled = imageops::resize(work, w, h, FilterType::Triangle);
+    let faces = vision.faces(&Vision::matrix(&doubled));
+    match faces
+        .iter()
+        .map(|f| (f.rect.right - f.rect.left) / 2.0)
+        .max_by(f32::total_cmp)
+    {
+        Some(width) => Rejection::TooSmall {
+            width: width / scale,
+        },
+        None => Rejection::NoFace,
+    }
+}
+
 /// Measures the one face in a capture.
 pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Rejection> {
     let image = &capture.rgb;
@@ -131,14 +184,16 @@ pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Reject
     let scale = work.width() as f32 / width as f32;
 
     let matrix = Vision::matrix(work);
-    let mut faces = {
+    let faces = {
         let _span = tracing::info_span!("detect", width, height).entered();
         vision.faces(&matrix)
     };
-    let face = match faces.len() {
-        0 => return Err(Rejection::NoFace),
-        1 => faces.remove(0),
-        n => return Err(Rejection::MultipleFaces(n)),
+    let face = match main_face(faces) {
+        Ok(face) => face,
+        Err(Rejection::NoFace) => {
+            return Err(smaller_than_the_detector(vision, work, scale));
+        }
+        Err(other) => return Err(other),
     };
 
     let (ww, wh) = (work.width() as f32, work.height() as f32);

@@ -94,6 +94,76 @@ fn two_faces_side_by_side_are_multiple_faces() {
     assert_eq!(analysis.problems, [Reason::MultipleFaces]);
 }
 
+/// `image` pasted on a grey canvas of `width`×`height`, centred.
+fn on_canvas(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let mut canvas = RgbImage::from_pixel(width, height, Rgb([128, 128, 128]));
+    let x = (i64::from(width) - i64::from(image.width())) / 2;
+    let y = (i64::from(height) - i64::from(image.height())) / 2;
+    image::imageops::replace(&mut canvas, image, x, y);
+    canvas
+}
+
+#[test]
+fn a_much_smaller_second_face_is_ignored_and_a_comparable_one_is_not() {
+    let obama = fixtures::photo("obama.jpg").rgb;
+    let biden = fixtures::photo("biden.jpg").rgb;
+    let main = observe(obama.clone()).unwrap();
+    let main_width = main.face.right - main.face.left;
+    let theirs = observe(biden.clone()).unwrap();
+    let their_width = theirs.face.right - theirs.face.left;
+
+    // Biden's face at a third of Obama's width (a badge, a poster, someone
+    // far behind), in the lower right corner of Obama's photo.
+    let small = fixtures::scaled(&biden, main_width / 3.0 / their_width);
+    let (w, h) = obama.dimensions();
+    let mut composite = obama.clone();
+    image::imageops::replace(
+        &mut composite,
+        &small,
+        i64::from(w - small.width()),
+        i64::from(h - small.height()),
+    );
+    // The detector sees the small face on its own at that size (too small
+    // to be judged in that frame, but found)…
+    let alone = match observe(on_canvas(&small, w, h)) {
+        Ok(o) => o.face.right - o.face.left,
+        Err(Rejection::TooSmall { width }) => width,
+        Err(other) => panic!("the small face is not found on its own: {other:?}"),
+    };
+    assert!(alone < main_width / 2.0, "{alone} against {main_width}");
+    // …and beside Obama's it is not a second person: Obama is measured.
+    let seen = observe(composite).unwrap();
+    assert!((seen.face.left - main.face.left).abs() < 10.0, "{seen:?}");
+    assert!(seen.embedding.similarity(&main.embedding) > 0.9);
+
+    // A second face of comparable size is still a second person.
+    let beside = fixtures::scaled(&biden, main_width * 0.8 / their_width);
+    let mut composite = fixtures::side_by_side(&obama, &on_canvas(&beside, w, h));
+    assert!(matches!(
+        observe(composite.clone()).err(),
+        Some(Rejection::MultipleFaces(2))
+    ));
+    composite = fixtures::side_by_side(&obama, &biden);
+    assert_eq!(observe(composite).err(), Some(Rejection::MultipleFaces(2)));
+}
+
+#[test]
+fn a_face_too_small_for_the_detector_is_poor_quality_not_no_face() {
+    let obama = fixtures::photo("obama.jpg").rgb;
+    let main = observe(obama.clone()).unwrap();
+    let main_width = main.face.right - main.face.left;
+    // The face about 40 pixels wide in a 640×480 frame: under the
+    // detector's 80-pixel window, found only at twice the size.
+    let far = on_canvas(&fixtures::scaled(&obama, 40.0 / main_width), 640, 480);
+    let rejection = observe(far.clone()).err();
+    assert!(
+        matches!(rejection, Some(Rejection::TooSmall { width }) if width < 80.0),
+        "{rejection:?}"
+    );
+    let analysis = analyze(&[(None, fixtures::capture(far))], LivenessMode::None);
+    assert_eq!(analysis.problems, [Reason::PoorQuality]);
+}
+
 #[test]
 fn a_face_cut_off_by_the_frame_is_poor_quality() {
     for name in fixtures::PARTIAL_FACES {
