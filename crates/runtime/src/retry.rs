@@ -19,7 +19,9 @@ use crate::shutdown::Shutdown;
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(3);
 
 /// Delays between reconnection attempts: at once, then 100 ms doubling to
-/// 3 s, with jitter, forever.
+/// 3 s, with jitter, forever. backon adds its jitter (up to the delay again)
+/// after its own cap, so the cap is applied once more here: no delay ever
+/// exceeds [`MAX_RECONNECT_DELAY`] (the logs showed `retry_in=5.58s`).
 pub fn reconnect_backoff() -> impl Iterator<Item = Duration> + Send {
     std::iter::once(Duration::ZERO).chain(
         ExponentialBuilder::default()
@@ -27,7 +29,8 @@ pub fn reconnect_backoff() -> impl Iterator<Item = Duration> + Send {
             .with_max_delay(MAX_RECONNECT_DELAY)
             .with_jitter()
             .without_max_times()
-            .build(),
+            .build()
+            .map(|delay| delay.min(MAX_RECONNECT_DELAY)),
     )
 }
 
@@ -113,13 +116,18 @@ mod tests {
 
     #[test]
     fn the_first_retry_is_immediate_and_later_ones_are_capped() {
-        let delays: Vec<Duration> = reconnect_backoff().take(20).collect();
+        let delays: Vec<Duration> = reconnect_backoff().take(200).collect();
         assert_eq!(delays[0], Duration::ZERO);
         assert!(delays[1] >= Duration::from_millis(100));
-        // Jitter adds at most the delay again.
+        // Jittered, never past the documented cap, and reaching it.
         assert!(
-            delays.iter().all(|d| *d <= MAX_RECONNECT_DELAY * 2),
+            delays.iter().all(|d| *d <= MAX_RECONNECT_DELAY),
             "{delays:?}"
+        );
+        assert!(delays[100..].iter().any(|d| *d == MAX_RECONNECT_DELAY));
+        assert!(
+            delays[1..10].windows(2).any(|w| w[0] != w[1]),
+            "jittered: {delays:?}"
         );
     }
 
