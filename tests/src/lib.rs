@@ -16,6 +16,7 @@ pub mod journey;
 pub mod otlp;
 pub mod poll;
 pub mod ports;
+pub mod rabbit_cluster;
 pub mod receiver;
 pub mod smtp;
 pub mod telemetry;

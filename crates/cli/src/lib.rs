@@ -26,7 +26,8 @@ pub use token::issue_token;
 #[derive(Parser, Debug)]
 #[command(
     name = "bvctl",
-    version,
+    // `bvctl 0.1.0 (commit 162b491)`, like the services' `--version`.
+    version = bv_runtime::build_info::VERSION_LINE,
     about = "Operate the biometric validation service"
 )]
 pub struct Cli {

@@ -26,12 +26,30 @@ use crate::settings::{AmqpSettings, redact};
 use crate::shutdown::Shutdown;
 
 /// Opens one connection, with the configured heartbeat and connect timeout
-/// unless the URL sets its own.
+/// unless the URL sets its own: to the first broker of `amqp.url` that
+/// answers, so that when a cluster node dies the service is connected to
+/// another at once (its reconnect's first try comes without delay).
 pub async fn connect(settings: &AmqpSettings, name: &str) -> lapin::Result<Connection> {
+    let mut last = None;
+    for url in settings.urls() {
+        match connect_one(settings, url, name).await {
+            Ok(conn) => return Ok(conn),
+            Err(err) => {
+                tracing::debug!(broker = %redact(url), error = %err, "broker not reachable; trying the next");
+                last = Some(err);
+            }
+        }
+    }
+    Err(last.unwrap_or(lapin::Error::from(
+        lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+    )))
+}
+
+async fn connect_one(settings: &AmqpSettings, url: &str, name: &str) -> lapin::Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(name.into());
     // The settings checked the URL; should it not parse, lapin says why.
-    let Ok(mut uri) = settings.url.parse::<lapin::uri::AMQPUri>() else {
-        return Connection::connect(&settings.url, props).await;
+    let Ok(mut uri) = url.parse::<lapin::uri::AMQPUri>() else {
+        return Connection::connect(url, props).await;
     };
     let query = &mut uri.query;
     query.heartbeat = query.heartbeat.or(Some(
@@ -50,7 +68,7 @@ pub async fn connect_with_retry(
     name: &str,
     shutdown: &Shutdown,
 ) -> Option<Connection> {
-    let what = format!("connecting to RabbitMQ at {}", redact(&settings.url));
+    let what = format!("connecting to RabbitMQ at {}", settings.redacted_urls());
     until_ok(&what, None, shutdown, || connect(settings, name))
         .await
         .ok()

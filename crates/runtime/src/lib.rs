@@ -1,8 +1,10 @@
 //! What every binary of the service needs at run time: settings loading,
 //! telemetry, the AMQP connection and topology, trace-context propagation
-//! over AMQP headers, retrying with backoff, graceful shutdown, and the process life around them.
+//! over AMQP headers, retrying with backoff, graceful shutdown, and the process life around them
+//! (with `--version`, from [`build_info`]).
 
 pub mod amqp;
+pub mod build_info;
 pub mod metrics;
 pub mod progress;
 pub mod propagation;

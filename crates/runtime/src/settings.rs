@@ -185,7 +185,8 @@ impl Validate for DatabaseSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpSettings {
-    /// `amqp://user:pass@host:port/vhost`.
+    /// `amqp://user:pass@host:port/vhost`, or several separated by commas
+    /// (the nodes of a cluster), tried in order at every (re)connection.
     pub url: String,
     /// Prefix of every exchange and queue name (`bv` → `bv.commands`, …).
     pub prefix: String,
@@ -207,13 +208,31 @@ pub struct AmqpSettings {
     pub connect_timeout: Duration,
 }
 
+impl AmqpSettings {
+    /// The brokers of `amqp.url`, in the order they are tried: one URL, or
+    /// several separated by commas (the nodes of a cluster).
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        self.url.split(',').map(str::trim).filter(|u| !u.is_empty())
+    }
+
+    /// The brokers, passwords hidden, for messages.
+    pub fn redacted_urls(&self) -> String {
+        self.urls().map(redact).collect::<Vec<_>>().join(", ")
+    }
+}
+
 impl Validate for AmqpSettings {
     fn validate(&self) -> Result<(), SettingError> {
-        if self.url.parse::<lapin::uri::AMQPUri>().is_err() {
-            return Err(SettingError::new(
-                "amqp.url",
-                format!("`{}` is not an amqp:// or amqps:// URL", redact(&self.url)),
-            ));
+        if self.urls().next().is_none() {
+            return Err(SettingError::new("amqp.url", "is required"));
+        }
+        for url in self.urls() {
+            if url.parse::<lapin::uri::AMQPUri>().is_err() {
+                return Err(SettingError::new(
+                    "amqp.url",
+                    format!("`{}` is not an amqp:// or amqps:// URL", redact(url)),
+                ));
+            }
         }
         if self.prefix.is_empty()
             || !self
@@ -562,6 +581,25 @@ mod tests {
         let err = check_sections(DEFAULTS, &vars(&["BV__AMQPP__URL"])).unwrap_err();
         assert!(err.to_string().contains("BV__AMQPP__URL"), "{err}");
         assert!(err.to_string().contains("amqp, database"), "{err}");
+    }
+
+    #[test]
+    fn several_brokers_are_tried_in_order_and_each_is_checked() {
+        let s = load_with(&[(
+            "amqp.url",
+            "amqp://u:p@127.0.0.1:5681/%2f, amqp://u:p@127.0.0.1:5682/%2f".into(),
+        )])
+        .unwrap();
+        assert_eq!(
+            s.amqp.urls().collect::<Vec<_>>(),
+            [
+                "amqp://u:p@127.0.0.1:5681/%2f",
+                "amqp://u:p@127.0.0.1:5682/%2f"
+            ]
+        );
+        assert!(!s.amqp.redacted_urls().contains(":p@"));
+        let err = load_with(&[("amqp.url", "amqp://h/%2f,http://x".into())]).unwrap_err();
+        assert!(err.to_string().contains("http://x"), "{err}");
     }
 
     #[test]

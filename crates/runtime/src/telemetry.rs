@@ -10,18 +10,27 @@
 //! tokio runtime, so the exporter uses reqwest's blocking client (an async
 //! client there panics on its first export). `OTEL_SERVICE_NAME` and
 //! `OTEL_RESOURCE_ATTRIBUTES` are honoured; the binary's name is the service
-//! name only when `OTEL_SERVICE_NAME` is unset.
+//! name only when `OTEL_SERVICE_NAME` is unset, and the release
+//! ([`crate::build_info::VERSION`]) the `service.version` unless
+//! `OTEL_RESOURCE_ATTRIBUTES` names one.
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::resource::{
+    EnvResourceDetector, SdkProvidedResourceDetector, TelemetryResourceDetector,
+};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::settings::TelemetrySettings;
+
+/// The semantic conventions' `service.version` resource attribute.
+const SERVICE_VERSION: &str = "service.version";
 
 /// Keeps the tracer provider alive; [`Telemetry::shutdown`] flushes it.
 pub struct Telemetry {
@@ -66,10 +75,18 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     Ok(telemetry)
 }
 
-/// The resource describing this process: `OTEL_RESOURCE_ATTRIBUTES`, and
-/// `OTEL_SERVICE_NAME` or else `service`.
+/// The resource describing this process: `OTEL_RESOURCE_ATTRIBUTES` over
+/// `service.version` (the release), and `OTEL_SERVICE_NAME` or else
+/// `service`.
 pub fn resource(service: &str) -> Resource {
-    let builder = Resource::builder();
+    // Resource::builder()'s detectors, over the version (a later source wins).
+    let builder = Resource::builder_empty()
+        .with_attribute(KeyValue::new(SERVICE_VERSION, crate::build_info::VERSION))
+        .with_detectors(&[
+            Box::new(SdkProvidedResourceDetector),
+            Box::new(TelemetryResourceDetector),
+            Box::new(EnvResourceDetector::new()),
+        ]);
     if std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.is_empty()) {
         builder.build()
     } else {

@@ -34,7 +34,6 @@ use crate::dead_letter::{self, Why};
 use crate::incoming::{Incoming, decode};
 use crate::metrics::Metrics;
 use crate::persist::{Outcome, persist_cached};
-use crate::reply;
 use crate::settings::WorkerSettings;
 
 /// What every consumer shares.
@@ -53,6 +52,8 @@ pub struct Context {
     pub biometrics: bv_runtime::BiometricsSettings,
     /// Projects and flows kept between batches (verified on use).
     pub references: crate::references::References,
+    /// Answers to the commands that ask for one, on their own connection.
+    pub replies: crate::reply::Replier,
 }
 
 /// Runs one consumer until shutdown (`Ok`) or a broker error (`Err`).
@@ -291,7 +292,8 @@ async fn finish(
     };
     span.record("bv.outcome", answer.kind());
     ctx.metrics.processed(answer.kind());
-    reply::answer(channel, &item.delivery, &answer).await
+    ctx.replies.answer(&item.delivery, &answer).await;
+    Ok(())
 }
 
 impl Context {

@@ -86,6 +86,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         sessions: sessions.clone(),
         biometrics: settings.biometrics.clone(),
         references: references::References::default(),
+        replies: reply::Replier::new(settings.amqp.clone()),
     });
 
     let sweeper = tokio::spawn(sweep_expired(

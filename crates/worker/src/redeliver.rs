@@ -19,7 +19,6 @@ use lapin::types::FieldTable;
 
 use crate::consumer::{Context, open_channel};
 use crate::dead_letter::{self, Why};
-use crate::reply;
 
 /// Consumes redeliver commands until shutdown (`Ok`) or a broker error.
 pub async fn consume(
@@ -64,7 +63,7 @@ pub async fn consume(
             dead_letter::publish(&channel, &delivery, why).await?;
             ctx.metrics.dead_lettered.inc();
         }
-        reply::answer(&channel, &delivery, &outcome).await?;
+        ctx.replies.answer(&delivery, &outcome).await;
         delivery.acker.ack(BasicAckOptions::default()).await?;
     }
     let _ = channel.close(200, "shutdown".into()).await;

@@ -3,6 +3,7 @@
 mod abuse;
 mod amqp;
 mod biometrics;
+mod broker_cluster;
 mod browser;
 mod browser_face;
 mod cli;
@@ -20,6 +21,7 @@ mod liveness;
 mod metrics;
 mod rate_limits;
 mod references;
+mod release;
 mod support;
 mod telemetry;
 mod tenancy;

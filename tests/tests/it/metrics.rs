@@ -133,4 +133,15 @@ async fn both_services_expose_openmetrics_with_latency_histograms() {
     }
     family(&worker, "bv_worker_commands", "counter");
     family(&worker, "bv_worker_delivery_backlog", "gauge");
+
+    // Both name the release and commit they were built from.
+    let built = [
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("commit", bv_runtime::build_info::COMMIT),
+    ];
+    for families in [&ingress, &worker] {
+        let info = family(families, "bv_build_info", "gauge");
+        assert_eq!(sample(info, "bv_build_info", &built), Some(1.0));
+        assert_eq!(info["samples"].as_array().unwrap().len(), 1);
+    }
 }

@@ -184,6 +184,15 @@ async fn traces_reach_a_real_otlp_collector_from_both_services() {
         Some("e2e"),
         "OTEL_RESOURCE_ATTRIBUTES is honoured"
     );
+    // Both services name their release.
+    for service in ["bv-ingress", "bv-worker"] {
+        let span = spans.iter().find(|s| s.service == service).unwrap();
+        assert_eq!(
+            span.resource.get("service.version").map(String::as_str),
+            Some(env!("CARGO_PKG_VERSION")),
+            "{service}"
+        );
+    }
 
     // The semantic conventions an operator's backend understands.
     let named = |prefix: &str| spans.iter().find(|s| s.name.starts_with(prefix)).unwrap();

@@ -48,7 +48,6 @@ use uuid::Uuid;
 
 use crate::consumer::{Context, open_channel, process_span};
 use crate::dead_letter::{self, Why};
-use crate::reply;
 
 /// What the biometric role holds besides the database: its engines (the
 /// face models loaded once) and the keys sealing enrolled templates.
@@ -289,7 +288,9 @@ impl Served<'_> {
         dead_letter::publish_body(self.channel, delivery, &without_images(&delivery.data), why)
             .await?;
         ctx.metrics.dead_lettered.inc();
-        reply::answer(self.channel, delivery, &ValidateOutcome::Rejected(err)).await?;
+        ctx.replies
+            .answer(delivery, &ValidateOutcome::Rejected(err))
+            .await;
         delivery.acker.ack(BasicAckOptions::default()).await?;
         Ok(())
     }
@@ -341,7 +342,7 @@ impl Served<'_> {
                 .await?;
             ctx.metrics.dead_lettered.inc();
         }
-        reply::answer(self.channel, delivery, &outcome).await?;
+        ctx.replies.answer(delivery, &outcome).await;
         delivery.acker.ack(BasicAckOptions::default()).await?;
         Ok(())
     }
