@@ -6,13 +6,23 @@
 #   2. every docs/schemas/*.json against its metaschema (check-jsonschema);
 #   3. the worked examples: each message example in the AsyncAPI document
 #      against its payload schema file and its headers schema, plus each
-#      schema file's own `examples`.
-# Needs node/npm and python3; fetches the tools from npm and PyPI on first use.
+#      schema file's own `examples`;
+#   4. the alerting rules: `promtool check rules` and `promtool test rules`
+#      (deploy/prometheus/), promtool from Debian's `prometheus` package;
+#   5. scripts/monitoring.py check: the PrometheusRule is the rules file, every
+#      alert has its runbook and tests, the Grafana dashboard is what
+#      deploy/grafana/dashboard.py builds with Grafana's Foundation SDK (pinned,
+#      hashed in tools/docs-check/requirements.txt) and reads back through its
+#      model, and every metric the rules and panels name exists.
+# Needs node/npm and python3; fetches the tools from npm and PyPI on first use,
+# and promtool with apt-get (as root) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ASYNCAPI_CLI_VERSION=6.2.0 # as in tools/docs-check/package.json; declares Node >= 24 but validates correctly on Node 20 (npm warns EBADENGINE)
 CHECK_JSONSCHEMA_VERSION=0.39.0
+GRAFANA_SDK_VERSION='1769699379!11.6.0' # as in tools/docs-check/requirements.txt
+PROMTOOL_MIN_VERSION=2.42 # Debian bookworm's prometheus package
 
 TOOLS=var/tools
 NODE_PREFIX=$TOOLS/node
@@ -48,6 +58,44 @@ if [[ "$(check-jsonschema --version 2>/dev/null || true)" != *" $CHECK_JSONSCHEM
   step "installing check-jsonschema==$CHECK_JSONSCHEMA_VERSION (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check \
     "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+fi
+
+installed_sdk() {
+  python3 -c "import importlib.metadata as m; print(m.version('grafana_foundation_sdk'))" 2>/dev/null || true
+}
+if [[ "$(installed_sdk)" != "$GRAFANA_SDK_VERSION" ]]; then
+  step "installing grafana-foundation-sdk==$GRAFANA_SDK_VERSION (PyPI, --require-hashes)"
+  python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
+    -r tools/docs-check/requirements.txt
+fi
+
+# promtool comes with Debian's prometheus package, whose scripts would start
+# the Prometheus server (listening on :9090, the worker's default metrics port):
+# a policy-rc.d keeps them from starting it while it installs, and a systemd
+# host gets the unit disabled. Only promtool is used.
+promtool_recent() {
+  local v
+  v=$(promtool --version 2>/dev/null | sed -n 's/^promtool, version \([0-9]*\.[0-9]*\).*/\1/p')
+  [[ -n "$v" ]] && printf '%s\n%s\n' "$PROMTOOL_MIN_VERSION" "$v" | sort -V -C
+}
+if ! promtool_recent; then
+  if ! command -v apt-get >/dev/null 2>&1 || [[ "$(id -u)" != 0 ]]; then
+    echo "docs-check: needs promtool >= $PROMTOOL_MIN_VERSION (Debian: apt-get install prometheus)" >&2
+    exit 1
+  fi
+  step "installing promtool (Debian's prometheus package, its server not started)"
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+  promtool_recent || { echo "docs-check: promtool >= $PROMTOOL_MIN_VERSION is still missing" >&2; exit 1; }
 fi
 
 step "AsyncAPI document: asyncapi validate docs/asyncapi.yaml ($("$ASYNCAPI" --version | head -n1 | cut -d' ' -f1))"
@@ -108,5 +156,14 @@ for path in sorted((docs / "schemas").glob("*.json")):
 print(f"{checked} checks, {failures} failed")
 sys.exit(1 if failures else 0)
 EOF
+
+step "alerting rules: promtool check rules deploy/prometheus/rules.yaml ($(promtool --version | head -n1 | cut -d' ' -f3))"
+promtool check rules deploy/prometheus/rules.yaml
+
+step "alert tests: promtool test rules deploy/prometheus/rules.test.yaml"
+promtool test rules deploy/prometheus/rules.test.yaml
+
+step "PrometheusRule, runbooks, tests per alert, Grafana dashboard, metric names: scripts/monitoring.py check"
+python3 scripts/monitoring.py check
 
 step "docs-check: all passed"

@@ -81,6 +81,10 @@ pub struct Publisher {
     waiters: Waiters,
     names: Names,
     metrics: Arc<Metrics>,
+    /// Asks the session to start over (see [`Publisher::renew`]), and when
+    /// it last did.
+    renew: tokio::sync::Notify,
+    renewed: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Removes a waiter however its request ends.
@@ -109,6 +113,8 @@ impl Publisher {
             waiters: Mutex::new(HashMap::new()),
             names: Names::new(&settings.prefix),
             metrics,
+            renew: tokio::sync::Notify::new(),
+            renewed: std::sync::Mutex::new(None),
         });
         let task = tokio::spawn(publisher.clone().maintain(settings, shutdown));
         (publisher, task)
@@ -197,7 +203,10 @@ impl Publisher {
                 Ok(Confirmation::Ack(Some(_))) => Err(SendError::NotConfirmed(
                     "the command queue does not exist (message returned)".into(),
                 )),
-                Ok(other) => Err(SendError::NotConfirmed(format!("{other:?}"))),
+                Ok(other) => {
+                    self.renew();
+                    Err(SendError::NotConfirmed(format!("{other:?}")))
+                }
                 Err(e) => Err(SendError::NotConfirmed(e.to_string())),
             }
         };
@@ -226,6 +235,24 @@ impl Publisher {
             Ok(Ok(answer)) => Ok(Sent::Answered(answer)),
             _ => Ok(Sent::Queued),
         }
+    }
+
+    /// Starts the session over, at most once a second, after the broker
+    /// nacked a command. Seen with a three-node cluster: a channel opened
+    /// while a quorum queue's leader was being re-elected (its node had just
+    /// died) went on nacking every publish until that node came back, while
+    /// a new channel publishes to the new leader.
+    fn renew(&self) {
+        let Ok(mut renewed) = self.renewed.lock() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if renewed.is_some_and(|at| now.duration_since(at) < Duration::from_secs(1)) {
+            return;
+        }
+        *renewed = Some(now);
+        tracing::warn!("the broker nacked a command; opening a new session");
+        self.renew.notify_one();
     }
 
     /// Keeps a session up until shutdown; without one, sends answer 503.
@@ -272,6 +299,8 @@ impl Publisher {
             let next = tokio::select! {
                 next = replies.next() => next,
                 _ = shutdown.wait() => return Ok(()),
+                // A clean end: the next session starts at once.
+                _ = self.renew.notified() => return Ok(()),
             };
             let delivery = match next {
                 Some(Ok(d)) => d,
