@@ -9,6 +9,7 @@ test: ## the whole suite against real RabbitMQ and PostgreSQL
 
 lint: ## formatting, clippy and unused dependencies, as CI would want them
 	cargo fmt --all --check
+	@scripts/models.sh # the face engine's native libraries, which clippy compiles against
 	cargo clippy --workspace --all-targets -- -D warnings
 	command -v cargo-machete >/dev/null || cargo install --locked cargo-machete
 	cargo machete

@@ -25,3 +25,4 @@ mod release;
 mod support;
 mod telemetry;
 mod tenancy;
+mod webhook_examples;
