@@ -14,7 +14,7 @@ use bv_runtime::{
 };
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
@@ -28,9 +28,10 @@ pub struct Settings {
 }
 
 /// `[http]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
+    #[schemars(with = "String")]
     pub addr: SocketAddr,
     /// The header a trusted proxy in front of the ingress puts the client's
     /// address in (e.g. `x-forwarded-for`); its rightmost address, the one
@@ -60,7 +61,7 @@ impl HttpSettings {
 /// `[rate_limits]`: token buckets per session, client address and client,
 /// and the validate requests one ingress holds at once. See
 /// [`crate::limits`].
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// The end user's endpoints, per validation (its verified session).
@@ -81,6 +82,7 @@ pub struct RateLimitSettings {
     /// How long a validate request's body may take to arrive (else `408`):
     /// a body sent slowly would hold its slot.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub validate_body_timeout: Duration,
 }
 
@@ -167,11 +169,12 @@ fn limit(prefix: &str, rate: &str, burst: u32) -> Result<Option<Limit>, SettingE
 }
 
 /// `[ingress]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngressSettings {
     /// How long `POST` waits for the worker before answering `202 Accepted`.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub reply_timeout: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,

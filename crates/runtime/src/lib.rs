@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod progress;
 pub mod propagation;
 pub mod retry;
+pub mod schema;
 pub mod service;
 pub mod session;
 pub mod settings;

@@ -128,7 +128,7 @@ pub fn load_from<T: DeserializeOwned + Validate>(
 }
 
 /// `[database]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `postgres://…` or `sqlite://path`.
@@ -139,12 +139,14 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
     /// Opening one connection; twice this is the longest wait for a free one.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     pub connect_timeout: Duration,
     /// The longest one statement may run (PostgreSQL `statement_timeout`);
     /// a unit of work (a batch, a claim) that takes twice this is abandoned
     /// as if the database were down, so a half-open connection cannot hang
     /// a consumer or the dispatcher.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     pub statement_timeout: Duration,
 }
 
@@ -182,7 +184,7 @@ impl Validate for DatabaseSettings {
 }
 
 /// `[amqp]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpSettings {
     /// `amqp://user:pass@host:port/vhost`, or several separated by commas
@@ -197,14 +199,17 @@ pub struct AmqpSettings {
     pub dead_letter_max_length: u32,
     /// How long a dead letter is kept (`x-message-ttl`) before it is dropped.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     pub dead_letter_ttl: Duration,
     /// AMQP heartbeat asked of the broker (a `heartbeat=` in the URL wins): a
     /// connection whose peer stopped answering (half-open) is noticed after
     /// about twice this, reconnected, and `/readyz` fails meanwhile.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     pub heartbeat: Duration,
     /// Opening a connection (a `connection_timeout=` in the URL wins).
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     pub connect_timeout: Duration,
 }
 
@@ -268,12 +273,13 @@ impl Validate for AmqpSettings {
 }
 
 /// `[auth]`: how bearer tokens are checked (ingress) and issued (bvctl).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// HS256 shared secret. One of `jwt_secret` or `jwt_public_key` is
     /// required. Wrapped so that `Debug` never prints it.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub jwt_secret: Option<SecretString>,
     /// RS256 public key (PEM) checking tokens signed by an external issuer.
     #[serde(default)]
@@ -320,7 +326,7 @@ impl Validate for AuthSettings {
 }
 
 /// `[telemetry]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetrySettings {
     /// OTLP/HTTP collector base URL (e.g. `http://collector:4318`); without
@@ -359,15 +365,17 @@ impl Validate for TelemetrySettings {
 }
 
 /// `[webhooks]`: used by the worker (allow-list) and bvctl (rotation overlap).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     /// Networks a webhook may target although they are not public addresses
     /// (CIDRs, or single addresses), parsed when the settings load.
     #[serde(deserialize_with = "networks")]
+    #[schemars(with = "Vec<String>")]
     pub allowed_cidrs: Vec<ipnet::IpNet>,
     /// How long a rotated-out signing secret keeps signing.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     pub secret_overlap: Duration,
 }
 
@@ -396,7 +404,7 @@ impl Validate for WebhookSettings {
 }
 
 /// `[links]`: where the hosted page lives (both binaries make its link).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSettings {
     /// The hosted page of a validation is `<base_url>/<_id>`; its link adds
@@ -426,17 +434,20 @@ impl Validate for LinkSettings {
 
 /// `[biometrics]`: completing a validation, for both binaries: the keys that
 /// sign session tokens and results, lifetimes, and the limits on captures.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BiometricsSettings {
     /// Ed25519 keys as `kid:seed[,kid:seed…]` (`bvctl keys generate` makes
     /// one); the first signs, all are published in the JWKS.
+    #[schemars(with = "String")]
     pub signing_keys: SecretString,
     /// A session token's lifetime when the validation has no `expiresAt`.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     pub session_ttl: Duration,
     /// How long a liveness challenge may be answered.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "crate::schema::duration")]
     pub challenge_ttl: Duration,
     /// Largest image, decoded from base64.
     pub max_image_bytes: usize,
@@ -448,6 +459,7 @@ pub struct BiometricsSettings {
     /// AES-256-GCM keys sealing face templates at rest, `kid:key[,kid:key…]`
     /// (`bvctl keys generate --template`); the first seals, all open.
     /// Required by the worker's biometric role; the ingress never reads it.
+    #[schemars(with = "String")]
     pub template_keys: SecretString,
     /// The face engine's model files (`scripts/models.sh` fetches them).
     pub models_dir: String,

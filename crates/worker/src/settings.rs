@@ -11,7 +11,7 @@ use bv_runtime::{
 };
 use serde::Deserialize;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 pub struct Settings {
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
@@ -25,10 +25,11 @@ pub struct Settings {
 }
 
 /// `[worker]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
     /// Health and metrics endpoint (`/healthz`, `/readyz`, `/metrics`).
+    #[schemars(with = "String")]
     pub http_addr: SocketAddr,
     /// Unacknowledged messages the broker sends each consumer ahead.
     pub prefetch: u16,
@@ -39,9 +40,11 @@ pub struct WorkerSettings {
     /// How long a batch is retried while the database is unavailable before its
     /// messages are returned to the queue.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub db_retry_max: Duration,
     /// How often validations left `new` past `expiresAt` are marked `expired`.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub expiry_sweep_interval: Duration,
     /// Consume create commands (and redeliver commands): the API's role.
     /// `false` with `biometrics` makes a worker of the biometric role only.
@@ -59,31 +62,38 @@ pub struct WorkerSettings {
 }
 
 /// `[delivery]`: the retry schedule and the dispatcher's pace.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverySettings {
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub initial_delay: Duration,
     pub factor: f32,
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub max_delay: Duration,
     /// Retries end this long after the schedule began.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub max_age: Duration,
     /// Attempts per schedule; 0 means only `max_age` ends retries.
     pub max_attempts: u32,
     /// One HTTP request or SMTP transaction.
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub timeout: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub lease: Duration,
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub poll_interval: Duration,
     pub concurrency: u16,
     /// Webhook attempts in flight to one host (host:port) at most, so a slow
     /// receiver cannot hold every slot.
     pub per_host_concurrency: u16,
     #[serde(with = "humantime_serde")]
+    #[schemars(schema_with = "bv_runtime::schema::duration")]
     pub retry_after_max: Duration,
 }
 
@@ -95,6 +105,20 @@ pub enum EmailTransport {
     Smtp,
     /// `.eml` files in `email.file_dir` (the embedded default).
     File,
+}
+
+impl schemars::JsonSchema for EmailTransport {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EmailTransport".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "How emails leave the worker: `smtp` (email.smtp_url) or `file` (.eml files in email.file_dir).",
+            "type": "string",
+            "enum": ["smtp", "file"]
+        })
+    }
 }
 
 impl TryFrom<String> for EmailTransport {
@@ -112,13 +136,14 @@ impl TryFrom<String> for EmailTransport {
 }
 
 /// `[email]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailSettings {
     pub transport: EmailTransport,
     /// lettre's URL form: `smtp://user:pass@host:587?tls=required`,
     /// `smtps://host:465`, …; it holds the SMTP password, so `Debug` never
     /// prints it.
+    #[schemars(with = "String")]
     pub smtp_url: SecretString,
     pub file_dir: String,
     pub from: String,

@@ -8,6 +8,7 @@ mod browser;
 mod browser_face;
 mod cli;
 mod cluster;
+mod config_schema;
 mod crash;
 mod create;
 mod deliveries;
