@@ -14,6 +14,9 @@ if ! python3 -c 'import aiosmtpd, prometheus_client, joserfc' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
     -r tests/requirements.txt
 fi
+# The webhook examples (tests/tests/it/webhook_examples.rs): Node and Python
+# packages pinned by integrity hash / sha256, Go from Debian. A no-op once installed.
+examples/webhooks/install.sh
 # The browser tests drive Debian's headless Chromium through chromedriver and
 # make the fake camera's video with ffmpeg (tests/src/browser.rs).
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! command -v ffmpeg >/dev/null 2>&1; then

@@ -1,0 +1,3 @@
+module bv-webhook-receiver
+
+go 1.19
