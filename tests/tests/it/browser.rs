@@ -708,3 +708,53 @@ async fn one_of(client: &Client, texts: &[&str]) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_going_too_fast_is_told_to_wait_in_their_language() {
+    // One validation may make 2 calls at once, then one a minute.
+    let app = TestApp::spawn_with(
+        Options::default()
+            .with("rate_limits.session_burst", "2")
+            .with("rate_limits.session_rate", "1/min"),
+    )
+    .await;
+    app.seed(CLIENT, "project_123456789", "flow_123456789", "onboarding")
+        .await;
+    let started = app.start(CLIENT, &request(json!({"language": "es"}))).await;
+    // The link's allowance spent (as a page reloaded again and again would).
+    for _ in 0..2 {
+        let path = format!("/v2/biometric-validations/{}", started.id);
+        assert_eq!(app.get(&started.token, &path).await.status(), 200);
+    }
+    let browser = Browser::start().await;
+    let client = browser.session(None).await;
+    client.goto(&link(&app, &started)).await.unwrap();
+    visible(&client, "#use-photo", SHORT).await;
+    client
+        .find(Locator::Id("use-photo"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading_contains(&client, "Ve un poco más despacio", SHORT).await;
+    let text = client
+        .find(Locator::Id("message-text"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("Fueron demasiados intentos en poco tiempo. Espera")
+            && text.contains("segundos y vuelve a intentarlo"),
+        "{text}"
+    );
+    let action = client.find(Locator::Id("message-action")).await.unwrap();
+    assert!(
+        !action.is_enabled().await.unwrap(),
+        "the action waits for the allowance to come back"
+    );
+    screenshot(&client, "too-fast-es").await;
+    client.close().await.unwrap();
+}
