@@ -18,6 +18,7 @@ pub mod poll;
 pub mod ports;
 pub mod rabbit_cluster;
 pub mod receiver;
+pub mod slow_body;
 pub mod smtp;
 pub mod telemetry;
 pub mod tokens;

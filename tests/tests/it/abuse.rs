@@ -15,6 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bv_contract::amqp::{Names, VALIDATE_MESSAGE_TYPE, VALIDATE_ROUTING_KEY};
 use bv_e2e::journey::{Started, jpeg};
+use bv_e2e::slow_body::SlowValidate;
 use bv_e2e::{Options, TestApp, amqp_connect, count_rows, eventually, seed_request};
 use futures::StreamExt;
 use image::{ExtendedColorType, ImageEncoder};
@@ -76,6 +77,22 @@ fn unlimited() -> Vec<(&'static str, String)> {
         ("rate_limits.ip_rate", "off".into()),
         ("rate_limits.validate_in_flight_per_session", "16".into()),
     ]
+}
+
+/// The client's project and a `login` flow whose liveness is `passive`: one
+/// capture per attempt, no challenge.
+async fn seed_passive(app: &TestApp) {
+    app.seed(CLIENT, PROJECT, FLOW, "login").await;
+    bv_store::flows::set_settings(
+        &app.db,
+        FLOW,
+        Some(bv_contract::LivenessMode::Passive),
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap();
 }
 
 /// The seed's request for a `validation` without email or webhook.
@@ -152,17 +169,7 @@ fn flood_body(element: &str, size: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_of_millions_of_elements_costs_the_ingress_no_more_than_its_size() {
     let app = TestApp::spawn().await;
-    app.seed(CLIENT, PROJECT, FLOW, "login").await;
-    bv_store::flows::set_settings(
-        &app.db,
-        FLOW,
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    seed_passive(&app).await;
     let port = bv_e2e::ports::reserve_port();
     let mut ingress = spawn_ingress(&app, port, &unlimited(), &[]).await;
     let base = format!("http://127.0.0.1:{port}");
@@ -308,17 +315,7 @@ async fn heavy_frames_are_refused_before_they_are_decoded_and_a_closed_validatio
 #[tokio::test(flavor = "multi_thread")]
 async fn a_truncated_capture_is_invalid_and_uses_no_attempt() {
     let app = TestApp::spawn().await;
-    app.seed(CLIENT, PROJECT, FLOW, "login").await;
-    bv_store::flows::set_settings(
-        &app.db,
-        FLOW,
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    seed_passive(&app).await;
     let s = app.start(CLIENT, &request("truncated")).await;
     let whole = STANDARD.decode(jpeg()).unwrap();
     let cut = STANDARD.encode(&whole[..whole.len() - 60]);
@@ -433,17 +430,7 @@ fn command(s: &Started, image: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_worker_decodes_one_reduced_frame_at_a_time_within_its_budget() {
     let app = TestApp::spawn_with(Options::default().without_worker()).await;
-    app.seed(CLIENT, PROJECT, FLOW, "login").await;
-    bv_store::flows::set_settings(
-        &app.db,
-        FLOW,
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    seed_passive(&app).await;
     let mut worker = spawn_worker(&app, &[]);
     assert!(
         eventually(Duration::from_secs(20), || async {
@@ -517,17 +504,7 @@ async fn the_worker_decodes_one_reduced_frame_at_a_time_within_its_budget() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_that_keeps_stopping_workers_is_refused_without_its_images() {
     let app = TestApp::spawn_with(Options::default().without_worker()).await;
-    app.seed(CLIENT, PROJECT, FLOW, "login").await;
-    bv_store::flows::set_settings(
-        &app.db,
-        FLOW,
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    seed_passive(&app).await;
     let names = app.prefix.names();
     // Creates go through a worker that is then stopped.
     let mut setup = spawn_worker(&app, &[]);
@@ -705,17 +682,7 @@ async fn forged_tokens_are_unauthorised_and_nbf_is_honoured() {
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_carrying_tokens_or_signatures_are_not_cached() {
     let app = TestApp::spawn().await;
-    app.seed(CLIENT, PROJECT, FLOW, "login").await;
-    bv_store::flows::set_settings(
-        &app.db,
-        FLOW,
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    seed_passive(&app).await;
     let created = app.post(&app.token(CLIENT), &request("cached")).await;
     assert_eq!(created.status(), 201);
     assert_eq!(created.headers()["cache-control"], "no-store");
@@ -752,27 +719,6 @@ async fn answers_carrying_tokens_or_signatures_are_not_cached() {
     assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
 }
 
-/// Starts a validate request whose body arrives only in part: it holds its
-/// validation's and the ingress's slots until the rest comes or its time
-/// runs out. Returns the connection (to finish or read it).
-async fn slow_validate(base_url: &str, token: &str) -> (tokio::net::TcpStream, Vec<u8>) {
-    use tokio::io::AsyncWriteExt;
-    let body = serde_json::to_vec(&json!({"os": "web", "image": jpeg()})).unwrap();
-    let (first, rest) = body.split_at(body.len() / 2);
-    let addr = base_url.trim_start_matches("http://");
-    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /v2/biometric-validations/validate HTTP/1.1\r\nHost: {addr}\r\n\
-         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    slow.write_all(head.as_bytes()).await.unwrap();
-    slow.write_all(first).await.unwrap();
-    slow.flush().await.unwrap();
-    (slow, rest.to_vec())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn one_link_cannot_hold_every_validate_slot_nor_hold_one_forever() {
     let app = TestApp::spawn_with(
@@ -782,17 +728,7 @@ async fn one_link_cannot_hold_every_validate_slot_nor_hold_one_forever() {
             .with("rate_limits.validate_body_timeout", "2s"),
     )
     .await;
-    app.seed(CLIENT, PROJECT, FLOW, "login").await;
-    bv_store::flows::set_settings(
-        &app.db,
-        FLOW,
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    seed_passive(&app).await;
     let attacker = app.start(CLIENT, &request("slowloris")).await;
     let other = app.start(CLIENT, &request("genuine")).await;
 
@@ -800,7 +736,7 @@ async fn one_link_cannot_hold_every_validate_slot_nor_hold_one_forever() {
     // (429) rather than given the last slot. (A probe that arrives before
     // the slow one is counted is a 400: it has no image, and decides
     // nothing.)
-    let (mut slow, _rest) = slow_validate(&app.base_url, &attacker.token).await;
+    let mut slow = SlowValidate::start(&app.base_url, &attacker.token).await;
     let refused = eventually(Duration::from_secs(10), || async {
         app.validate(&attacker.token, &json!({"os": "web"})).await.0 == 429
     })
@@ -831,10 +767,13 @@ async fn one_link_cannot_hold_every_validate_slot_nor_hold_one_forever() {
     // The slow body runs out of time: 408, and its slot is free again.
     use tokio::io::AsyncReadExt;
     let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(10), slow.read_to_string(&mut answer))
-        .await
-        .expect("answered within the body deadline")
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        slow.stream.read_to_string(&mut answer),
+    )
+    .await
+    .expect("answered within the body deadline")
+    .unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
     let (status, body) = app

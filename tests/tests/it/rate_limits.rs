@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use bv_e2e::journey::jpeg;
+use bv_e2e::slow_body::SlowValidate;
 use bv_e2e::{Options, SIGNING_KEYS, TestApp, reserve_port, seed_request};
 use reqwest::Response;
 use serde_json::{Value, json};
@@ -355,20 +356,7 @@ async fn validate_requests_past_the_in_flight_limit_are_shed() {
 
     // One validate whose body arrives slowly: half of it now, and the
     // request holds the only slot while it waits for the rest.
-    let body = serde_json::to_vec(&json!({"os": "web", "image": jpeg()})).unwrap();
-    let (first, rest) = body.split_at(body.len() / 2);
-    let addr = app.base_url.trim_start_matches("http://");
-    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /v2/biometric-validations/validate HTTP/1.1\r\nHost: {addr}\r\n\
-         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        held.token,
-        body.len()
-    );
-    slow.write_all(head.as_bytes()).await.unwrap();
-    slow.write_all(first).await.unwrap();
-    slow.flush().await.unwrap();
+    let mut slow = SlowValidate::start(&app.base_url, &held.token).await;
 
     // Once the ingress has it, another validate is shed before its body is
     // read. (Until then a probe is served: an incomplete body is a 400.)
@@ -407,9 +395,9 @@ async fn validate_requests_past_the_in_flight_limit_are_shed() {
     );
 
     // The held request completes, and its slot is free again.
-    slow.write_all(rest).await.unwrap();
+    slow.stream.write_all(&slow.rest).await.unwrap();
     let mut answer = String::new();
-    slow.read_to_string(&mut answer).await.unwrap();
+    slow.stream.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let (status, decided) = app
         .validate(&probe.token, &json!({"os": "web", "image": jpeg()}))

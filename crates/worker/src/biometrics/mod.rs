@@ -279,6 +279,18 @@ impl Served<'_> {
             "a validate command stopped its worker each time it was started; refused and dead-lettered without its images"
         );
         ctx.metrics.biometric("validate", "refused");
+        self.dead_letter(&err).await?;
+        ctx.replies
+            .answer(delivery, &ValidateOutcome::Rejected(err))
+            .await;
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        Ok(())
+    }
+
+    /// Dead-letters the command, its images replaced by their sizes, with
+    /// the reason it was refused.
+    async fn dead_letter(&self, err: &ApiError) -> anyhow::Result<()> {
+        let (ctx, delivery) = (self.ctx, self.delivery);
         let why = Why {
             exchange: &ctx.names.dead_exchange,
             routing_key: delivery.routing_key.as_str(),
@@ -288,10 +300,6 @@ impl Served<'_> {
         dead_letter::publish_body(self.channel, delivery, &without_images(&delivery.data), why)
             .await?;
         ctx.metrics.dead_lettered.inc();
-        ctx.replies
-            .answer(delivery, &ValidateOutcome::Rejected(err))
-            .await;
-        delivery.acker.ack(BasicAckOptions::default()).await?;
         Ok(())
     }
 
@@ -332,15 +340,7 @@ impl Served<'_> {
         }
         if let Some(err) = outcome.rejection().filter(|err| for_operator(err)) {
             tracing::warn!(code = %err.code, reason = %err.error, "{command} command dead-lettered");
-            let why = Why {
-                exchange: &ctx.names.dead_exchange,
-                routing_key: delivery.routing_key.as_str(),
-                code: err.code,
-                reason: &err.error,
-            };
-            dead_letter::publish_body(self.channel, delivery, &without_images(&delivery.data), why)
-                .await?;
-            ctx.metrics.dead_lettered.inc();
+            self.dead_letter(err).await?;
         }
         ctx.replies.answer(delivery, &outcome).await;
         delivery.acker.ack(BasicAckOptions::default()).await?;
