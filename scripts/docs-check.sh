@@ -13,9 +13,17 @@
 #      alert has its runbook and tests, the Grafana dashboard is what
 #      deploy/grafana/dashboard.py builds with Grafana's Foundation SDK (pinned,
 #      hashed in tools/docs-check/requirements.txt) and reads back through its
-#      model, and every metric the rules and panels name exists.
-# Needs node/npm and python3; fetches the tools from npm and PyPI on first use,
-# and promtool with apt-get (as root) when it is missing.
+#      model, and every metric the rules and panels name exists;
+#   6. the Kubernetes package (scripts/k8s-check.py): every documented
+#      composition of deploy/k8s rendered with `kubectl kustomize`, its built-in
+#      objects validated with kubernetes-validate --strict against Kubernetes
+#      1.30 and the newest it carries, the KEDA and Prometheus Operator objects
+#      against their CRDs (tools/k8s-check/crds), strictly, and each composition
+#      checked to render what deploy/README.md says (parts, Secret, roles,
+#      references, NetworkPolicies). kubernetes-validate and its dependencies are
+#      pinned and hashed in tools/k8s-check/requirements.txt.
+# Needs node/npm, python3 and kubectl (kustomize v5); fetches the tools from npm
+# and PyPI on first use, and promtool with apt-get (as root) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +31,8 @@ ASYNCAPI_CLI_VERSION=6.2.0 # as in tools/docs-check/package.json; declares Node 
 CHECK_JSONSCHEMA_VERSION=0.39.0
 GRAFANA_SDK_VERSION='1769699379!11.6.0' # as in tools/docs-check/requirements.txt
 PROMTOOL_MIN_VERSION=2.42 # Debian bookworm's prometheus package
+K8S_REQUIREMENTS=tools/k8s-check/requirements.txt
+KUSTOMIZE_MIN_VERSION=5.0 # components, replacements with label selectors and wildcards
 
 TOOLS=var/tools
 NODE_PREFIX=$TOOLS/node
@@ -67,6 +77,32 @@ if [[ "$(installed_sdk)" != "$GRAFANA_SDK_VERSION" ]]; then
   step "installing grafana-foundation-sdk==$GRAFANA_SDK_VERSION (PyPI, --require-hashes)"
   python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
     -r tools/docs-check/requirements.txt
+fi
+
+# Every `name==version` of the requirements file installed at that version?
+k8s_tools_installed() {
+  python3 - "$K8S_REQUIREMENTS" 2>/dev/null <<'EOF'
+import importlib.metadata as m, re, sys
+pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", open(sys.argv[1]).read(), re.M)
+sys.exit(0 if pins and all(m.version(n) == v for n, v in pins) else 1)
+EOF
+}
+if ! k8s_tools_installed; then
+  step "installing kubernetes-validate (PyPI, --require-hashes: $K8S_REQUIREMENTS)"
+  python3 -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    -r "$K8S_REQUIREMENTS"
+fi
+
+# kubectl is on the machines already (its embedded kustomize renders the package); Debian
+# bookworm's own kubernetes-client (1.20, kustomize v2) is too old for components.
+kustomize_version() {
+  kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\([0-9]*\.[0-9]*\).*/\1/p'
+}
+KUSTOMIZE_VERSION=$(kustomize_version)
+if [[ -z "$KUSTOMIZE_VERSION" ]] ||
+  ! printf '%s\n%s\n' "$KUSTOMIZE_MIN_VERSION" "$KUSTOMIZE_VERSION" | sort -V -C; then
+  echo "docs-check: needs kubectl with kustomize >= v$KUSTOMIZE_MIN_VERSION (found: ${KUSTOMIZE_VERSION:-none})" >&2
+  exit 1
 fi
 
 # promtool comes with Debian's prometheus package, whose scripts would start
@@ -165,5 +201,8 @@ promtool test rules deploy/prometheus/rules.test.yaml
 
 step "PrometheusRule, runbooks, tests per alert, Grafana dashboard, metric names: scripts/monitoring.py check"
 python3 scripts/monitoring.py check
+
+step "Kubernetes package: scripts/k8s-check.py (kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), kustomize v$KUSTOMIZE_VERSION)"
+python3 scripts/k8s-check.py
 
 step "docs-check: all passed"

@@ -196,7 +196,7 @@ pub async fn worker_validate(
     let queued = super::queue_validate_commands(db_conn, db, &prefix, &image, n).await?;
     let before = queued.attempts_before;
 
-    // The biometric role, as deploy/k8s/biometrics.yaml runs it.
+    // The biometric role, as deploy/k8s/components/biometrics runs it.
     let consumers = 2;
     let mut process = WorkerProcess::start(
         &queued.overrides,
