@@ -32,7 +32,7 @@ abuse: ## one link's floods against the release build while another user is serv
 bench: ## throughput and latency (see README, "Performance")
 	@scripts/bench.sh
 
-docs-check: ## validate docs/asyncapi.yaml, docs/schemas/*.json and their examples, the alert rules (promtool), the dashboard and the Kubernetes package (kubectl kustomize + kubernetes-validate; no cargo)
+docs-check: ## validate docs/asyncapi.yaml, docs/schemas/*.json and their examples, the alert rules (promtool), the dashboard, the Kubernetes package (kubectl kustomize + kubernetes-validate) and the API document's generated clients (no cargo)
 	@scripts/docs-check.sh
 
 build:

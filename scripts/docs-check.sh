@@ -205,4 +205,10 @@ python3 scripts/monitoring.py check
 step "Kubernetes package: scripts/k8s-check.py (kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), kustomize v$KUSTOMIZE_VERSION)"
 python3 scripts/k8s-check.py
 
+# The API document (crates/ingress/openapi.json): a Python client generated
+# with openapi-python-client (every operation, mypy --strict), TypeScript types
+# with openapi-typescript (tsc --strict), and the breaking-change report against
+# the last release; see scripts/openapi-check.sh. Uses the npm tools installed above.
+scripts/openapi-check.sh
+
 step "docs-check: all passed"

@@ -1,6 +1,8 @@
 //! The app under test: a real ingress (and usually worker) with its own
 //! database and AMQP prefix, how it is started ([`Options`]), and one typed
-//! helper per endpoint the tests call.
+//! helper per endpoint the tests call. Every answer those helpers get is
+//! checked against the API document ([`crate::openapi::checked`]): one the
+//! document does not describe fails the test.
 
 use std::time::Duration;
 
@@ -256,16 +258,20 @@ impl TestApp {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        req.send().await.expect("POST")
+        crate::openapi::checked("POST", req.send().await.expect("POST")).await
     }
 
+    /// `GET path` with `token`; the answer is checked against the API
+    /// document (see [`crate::openapi`]), as are those of the other helpers.
     pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .get(format!("{}{path}", self.base_url))
             .bearer_auth(token)
             .send()
             .await
-            .expect("GET")
+            .expect("GET");
+        crate::openapi::checked("GET", response).await
     }
 
     /// Rows in `biometric_validations`.
@@ -372,7 +378,8 @@ impl TestApp {
         validation: &str,
         delivery: &str,
     ) -> reqwest::Response {
-        self.http
+        let response = self
+            .http
             .post(format!(
                 "{}/v2/biometric-validations/{validation}/deliveries/{delivery}/redeliver",
                 self.base_url
@@ -380,7 +387,8 @@ impl TestApp {
             .bearer_auth(self.token(client))
             .send()
             .await
-            .expect("POST redeliver")
+            .expect("POST redeliver");
+        crate::openapi::checked("POST", response).await
     }
 
     /// Creates a validation over HTTP for `client`, expecting `201`; its `_id`.

@@ -104,6 +104,7 @@ impl TestApp {
             .send()
             .await
             .expect("POST validate");
+        let response = crate::openapi::checked("POST", response).await;
         let status = response.status().as_u16();
         (status, response.json().await.expect("json"))
     }

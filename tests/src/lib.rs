@@ -13,6 +13,7 @@ pub mod db;
 pub mod fault;
 pub mod fixtures;
 pub mod journey;
+pub mod openapi;
 pub mod otlp;
 pub mod poll;
 pub mod ports;

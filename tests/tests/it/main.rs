@@ -20,6 +20,7 @@ mod faults;
 mod list;
 mod liveness;
 mod metrics;
+mod openapi;
 mod rate_limits;
 mod references;
 mod release;
