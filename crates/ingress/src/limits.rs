@@ -519,6 +519,22 @@ impl Limits {
     }
 }
 
+/// Layer of the hosted page (`GET /validate/{id}`, an unauthenticated
+/// database read): counted against its reader's address like the end
+/// user's API calls; over it, the page's "try again in a moment" with `429`.
+pub async fn page(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let limits = &state.limits;
+    if let (Some(limiter), Some(ip)) = (&limits.ip, limits.client_ip(&parts))
+        && let Err(refusal) = limiter.check(&ip)
+    {
+        state.metrics.rate_limited(refusal.scope);
+        tracing::debug!(scope = refusal.scope.as_str(), "page rate limited");
+        return crate::page::too_many(&parts.headers, seconds(refusal.standing.reset));
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// Sweeps the limiters every [`SWEEP_EVERY`] until shutdown, so their
 /// memory follows the keys in use, not every key ever seen.
 pub async fn sweep(limits: Arc<Limits>, metrics: Arc<Metrics>, shutdown: Shutdown) {

@@ -42,9 +42,12 @@ const ICON_FACE: &str = include_str!("../assets/face.svg");
 const ICON_DONE: &str = include_str!("../assets/done.svg");
 const ICON_ALERT: &str = include_str!("../assets/alert.svg");
 
-pub fn routes() -> Router<AppState> {
+/// The page and its assets; the page counts against its reader's address
+/// allowance (`rate_limits.ip_*`): it reads the database.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let limited = axum::middleware::from_fn_with_state(state.clone(), crate::limits::page);
     Router::new()
-        .route("/validate/{id}", get(page))
+        .route("/validate/{id}", get(page).route_layer(limited))
         .route("/validate/assets/capture.js", get(script))
         .route("/validate/assets/capture.css", get(style))
         .route("/validate/assets/face.svg", get(|| svg(ICON_FACE)))
@@ -188,6 +191,18 @@ fn render(shown: &Shown, language: Language) -> Response {
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
+    response
+}
+
+/// The page for a reader over their address's allowance: "busy, try again
+/// in a moment" in their language, `429` with `Retry-After`.
+pub fn too_many(headers: &HeaderMap, retry_after_secs: u64) -> Response {
+    let mut response = render(&Shown::Unavailable, preferred_language(headers));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs.max(1)),
+    );
     response
 }
 

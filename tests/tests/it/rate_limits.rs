@@ -447,3 +447,36 @@ async fn a_bad_rate_limit_setting_stops_the_ingress_naming_it() {
         assert!(stderr.contains(named), "{key}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosted_page_is_limited_per_address_and_says_so_in_the_readers_language() {
+    let app = app_with(&[
+        ("rate_limits.ip_burst", "3"),
+        ("rate_limits.ip_rate", "1/min"),
+        ("http.client_ip_header", "x-forwarded-for"),
+    ])
+    .await;
+    let id = app.create(CLIENT, &request("paged@example.com")).await;
+    let page = |address: &'static str| {
+        app.http
+            .get(format!("{}/validate/{id}", app.base_url))
+            .header("x-forwarded-for", address)
+            .header("accept-language", "es")
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(page("198.51.100.7").await.unwrap().status(), 200);
+    }
+    let refused = page("198.51.100.7").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = header(&refused, "retry-after").parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(
+        header(&refused, "content-type").starts_with("text/html"),
+        "a page, not the API's JSON"
+    );
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("Vuelve a intentarlo en un momento"), "{text}");
+    // Another reader is served.
+    assert_eq!(page("203.0.113.9").await.unwrap().status(), 200);
+}

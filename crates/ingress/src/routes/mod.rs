@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
-        .merge(crate::page::routes())
+        .merge(crate::page::routes(&state))
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
