@@ -93,6 +93,7 @@ pub async fn run(settings: Settings, shutdown: Shutdown) -> anyhow::Result<()> {
         db.clone(),
         settings.worker.expiry_sweep_interval,
         settings.database.work_timeout(),
+        metrics.clone(),
         shutdown.clone(),
     ));
     let dispatcher = if settings.worker.dispatch {
@@ -233,10 +234,14 @@ async fn connect_db(
     )
 }
 
+/// Marks validations past `expiresAt` expired, deletes kept images whose
+/// time has come and what challenges leave behind, every `every`; the time
+/// of the last run that went through is a metric (an alert watches it).
 async fn sweep_expired(
     db: DatabaseConnection,
     every: Duration,
     limit: Duration,
+    metrics: Arc<Metrics>,
     shutdown: Shutdown,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -246,16 +251,23 @@ async fn sweep_expired(
             _ = shutdown.wait() => return,
         }
         let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
+        let mut through = true;
         match bv_store::bounded(limit, bv_store::validations::expire_due(&db, now)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "validations past expiresAt marked expired"),
-            Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
+            Err(err) => {
+                through = false;
+                tracing::warn!(error = %err, "expiry sweep failed");
+            }
         }
         // Captures kept for audit go when their project's retention ends.
         match bv_store::bounded(limit, bv_store::biometrics::purge_images(&db, now)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "kept capture images deleted on schedule"),
-            Err(err) => tracing::warn!(error = %err, "image retention sweep failed"),
+            Err(err) => {
+                through = false;
+                tracing::warn!(error = %err, "image retention sweep failed");
+            }
         }
         // Challenges never answered and start counts of old commands.
         match bv_store::bounded(limit, bv_store::biometrics::sweep(&db, now)).await {
@@ -265,7 +277,13 @@ async fn sweep_expired(
                 validate_starts = swept.starts,
                 "expired challenges and old validate start counts deleted"
             ),
-            Err(err) => tracing::warn!(error = %err, "challenge sweep failed"),
+            Err(err) => {
+                through = false;
+                tracing::warn!(error = %err, "challenge sweep failed");
+            }
+        }
+        if through {
+            metrics.sweep_last_success.set(now.timestamp());
         }
     }
 }

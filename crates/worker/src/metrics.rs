@@ -23,6 +23,8 @@ pub struct Metrics {
     pub batch_commit: Histogram,
     /// Pending deliveries, as last seen by the dispatcher.
     pub backlog: Gauge,
+    /// When the expiry sweep last ran through (Unix seconds; 0 before).
+    pub sweep_last_success: Gauge,
     /// Biometric commands by kind (validate, challenge, person_delete) and outcome.
     biometric_commands: Family<Vec<(String, String)>, Counter>,
     /// Decided attempts by decision and reason (`none` for a pass).
@@ -87,6 +89,13 @@ impl Metrics {
             "Deliveries pending (due now or scheduled for retry)",
             backlog.clone(),
         );
+        let sweep_last_success = Gauge::default();
+        registry.register_with_unit(
+            "expiry_sweep_last_success_timestamp",
+            "When the expiry sweep (validations past expiresAt, kept images, old challenges) last ran through, Unix time",
+            Unit::Seconds,
+            sweep_last_success.clone(),
+        );
         let biometric_commands = Family::<Vec<(String, String)>, Counter>::default();
         registry.register(
             "biometric_commands",
@@ -120,6 +129,7 @@ impl Metrics {
                 .inc_by(0);
         }
         let metrics = Metrics {
+            sweep_last_success,
             attempts,
             attempt_durations,
             batch_commit,

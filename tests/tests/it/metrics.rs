@@ -133,6 +133,19 @@ async fn both_services_expose_openmetrics_with_latency_histograms() {
     }
     family(&worker, "bv_worker_commands", "counter");
     family(&worker, "bv_worker_delivery_backlog", "gauge");
+    // The expiry sweep ran through at start: its time is set (an alert watches it).
+    let swept = family(
+        &worker,
+        "bv_worker_expiry_sweep_last_success_timestamp_seconds",
+        "gauge",
+    );
+    let at = sample(
+        swept,
+        "bv_worker_expiry_sweep_last_success_timestamp_seconds",
+        &[],
+    )
+    .unwrap();
+    assert!(at > 1.7e9, "{at}");
 
     // Both name the release and commit they were built from.
     let built = [
