@@ -165,6 +165,23 @@ impl ValidateRequest {
     }
 }
 
+/// The frames fit what they answer, checked before any image is looked at:
+/// one per step of the challenge (`challenge_steps`), or a single image
+/// without a challenge.
+pub fn frames_fit(challenge_steps: Option<usize>, frames: usize) -> Result<(), ApiError> {
+    let expected = challenge_steps.unwrap_or(1);
+    if frames == expected {
+        return Ok(());
+    }
+    let error = match challenge_steps {
+        Some(steps) => {
+            format!("The challenge has {steps} step(s): send one frame per step, not {frames}")
+        }
+        None => format!("Without a challenge, send one image, not {frames} frames"),
+    };
+    Err(ApiError::field(ErrorCode::InvalidField, "frames", error))
+}
+
 /// The validate command (AMQP body of `biometric_validation.validate.v1`).
 /// Its `message_id` is the attempt's id, which makes it idempotent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -365,6 +382,19 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn frames_fit_their_challenge_or_are_one_image() {
+        assert!(frames_fit(Some(3), 3).is_ok());
+        assert!(frames_fit(None, 1).is_ok());
+        for (steps, frames) in [(Some(3), 2), (Some(1), 8), (None, 2)] {
+            let err = frames_fit(steps, frames).unwrap_err();
+            assert_eq!(
+                (err.code, err.field.as_deref()),
+                (ErrorCode::InvalidField, Some("frames"))
+            );
+        }
     }
 
     #[test]

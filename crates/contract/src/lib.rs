@@ -22,7 +22,7 @@ pub mod webhook;
 pub use biometrics::{
     AttemptView, Challenge, ChallengeCommand, ChallengeStep, Decision, DeletePersonCommand,
     EngineKind, Frame, LivenessMode, Os, PersonView, PublicView, Reason, Scores, ValidateCommand,
-    ValidateRequest,
+    ValidateRequest, frames_fit,
 };
 pub use command::{
     Accepted, ChallengeOutcome, CreateCommand, CreateOutcome, DeletePersonOutcome, Outcome,

@@ -315,12 +315,7 @@ fn jpeg_is_whole(bytes: &[u8]) -> Result<(), ImageError> {
     loop {
         // The next marker: bytes that are not one are skipped (as libjpeg
         // does, with a warning), fill bytes (0xFF repeated) too.
-        i += bytes
-            .get(i..)
-            .ok_or(CUT)?
-            .iter()
-            .position(|&b| b == 0xFF)
-            .ok_or(CUT)?;
+        i = next_ff(bytes, i).ok_or(CUT)?;
         while bytes.get(i) == Some(&0xFF) {
             i += 1;
         }
@@ -343,12 +338,7 @@ fn jpeg_is_whole(bytes: &[u8]) -> Result<(), ImageError> {
                     // Entropy-coded data runs to the next marker that is
                     // neither a stuffed 0xFF00 nor a restart marker.
                     loop {
-                        i += bytes
-                            .get(i..)
-                            .ok_or(CUT)?
-                            .iter()
-                            .position(|&b| b == 0xFF)
-                            .ok_or(CUT)?;
+                        i = next_ff(bytes, i).ok_or(CUT)?;
                         match bytes.get(i + 1) {
                             None => return Err(CUT),
                             Some(0x00 | 0xD0..=0xD7) => i += 2,
@@ -360,6 +350,11 @@ fn jpeg_is_whole(bytes: &[u8]) -> Result<(), ImageError> {
             }
         }
     }
+}
+
+/// The index of the first 0xFF byte at or after `from`.
+fn next_ff(bytes: &[u8], from: usize) -> Option<usize> {
+    Some(from + bytes.get(from..)?.iter().position(|&b| b == 0xFF)?)
 }
 
 /// A PNG's chunks walked to `IEND`.

@@ -20,7 +20,7 @@ use bv_contract::amqp::{
 use bv_contract::{
     Accepted, ApiError, ChallengeCommand, ChallengeOutcome, DeletePersonCommand,
     DeletePersonOutcome, ErrorCode, Frame, Success, ValidateCommand, ValidateOutcome,
-    ValidateRequest, ValidationStatus,
+    ValidateRequest, ValidationStatus, frames_fit,
 };
 use bv_engine::image::{ImageLimits, inspect_base64};
 use uuid::Uuid;
@@ -205,15 +205,7 @@ async fn open_for(
         return Err(ApiError::challenge_used().into());
     }
     let steps = bv_store::biometrics::steps(&challenge).len();
-    if frames != steps {
-        return Err(ApiError::field(
-            ErrorCode::InvalidField,
-            "frames",
-            format!("The challenge has {steps} step(s): send one frame per step, not {frames}"),
-        )
-        .into());
-    }
-    Ok(())
+    Ok(frames_fit(Some(steps), frames)?)
 }
 
 /// Each image's size, format, header and whole stream, one at a time and

@@ -160,7 +160,7 @@ async fn handle(
                 match served.tries().await? {
                     Tries::Within => {}
                     Tries::Stopped => return Ok(()),
-                    Tries::Exceeded(starts) => return served.refuse(starts).await,
+                    Tries::Exceeded(tried) => return served.refuse(tried).await,
                 }
             }
             let started = std::time::Instant::now();
@@ -211,7 +211,7 @@ struct Served<'a> {
 /// Whether a redelivered validate command may be started again.
 enum Tries {
     Within,
-    /// Started this many times without an outcome: refused.
+    /// Started this many times before without an outcome: refused.
     Exceeded(i32),
     /// The database gave up or the worker is stopping: returned to the queue.
     Stopped,
@@ -244,8 +244,10 @@ impl Served<'_> {
         )
         .await
         {
+            // This start counted, so `starts` earlier ones (the uncounted
+            // first delivery among them) ended without an outcome.
             Ok(starts) if starts >= i32::from(ctx.settings.validate_max_tries) => {
-                Ok(Tries::Exceeded(starts + 1))
+                Ok(Tries::Exceeded(starts))
             }
             Ok(_) => Ok(Tries::Within),
             Err(_) => {
@@ -261,20 +263,19 @@ impl Served<'_> {
         }
     }
 
-    /// Refuses a validate command that was started `starts` times without
+    /// Refuses a validate command that was started `tried` times without
     /// an outcome: answered, dead-lettered without its images, acked.
-    async fn refuse(&self, starts: i32) -> anyhow::Result<()> {
+    async fn refuse(&self, tried: i32) -> anyhow::Result<()> {
         let (ctx, delivery) = (self.ctx, self.delivery);
         let err = ApiError::new(
             ErrorCode::InvalidImage,
             format!(
                 "These captures could not be analysed: the service stopped while analysing them \
-                 {} times. Take new captures and send them again",
-                starts - 1
+                 {tried} times. Take new captures and send them again"
             ),
         );
         tracing::error!(
-            starts,
+            tried,
             max = ctx.settings.validate_max_tries,
             "a validate command stopped its worker each time it was started; refused and dead-lettered without its images"
         );

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bv_contract::{
     ApiError, Decision, ErrorCode, EventType, Frame, LivenessMode, PersonView, Success,
-    ValidateCommand, ValidateOutcome, ValidateResult, ValidationStatus, ValidationType,
+    ValidateCommand, ValidateOutcome, ValidateResult, ValidationStatus, ValidationType, frames_fit,
 };
 use bv_engine::image::{ImageLimits, decode_base64};
 use bv_engine::rules::{EvaluateInput, Evaluation, before_analysis, evaluate};
@@ -129,7 +129,8 @@ pub async fn handle(
         }
         None => None,
     };
-    if let Err(err) = fits(challenge.as_ref(), &command.frames) {
+    let steps = challenge.as_ref().map(|c| biometrics::steps(c).len());
+    if let Err(err) = frames_fit(steps, command.frames.len()) {
         return Ok(ValidateOutcome::Rejected(err));
     }
     let find = biometrics::person_for(db, &validation.project, &validation.identifier);
@@ -253,29 +254,6 @@ pub async fn handle(
 
 /// Room for a validate command's fields besides its images.
 const COMMAND_ENVELOPE: usize = 64 * 1024;
-
-/// The frames fit what they answer, before any is decoded: one per step of
-/// the challenge, or a single image without one.
-fn fits(
-    challenge: Option<&bv_store::entity::challenge::Model>,
-    frames: &[Frame],
-) -> Result<(), ApiError> {
-    let expected = challenge.map_or(1, |c| biometrics::steps(c).len());
-    if frames.len() == expected {
-        return Ok(());
-    }
-    let error = match challenge {
-        Some(_) => format!(
-            "The challenge has {expected} step(s): send one frame per step, not {}",
-            frames.len()
-        ),
-        None => format!(
-            "Without a challenge, send one image, not {} frames",
-            frames.len()
-        ),
-    };
-    Err(ApiError::field(ErrorCode::InvalidField, "frames", error))
-}
 
 /// What the engine needs, owned, for a blocking thread.
 struct Decide {
