@@ -204,6 +204,21 @@ impl TestApp {
         self.seed_flow(project, flow, flow_type, "active").await;
     }
 
+    /// Makes `flow`'s liveness `passive`: Verifik's single-image body, one
+    /// capture per attempt, no challenge.
+    pub async fn make_passive(&self, flow: &str) {
+        bv_store::flows::set_settings(
+            &self.db,
+            flow,
+            Some(bv_contract::LivenessMode::Passive),
+            None,
+            None,
+        )
+        .await
+        .expect("update the flow")
+        .expect("the flow exists");
+    }
+
     pub async fn seed_project(
         &self,
         client: &str,

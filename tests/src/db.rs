@@ -72,3 +72,46 @@ pub(crate) fn run_blocking(
         eprintln!("test cleanup failed: {err:#}");
     }
 }
+
+/// A fresh database, migrated, holding the seed request's project (sandbox
+/// engine) for `client` and its `login` flow with `settings`: what the load
+/// tools (`make soak`, `make abuse`) run the services against.
+pub async fn seeded(
+    client: &str,
+    name: &str,
+    settings: bv_store::flows::FlowSettings,
+) -> anyhow::Result<(TestDb, DatabaseConnection)> {
+    let db = TestDb::create().await?;
+    let conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
+    {
+        use bv_migration::MigratorTrait;
+        bv_migration::Migrator::up(&conn, None).await?;
+    }
+    let request = crate::seed_request();
+    let project = request["project"].as_str().unwrap_or_default().to_owned();
+    bv_store::projects::create(
+        &conn,
+        bv_store::projects::NewProject {
+            id: Some(project.clone()),
+            client: client.into(),
+            name: name.into(),
+            webhook_url: None,
+            engine: Some(bv_contract::EngineKind::Sandbox),
+            keep_images_days: None,
+        },
+    )
+    .await?;
+    bv_store::flows::create(
+        &conn,
+        bv_store::flows::NewFlow {
+            id: request["projectFlow"].as_str().map(str::to_owned),
+            project,
+            kind: bv_contract::FlowType::Login,
+            status: bv_contract::FlowStatus::Active,
+            name: None,
+            settings,
+        },
+    )
+    .await?;
+    Ok((db, conn))
+}

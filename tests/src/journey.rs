@@ -20,6 +20,24 @@ pub fn jpeg() -> String {
     STANDARD.encode(bytes)
 }
 
+/// A PNG of `width`×`height` pixels of `color`, every byte `value`: a few
+/// hundred kilobytes at most, that decode to all their pixels (4000×4000 of
+/// 16-bit RGBA is 128 MB). Base64.
+pub fn uniform_png(width: u32, height: u32, color: image::ExtendedColorType, value: u8) -> String {
+    let bytes_per_pixel = usize::from(color.bits_per_pixel() / 8);
+    let pixels = vec![value; width as usize * height as usize * bytes_per_pixel];
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        std::io::Cursor::new(&mut out),
+        // Fast compression stores a constant non-zero image nearly whole.
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::Adaptive,
+    )
+    .write_image(&pixels, width, height, color)
+    .expect("encode a PNG");
+    STANDARD.encode(out)
+}
+
 /// A PNG whose header declares `width`×`height` pixels but whose data is a
 /// few bytes: a decompression bomb, base64.
 pub fn bomb_png(width: u32, height: u32) -> String {

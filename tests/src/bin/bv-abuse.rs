@@ -14,17 +14,15 @@
 //! limits off, to see the memory budgets hold on their own.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use bv_e2e::{TestDb, TestPrefix, seed_request};
+use bv_e2e::journey::uniform_png;
+use bv_e2e::{TestPrefix, seed_request};
 use clap::Parser;
-use image::{ExtendedColorType, ImageEncoder};
+use image::ExtendedColorType;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -61,19 +59,6 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 fn sibling(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("own path");
     exe.with_file_name(name)
-}
-
-fn png(width: u32, height: u32, color: ExtendedColorType, pixel: usize) -> String {
-    let pixels = vec![96u8; width as usize * height as usize * pixel];
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new_with_quality(
-        Cursor::new(&mut out),
-        image::codecs::png::CompressionType::Best,
-        image::codecs::png::FilterType::Adaptive,
-    )
-    .write_image(&pixels, width, height, color)
-    .expect("encode a PNG");
-    STANDARD.encode(out)
 }
 
 /// Creates a validation for `identifier`: its id and session token.
@@ -128,43 +113,12 @@ impl Phase {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let db = TestDb::create().await?;
     let prefix = TestPrefix::new();
-    let conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
-    {
-        use bv_migration::MigratorTrait;
-        bv_migration::Migrator::up(&conn, None).await?;
-    }
-    let request = seed_request();
-    let project = request["project"].as_str().unwrap_or_default().to_owned();
-    bv_store::projects::create(
-        &conn,
-        bv_store::projects::NewProject {
-            id: Some(project.clone()),
-            client: CLIENT.into(),
-            name: "abuse".into(),
-            webhook_url: None,
-            engine: Some(bv_contract::EngineKind::Sandbox),
-            keep_images_days: None,
-        },
-    )
-    .await?;
-    let settings = bv_store::flows::FlowSettings {
+    let passive = bv_store::flows::FlowSettings {
         liveness: bv_contract::LivenessMode::Passive,
         ..Default::default()
     };
-    bv_store::flows::create(
-        &conn,
-        bv_store::flows::NewFlow {
-            id: request["projectFlow"].as_str().map(str::to_owned),
-            project,
-            kind: bv_contract::FlowType::Login,
-            status: bv_contract::FlowStatus::Active,
-            name: None,
-            settings,
-        },
-    )
-    .await?;
+    let (db, conn) = bv_e2e::db::seeded(CLIENT, "abuse", passive).await?;
 
     let port = bv_e2e::reserve_port();
     let mut env = bv_e2e::overrides(&db.url, &prefix.prefix);
@@ -281,10 +235,11 @@ async fn main() -> anyhow::Result<()> {
     let head = r#"{"os":"web","frames":["#;
     let max = 8 * 1024 * 1024 - 1024;
     let zeros = format!("{head}0{}]}}", ",0".repeat((max - head.len() - 3) / 2)).into_bytes();
-    let deep = json!({"os": "web", "image": png(4000, 4000, ExtendedColorType::Rgba16, 8)})
-        .to_string()
-        .into_bytes();
-    let large = json!({"os": "web", "image": png(4000, 4000, ExtendedColorType::Rgb8, 3)})
+    let deep =
+        json!({"os": "web", "image": uniform_png(4000, 4000, ExtendedColorType::Rgba16, 96)})
+            .to_string()
+            .into_bytes();
+    let large = json!({"os": "web", "image": uniform_png(4000, 4000, ExtendedColorType::Rgb8, 96)})
         .to_string()
         .into_bytes();
     let answers: Arc<Mutex<BTreeMap<(&'static str, u16), u64>>> = Arc::default();

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bv_e2e::fault::FaultProxy;
-use bv_e2e::{AMQP_URL, Receiver, TestDb, TestPrefix, count_rows, seed_request};
+use bv_e2e::{AMQP_URL, Receiver, TestPrefix, count_rows, seed_request};
 use clap::Parser;
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -57,39 +57,8 @@ fn sibling(name: &str) -> std::path::PathBuf {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let db = TestDb::create().await?;
     let prefix = TestPrefix::new();
-    let conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
-    {
-        use bv_migration::MigratorTrait;
-        bv_migration::Migrator::up(&conn, None).await?;
-    }
-    let request = seed_request();
-    let project = request["project"].as_str().unwrap_or_default().to_owned();
-    bv_store::projects::create(
-        &conn,
-        bv_store::projects::NewProject {
-            id: Some(project.clone()),
-            client: CLIENT.into(),
-            name: "soak".into(),
-            webhook_url: None,
-            engine: Some(bv_contract::EngineKind::Sandbox),
-            keep_images_days: None,
-        },
-    )
-    .await?;
-    bv_store::flows::create(
-        &conn,
-        bv_store::flows::NewFlow {
-            id: request["projectFlow"].as_str().map(str::to_owned),
-            project,
-            kind: bv_contract::FlowType::Login,
-            status: bv_contract::FlowStatus::Active,
-            name: None,
-            settings: Default::default(),
-        },
-    )
-    .await?;
+    let (db, conn) = bv_e2e::db::seeded(CLIENT, "soak", Default::default()).await?;
 
     let broker = FaultProxy::start("127.0.0.1:5672".parse()?).await;
     let database = FaultProxy::start("127.0.0.1:5432".parse()?).await;

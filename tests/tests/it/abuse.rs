@@ -8,17 +8,16 @@
 //! at most [`INGRESS_BUDGET_MIB`], a validate command the worker by at most
 //! [`WORKER_BUDGET_MIB`], at the default limits.
 
-use std::io::Cursor;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bv_contract::amqp::{Names, VALIDATE_MESSAGE_TYPE, VALIDATE_ROUTING_KEY};
-use bv_e2e::journey::{Started, jpeg};
+use bv_e2e::journey::{Started, jpeg, uniform_png};
 use bv_e2e::slow_body::SlowValidate;
 use bv_e2e::{Options, TestApp, amqp_connect, count_rows, eventually, seed_request};
 use futures::StreamExt;
-use image::{ExtendedColorType, ImageEncoder};
+use image::ExtendedColorType;
 use lapin::BasicProperties;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
@@ -83,16 +82,7 @@ fn unlimited() -> Vec<(&'static str, String)> {
 /// capture per attempt, no challenge.
 async fn seed_passive(app: &TestApp) {
     app.seed(CLIENT, PROJECT, FLOW, "login").await;
-    bv_store::flows::set_settings(
-        &app.db,
-        FLOW,
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    app.make_passive(FLOW).await;
 }
 
 /// The seed's request for a `validation` without email or webhook.
@@ -107,34 +97,14 @@ fn request(identifier: &str) -> Value {
     body
 }
 
-/// A PNG of `width`×`height` zeros in 16-bit RGBA (8 bytes a pixel): a few
-/// hundred kilobytes that decode to `width × height × 8` bytes. Base64.
+/// 16-bit RGBA zeros (8 bytes a pixel), base64.
 fn deep_png(width: u32, height: u32) -> String {
-    let pixels = vec![0u8; width as usize * height as usize * 8];
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new_with_quality(
-        Cursor::new(&mut out),
-        image::codecs::png::CompressionType::Fast,
-        image::codecs::png::FilterType::NoFilter,
-    )
-    .write_image(&pixels, width, height, ExtendedColorType::Rgba16)
-    .expect("encode a PNG");
-    STANDARD.encode(out)
+    uniform_png(width, height, ExtendedColorType::Rgba16, 0)
 }
 
-/// An 8-bit RGB PNG of `width`×`height`, grey: within the limits, and
-/// decoded to `width × height × 3` bytes. Base64.
+/// 8-bit RGB grey: within the limits, decoded to `width × height × 3` bytes.
 fn large_png(width: u32, height: u32) -> String {
-    let pixels = vec![128u8; width as usize * height as usize * 3];
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new_with_quality(
-        Cursor::new(&mut out),
-        image::codecs::png::CompressionType::Best,
-        image::codecs::png::FilterType::Adaptive,
-    )
-    .write_image(&pixels, width, height, ExtendedColorType::Rgb8)
-    .expect("encode a PNG");
-    STANDARD.encode(out)
+    uniform_png(width, height, ExtendedColorType::Rgb8, 128)
 }
 
 async fn post_validate(

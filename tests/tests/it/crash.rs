@@ -209,16 +209,7 @@ async fn a_worker_killed_while_deciding_records_every_attempt_exactly_once() {
     app.seed("c1", "project_123456789", "flow_123456789", "login")
         .await;
     // Verifik's single-image body: a passive flow.
-    bv_store::flows::set_settings(
-        &app.db,
-        "flow_123456789",
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    app.make_passive("flow_123456789").await;
     let mut validations = Vec::with_capacity(N);
     for i in 0..N {
         let mut body = seed_request();

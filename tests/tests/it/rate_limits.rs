@@ -341,16 +341,7 @@ async fn validate_requests_past_the_in_flight_limit_are_shed() {
         ("rate_limits.session_rate", "off"),
     ])
     .await;
-    bv_store::flows::set_settings(
-        &app.db,
-        FLOW,
-        Some(bv_contract::LivenessMode::Passive),
-        None,
-        None,
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    app.make_passive(FLOW).await;
     let held = app.start(CLIENT, &request("held@example.com")).await;
     let probe = app.start(CLIENT, &request("probe@example.com")).await;
 
