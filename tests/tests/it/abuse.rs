@@ -755,3 +755,41 @@ async fn one_link_cannot_hold_every_validate_slot_nor_hold_one_forever() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweep_deletes_challenges_an_hour_past_their_expiry_and_keeps_the_others() {
+    use bv_store::entity::challenge;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let app =
+        TestApp::spawn_with(Options::default().with("worker.expiry_sweep_interval", "200ms")).await;
+    app.seed(CLIENT, PROJECT, FLOW, "login").await;
+    let s = app.start(CLIENT, &request("swept")).await;
+    let validation = uuid::Uuid::parse_str(&s.id).unwrap();
+    let now = chrono::Utc::now();
+    // Never answered, expired two hours ago; expired ten minutes ago; open.
+    for expired_ago in [120, 10, -2] {
+        challenge::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            validation_id: Set(validation),
+            steps: Set(r#"["front"]"#.into()),
+            expires_at: Set(now - chrono::Duration::minutes(expired_ago)),
+            used_at: Set(None),
+            created_at: Set(now - chrono::Duration::minutes(expired_ago + 2)),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    let swept = eventually(Duration::from_secs(10), || async {
+        count_rows(&app.db, "challenges").await == 2
+    })
+    .await;
+    assert!(
+        swept,
+        "{} challenges left",
+        count_rows(&app.db, "challenges").await
+    );
+    // The recent ones stay (answering one that just expired still says so).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(count_rows(&app.db, "challenges").await, 2);
+}
