@@ -10,8 +10,9 @@
 #   --no-system skips them (e.g. a Docker stage that only wants the weights).
 # - Weights: the source package of PyPI `face_recognition_models` 0.3.0
 #   (dlib's models, CC0 / public domain), pinned by sha256; only
-#   shape_predictor_5_face_landmarks.dat and
-#   dlib_face_recognition_resnet_model_v1.dat are kept, each checked by its
+#   shape_predictor_5_face_landmarks.dat (alignment for the embedding),
+#   shape_predictor_68_face_landmarks.dat (the head's shape, for liveness)
+#   and dlib_face_recognition_resnet_model_v1.dat are kept, each checked by its
 #   own sha256, with the package's LICENSE and README, in $BV__BIOMETRICS__MODELS_DIR
 #   (default var/models).
 # - --fixtures: the test photos of PyPI `face_recognition` 1.3.0's source
@@ -44,6 +45,7 @@ FIXTURES_SDIST_SHA256=5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad9
 MODELS=(
   "shape_predictor_5_face_landmarks.dat c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
   "dlib_face_recognition_resnet_model_v1.dat 55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+  "shape_predictor_68_face_landmarks.dat fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f"
 )
 FIXTURES=(
   "obama.jpg 0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6"

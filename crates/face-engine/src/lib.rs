@@ -24,6 +24,7 @@ pub mod observe;
 pub mod population;
 pub mod pose;
 pub mod quality;
+pub mod shape;
 pub mod template;
 mod vision;
 
@@ -36,7 +37,7 @@ use bv_engine::{Analysis, AnalyzeInput, Capture, Engine, Template};
 use rand::seq::SliceRandom;
 
 pub use crate::models::LoadError;
-pub use crate::observe::{Observation, Rejection, observe};
+pub use crate::observe::{Observation, Rejection, Want, observe};
 pub use crate::template::{Embedding, MODEL};
 use crate::vision::Vision;
 
@@ -117,9 +118,22 @@ impl FaceEngine {
         Ok(engine)
     }
 
-    /// Measures the one face in a capture ([`observe`]).
+    /// Measures the one face in a capture ([`observe`]), without its 68
+    /// landmarks.
     pub fn observe(&self, capture: &Capture) -> Result<Observation, Rejection> {
-        observe::observe(&self.vision, capture)
+        observe::observe(&self.vision, capture, Want::default())
+    }
+
+    /// Measures the one face in a capture, and what `want` asks for.
+    pub fn observe_with(&self, capture: &Capture, want: Want) -> Result<Observation, Rejection> {
+        observe::observe(&self.vision, capture, want)
+    }
+
+    /// Reads the 68-point landmark model, which is otherwise read the first
+    /// time active liveness needs it (it is 100 MB and takes seconds): a
+    /// worker that preloads its models calls this at start.
+    pub fn load_shapes(&self) -> Result<(), LoadError> {
+        self.vision.load_shapes()
     }
 }
 
@@ -160,8 +174,11 @@ impl Engine for FaceEngine {
         }
         let mut observations = Vec::with_capacity(input.captures.len());
         let mut reasons = Vec::new();
+        let want = Want {
+            shape: input.liveness == LivenessMode::Active,
+        };
         for (index, capture) in input.captures.iter().enumerate() {
-            match self.observe(capture.image) {
+            match self.observe_with(capture.image, want) {
                 Ok(observation) => observations.push(observation),
                 Err(rejection) => {
                     tracing::info!(frame = index, ?rejection, "capture refused");
@@ -197,17 +214,24 @@ impl Engine for FaceEngine {
             }
             LivenessMode::Active => {
                 let _span = tracing::info_span!("liveness").entered();
-                let frames: Vec<liveness::Frame<'_>> = input
+                let frames: Option<Vec<liveness::Frame<'_>>> = input
                     .captures
                     .iter()
                     .zip(&observations)
-                    .map(|(capture, o)| liveness::Frame {
-                        step: capture.step,
-                        landmarks: &o.landmarks,
-                        embedding: &o.embedding,
-                        thumbnail: &o.thumbnail,
+                    .map(|(capture, o)| {
+                        Some(liveness::Frame {
+                            step: capture.step,
+                            landmarks: &o.landmarks,
+                            shape: o.shape.as_ref()?,
+                            embedding: &o.embedding,
+                            thumbnail: &o.thumbnail,
+                        })
                     })
                     .collect();
+                // Observed with `shape`: each has one, or was refused.
+                let Some(frames) = frames else {
+                    return problems(vec![Reason::PoorQuality]);
+                };
                 let verdict = liveness::verify(&frames, DEFAULT_MATCH_THRESHOLD);
                 if !verdict.failures.is_empty() {
                     tracing::info!(failures = ?verdict.failures, "liveness not shown");

@@ -17,6 +17,18 @@
 //! 3. **Distinct frames.** No two captures are one image sent twice: their
 //!    face thumbnails correlate below [`REPEAT_MIN_CORRELATION`], or their
 //!    landmarks sit differently in the face.
+//! 4. **A head, not a picture.** Every turned capture's 68 landmarks are
+//!    explained, against the front's, three ways ([`crate::shape::fit`]):
+//!    as the person's head turned (their front's landmarks given the mean
+//!    face's depths), as one flat picture of the front seen from any angle
+//!    (a print turned or tilted), and as one folded once along a line (a
+//!    print folded down the nose or across the face). A head turning shows
+//!    parallax that no flat or folded picture has: the nose moves across
+//!    the cheeks, the far side of the jaw hides. So the best picture must
+//!    miss the landmarks by at least [`FLAT_MIN`] eye-distances, and by at
+//!    least [`FLAT_RATIO`] times what the head misses them by; else the
+//!    capture is a picture. (Only captures whose pose was right are judged:
+//!    a turn not made shows no depth, and fails as a pose.)
 //!
 //! The score is in [0, 1], the threshold 0.5. When every check passes it is
 //! `0.5 + 0.5 · m`, `m` the smallest pose margin in units of 10° (capped at
@@ -24,9 +36,10 @@
 //! is another person's or repeats another, it is 0. Otherwise (a pose not
 //! followed) it is `0.25 ×` the share of captures whose pose was right.
 //!
-//! A still photo held to the camera fails: it cannot turn. Replayed video
-//! of the person following *another* order fails the order; the challenge's
-//! order is random and its lifetime short (the rules check it).
+//! A still photo held to the camera fails: it cannot turn; turned, tilted
+//! or folded, it is a picture. Replayed video of the person following
+//! *another* order fails the order; the challenge's order is random and its
+//! lifetime short (the rules check it).
 //! What this does not catch: a live replay by someone holding a video of
 //! the person and the right poses ready, a 3D mask, or a deepfake driven in
 //! real time. The thresholds come from geometry and the test photos, not
@@ -36,6 +49,7 @@ use bv_contract::ChallengeStep;
 
 use crate::observe::Thumbnail;
 use crate::pose::{self, Landmarks, MEAN_NOSE_DROP};
+use crate::shape::{self, Shape};
 use crate::template::Embedding;
 
 /// The most a `front` capture may be turned, in degrees.
@@ -55,11 +69,25 @@ pub const REPEAT_MIN_CORRELATION: f32 = 0.97;
 /// How alike, in eye-distances, the nose offsets of a repeated image are.
 pub const REPEAT_MAX_OFFSET: f32 = 0.03;
 
+/// The least a flat or folded picture must miss a turned capture's
+/// landmarks by, in eye-distances, for the capture to be a head: above
+/// what dlib's landmarks wander by on one face (module docs, item 4).
+pub const FLAT_MIN: f32 = 0.025;
+/// The least share of what the turned head misses a capture's landmarks by
+/// that a flat or folded picture must miss them by. Below 1: the head is
+/// the mean face's depths under the front's landmarks, not the person's
+/// own, and a face changes a little between captures (two photos of one
+/// person turning 20°: the head missed by 0.07, the pictures by 0.065);
+/// a picture's landmarks, turned, are missed by the pictures by less than
+/// half of what the head misses them by.
+pub const FLAT_RATIO: f32 = 0.6;
+
 /// One capture, as the verifier sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
     pub step: Option<ChallengeStep>,
     pub landmarks: &'a Landmarks,
+    pub shape: &'a Shape,
     pub embedding: &'a Embedding,
     pub thumbnail: &'a Thumbnail,
 }
@@ -81,6 +109,9 @@ pub enum Failure {
     OtherPerson { frame: usize, similarity: f32 },
     /// A capture is another one sent again.
     Repeated { frame: usize, of: usize },
+    /// A turned capture is explained as well by a flat or folded picture of
+    /// the front as by a head (distances in eye-distances).
+    Flat { frame: usize, flat: f32, head: f32 },
 }
 
 /// The verifier's finding.
@@ -110,6 +141,7 @@ pub fn verify(frames: &[Frame<'_>], same_person: f32) -> Verdict {
     let mut failures = Vec::new();
     let mut margins = Vec::with_capacity(frames.len());
     let mut poses_ok = 0usize;
+    let mut followed = vec![false; frames.len()];
     for (index, frame) in frames.iter().enumerate() {
         let step = frame.step.unwrap_or(ChallengeStep::Front);
         let judged = base.and_then(|base| {
@@ -126,6 +158,7 @@ pub fn verify(frames: &[Frame<'_>], same_person: f32) -> Verdict {
         match judged {
             Some((m, _, _)) if m >= 0.0 => {
                 poses_ok += 1;
+                followed[index] = true;
                 margins.push(m);
             }
             Some((_, yaw, pitch)) => failures.push(Failure::Pose {
@@ -160,6 +193,20 @@ pub fn verify(frames: &[Frame<'_>], same_person: f32) -> Verdict {
     for (later, frame) in frames.iter().enumerate() {
         if let Some(of) = (0..later).find(|&earlier| repeats(&frames[earlier], frame)) {
             failures.push(Failure::Repeated { frame: later, of });
+            spoofed = true;
+        }
+    }
+    // Only a turn that was made can show the head's depth.
+    for (index, frame) in frames.iter().enumerate() {
+        if index == anchor || frame.step == Some(ChallengeStep::Front) || !followed[index] {
+            continue;
+        }
+        if let Some(flat) = picture(frames[anchor].shape, frame.shape) {
+            failures.push(Failure::Flat {
+                frame: index,
+                flat: flat.0,
+                head: flat.1,
+            });
             spoofed = true;
         }
     }
@@ -210,6 +257,17 @@ fn margin(
     }
 }
 
+/// Whether `turned` is a picture of `front` (module docs, item 4): the
+/// distances a flat or folded picture and the head miss it by, when the
+/// picture comes too close; `None` when it shows a head.
+fn picture(front: &Shape, turned: &Shape) -> Option<(f32, f32)> {
+    let Some(fit) = shape::fit(front, turned) else {
+        return Some((0.0, 0.0));
+    };
+    let flat = fit.flat();
+    (flat < FLAT_MIN || flat < FLAT_RATIO * fit.rigid).then_some((flat, fit.rigid))
+}
+
 /// Whether `b` is `a` sent again: the same picture of the face, with the
 /// landmarks where they were.
 fn repeats(a: &Frame<'_>, b: &Frame<'_>) -> bool {
@@ -227,6 +285,7 @@ mod tests {
 
     use super::*;
     use crate::pose::tests::project;
+    use crate::shape::tests::{Surface, seen as shape_seen};
 
     const SAME: f32 = 0.57;
 
@@ -260,8 +319,23 @@ mod tests {
     struct Capture {
         step: ChallengeStep,
         landmarks: Landmarks,
+        shape: Shape,
         embedding: Embedding,
         thumbnail: Thumbnail,
+    }
+
+    impl Capture {
+        /// The head at (yaw, pitch), rolled in the photo (the five
+        /// landmarks only: the shape's fits do not depend on it).
+        fn pose(&mut self, yaw: f32, pitch: f32, roll: f32) {
+            self.landmarks = project(yaw, pitch, roll);
+            self.shape = shape_seen(Surface::Head, yaw, pitch, 1.0);
+        }
+
+        /// A picture of the face, rather than the head, at (yaw, pitch).
+        fn picture(&mut self, surface: Surface, yaw: f32, pitch: f32) {
+            self.shape = shape_seen(surface, yaw, pitch, 1.0);
+        }
     }
 
     /// A capture of `who` answering `step` with the head at (yaw, pitch).
@@ -269,6 +343,7 @@ mod tests {
         Capture {
             step,
             landmarks: project(yaw, pitch, 3.0),
+            shape: shape_seen(Surface::Head, yaw, pitch, 1.0),
             embedding: seen(who, 0.05),
             thumbnail: thumb(seed),
         }
@@ -280,6 +355,7 @@ mod tests {
             .map(|c| Frame {
                 step: Some(c.step),
                 landmarks: &c.landmarks,
+                shape: &c.shape,
                 embedding: &c.embedding,
                 thumbnail: &c.thumbnail,
             })
@@ -316,10 +392,10 @@ mod tests {
         // Filmed from below: every capture reads 12° "up" against the mean
         // face; the up step is still measured from the front.
         let mut captures = followed();
-        captures[0].landmarks = project(2.0, 12.0, 0.0);
-        captures[1].landmarks = project(26.0, 12.0, 0.0);
-        captures[2].landmarks = project(2.0, 17.0, 0.0); // 5° above the front only
-        captures[3].landmarks = project(-24.0, 12.0, 0.0);
+        captures[0].pose(2.0, 12.0, 0.0);
+        captures[1].pose(26.0, 12.0, 0.0);
+        captures[2].pose(2.0, 17.0, 0.0); // 5° above the front only
+        captures[3].pose(-24.0, 12.0, 0.0);
         let verdict = run(&captures);
         assert!(
             matches!(
@@ -332,7 +408,7 @@ mod tests {
             ),
             "{verdict:?}"
         );
-        captures[2].landmarks = project(2.0, 28.0, 0.0);
+        captures[2].pose(2.0, 28.0, 0.0);
         assert_eq!(run(&captures).failures, []);
     }
 
@@ -340,8 +416,8 @@ mod tests {
     fn the_wrong_order_fails_on_pose() {
         // The person turned right when asked left, and left when asked right.
         let mut captures = followed();
-        captures[1].landmarks = project(-25.0, 3.0, 3.0);
-        captures[3].landmarks = project(25.0, 3.0, 3.0);
+        captures[1].pose(-25.0, 3.0, 3.0);
+        captures[3].pose(25.0, 3.0, 3.0);
         let verdict = run(&captures);
         let frames: Vec<usize> = verdict
             .failures
@@ -371,19 +447,60 @@ mod tests {
     #[test]
     fn a_turn_too_small_or_off_axis_fails() {
         let mut captures = followed();
-        captures[1].landmarks = project(12.0, 3.0, 0.0); // 10° from the front
+        captures[1].pose(12.0, 3.0, 0.0); // 10° from the front
         assert!(!run(&captures).failures.is_empty());
         let mut captures = followed();
-        captures[2].landmarks = project(30.0, 21.0, 0.0); // up, but turned
+        captures[2].pose(30.0, 21.0, 0.0); // up, but turned
         assert!(!run(&captures).failures.is_empty());
         let mut captures = followed();
-        captures[0].landmarks = project(20.0, 3.0, 0.0); // "front", turned
+        captures[0].pose(20.0, 3.0, 0.0); // "front", turned
         assert!(
             run(&captures)
                 .failures
                 .iter()
                 .any(|f| matches!(f, Failure::Pose { frame: 0, .. }))
         );
+    }
+
+    #[test]
+    fn a_print_turned_tilted_or_folded_is_a_picture() {
+        // The five landmarks read the poses asked for (a fold along the
+        // nose turns its halves like cheeks); the 68 show a picture.
+        let folds = [
+            Surface::Folded {
+                at: 0.0,
+                angle: 60.0,
+                tent: true,
+            },
+            Surface::Folded {
+                at: 0.1,
+                angle: 75.0,
+                tent: true,
+            },
+            Surface::Folded {
+                at: -0.1,
+                angle: 50.0,
+                tent: false,
+            },
+        ];
+        for surface in folds.into_iter().chain([Surface::Print]) {
+            let mut captures = followed();
+            captures[0].picture(surface, 0.0, 0.0);
+            captures[1].picture(surface, 30.0, 0.0);
+            captures[2].picture(surface, 0.0, 35.0);
+            captures[3].picture(surface, -30.0, 0.0);
+            let verdict = run(&captures);
+            let flat: Vec<usize> = verdict
+                .failures
+                .iter()
+                .filter_map(|f| match f {
+                    Failure::Flat { frame, .. } => Some(*frame),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(flat, [1, 2, 3], "{verdict:?}");
+            assert_eq!(verdict.score, 0.0);
+        }
     }
 
     #[test]
@@ -427,6 +544,7 @@ mod tests {
         let frames = [Frame {
             step: None,
             landmarks: &c.landmarks,
+            shape: &c.shape,
             embedding: &c.embedding,
             thumbnail: &c.thumbnail,
         }];

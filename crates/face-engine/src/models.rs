@@ -1,7 +1,7 @@
 //! The model files the engine loads, checked by sha256 before dlib reads
 //! them, and the error that names the one missing or corrupt.
 //!
-//! Both come from the source package of PyPI `face_recognition_models`
+//! All come from the source package of PyPI `face_recognition_models`
 //! 0.3.0 (Davis King's dlib models; CC0 1.0 / public domain), fetched and
 //! checked by `scripts/models.sh`. The hashes here are the same as there:
 //! a file that does not match is refused, so a truncated download or a
@@ -27,6 +27,14 @@ pub const LANDMARKS: ModelFile = ModelFile {
     what: "the 5-point landmark model",
 };
 
+/// dlib's 68-point landmark predictor (jaw line, brows, nose, eyes, lips):
+/// the head's shape, which liveness judges in three dimensions.
+pub const SHAPE: ModelFile = ModelFile {
+    name: "shape_predictor_68_face_landmarks.dat",
+    sha256: "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+    what: "the 68-point landmark model",
+};
+
 /// dlib's ResNet face descriptor (128-d).
 pub const EMBEDDING: ModelFile = ModelFile {
     name: "dlib_face_recognition_resnet_model_v1.dat",
@@ -35,7 +43,7 @@ pub const EMBEDDING: ModelFile = ModelFile {
 };
 
 /// Every file the engine needs.
-pub const FILES: [ModelFile; 2] = [LANDMARKS, EMBEDDING];
+pub const FILES: [ModelFile; 3] = [LANDMARKS, SHAPE, EMBEDDING];
 
 /// How to get the files, for every message.
 const HOW_TO_GET: &str = "run scripts/models.sh (it downloads PyPI's face_recognition_models \

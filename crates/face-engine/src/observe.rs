@@ -28,6 +28,7 @@ use image::imageops::{self, FilterType};
 use crate::Rect;
 use crate::pose::{self, Landmarks, MEAN_NOSE_DROP, Point, Pose};
 use crate::quality::{self, Flaw, Quality};
+use crate::shape::Shape;
 use crate::template::Embedding;
 use crate::vision::{Found, Vision};
 
@@ -48,6 +49,9 @@ pub const THUMBNAIL_SIDE: u32 = 24;
 pub struct Observation {
     pub face: Rect,
     pub landmarks: Landmarks,
+    /// The 68 landmarks, when asked for: the head's shape, which active
+    /// liveness judges.
+    pub shape: Option<Shape>,
     /// The pose, its pitch against the mean face (the liveness verifier
     /// measures it again against the person's own front).
     pub pose: Pose,
@@ -161,8 +165,15 @@ fn smaller_than_the_detector(vision: &Vision, work: &RgbImage, scale: f32) -> Re
     }
 }
 
+/// What to measure beyond what every capture needs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Want {
+    /// The 68 landmarks ([`Observation::shape`]).
+    pub shape: bool,
+}
+
 /// Measures the one face in a capture.
-pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Rejection> {
+pub fn observe(vision: &Vision, capture: &Capture, want: Want) -> Result<Observation, Rejection> {
     let image = &capture.rgb;
     let (width, height) = (capture.width, capture.height);
     if width == 0 || height == 0 || image.width() == 0 || image.height() == 0 {
@@ -222,6 +233,15 @@ pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Reject
             .map(|p| Point::new(p.x / scale, p.y / scale)),
     );
     let pose = pose::estimate(&landmarks, MEAN_NOSE_DROP).ok_or(Rejection::NotEmbedded)?;
+    let shape = if want.shape {
+        let _span = tracing::info_span!("shape").entered();
+        let found = vision
+            .shape(&matrix, &face.rect)
+            .ok_or(Rejection::NotEmbedded)?;
+        Some(Shape(found.0.map(|p| Point::new(p.x / scale, p.y / scale))))
+    } else {
+        None
+    };
     let embedding = {
         let _span = tracing::info_span!("embed").entered();
         vision.embed(&matrix, &face).ok_or(Rejection::NotEmbedded)?
@@ -230,6 +250,7 @@ pub fn observe(vision: &Vision, capture: &Capture) -> Result<Observation, Reject
     Ok(Observation {
         face: face.rect.scaled(1.0 / scale),
         landmarks,
+        shape,
         pose,
         quality,
         embedding,

@@ -1,35 +1,42 @@
 //! dlib, through `dlib-face-recognition`: the HOG face detector, the 5-point
-//! landmark predictor and the ResNet descriptor, loaded once, shared by
-//! every thread.
+//! landmark predictor (which the descriptor aligns faces by), the 68-point
+//! one (the head's shape, for liveness) and the ResNet descriptor, loaded
+//! once, shared by every thread.
 //!
 //! dlib's detector and network keep scratch state while they run, so the
 //! wrapper makes them `Send` but not `Sync`: each is lent from a small pool,
 //! one instance per thread using it at once, cloned from a pristine copy
 //! when the pool is empty (so there are at most as many as the worker's
-//! biometric concurrency, plus that copy). The shape predictor is read-only
-//! while it predicts, and shared as is.
+//! biometric concurrency, plus that copy). The shape predictors are
+//! read-only while they predict, and shared as they are.
 //!
 //! Captures cross into dlib as raw RGB bytes: the wrapper uses `image`
 //! 0.24, the workspace 0.25, and only the byte layout is common.
 
-use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use dlib_face_recognition::{
     FaceDetector, FaceDetectorTrait, FaceEncoderNetwork, FaceEncoderTrait, FaceLandmarks,
-    ImageMatrix, LandmarkPredictor, LandmarkPredictorTrait,
+    ImageMatrix, LandmarkPredictor, LandmarkPredictorTrait, Rectangle,
 };
 use image::RgbImage;
 
 use crate::Rect;
-use crate::models::{EMBEDDING, LANDMARKS, LoadError};
+use crate::models::{EMBEDDING, LANDMARKS, LoadError, SHAPE};
 use crate::pose::{Landmarks, Point};
+use crate::shape::Shape;
 use crate::template::Embedding;
 
 /// dlib's models, loaded.
 pub struct Vision {
     detectors: Pool<FaceDetector>,
     predictor: LandmarkPredictor,
+    /// The 68-point predictor, read from `shapes_path` (checked at load) the
+    /// first time a capture's shape is asked for: it is 100 MB and takes
+    /// seconds to read, and only active liveness needs it.
+    shapes: OnceLock<Option<LandmarkPredictor>>,
+    shapes_path: PathBuf,
     encoders: Pool<FaceEncoderNetwork>,
 }
 
@@ -45,18 +52,21 @@ pub struct Found {
 }
 
 impl Vision {
-    /// Loads the landmark predictor and the descriptor from `dir` (each
+    /// Loads the landmark predictors and the descriptor from `dir` (each
     /// checked by its sha256 first).
     pub fn load(dir: &Path) -> Result<Self, LoadError> {
         let landmarks = LANDMARKS.verified(dir)?;
         let predictor =
             LandmarkPredictor::open(&landmarks).map_err(|e| LANDMARKS.refused(landmarks, e))?;
+        let shapes_path = SHAPE.verified(dir)?;
         let embedding = EMBEDDING.verified(dir)?;
         let encoder =
             FaceEncoderNetwork::open(&embedding).map_err(|e| EMBEDDING.refused(embedding, e))?;
         Ok(Vision {
             detectors: Pool::new(FaceDetector::new()),
             predictor,
+            shapes: OnceLock::new(),
+            shapes_path,
             encoders: Pool::new(encoder),
         })
     }
@@ -98,6 +108,45 @@ impl Vision {
                 }
             })
             .collect()
+    }
+
+    /// Reads the 68-point predictor now, if it was not yet (a worker that
+    /// preloads its engine does, so no capture waits for it).
+    pub fn load_shapes(&self) -> Result<(), LoadError> {
+        let loaded = self.shapes.get_or_init(|| {
+            let _span = tracing::info_span!("load 68-point landmark model").entered();
+            match LandmarkPredictor::open(&self.shapes_path) {
+                Ok(predictor) => Some(predictor),
+                Err(message) => {
+                    tracing::error!(%message, path = %self.shapes_path.display(), "the 68-point landmark model does not load");
+                    None
+                }
+            }
+        });
+        match loaded {
+            Some(_) => Ok(()),
+            None => Err(SHAPE.refused(self.shapes_path.clone(), "dlib refused it".into())),
+        }
+    }
+
+    /// The 68 landmarks of the face in `rect` (a detector's box, or one
+    /// drawn around the face's landmarks in the previous frame of a burst);
+    /// `None` when the 68-point model does not load (logged once).
+    pub fn shape(&self, image: &Matrix, rect: &Rect) -> Option<Shape> {
+        self.load_shapes().ok()?;
+        let shapes = self.shapes.get()?.as_ref()?;
+        let rect = Rectangle {
+            left: rect.left.round() as _,
+            top: rect.top.round() as _,
+            right: rect.right.round() as _,
+            bottom: rect.bottom.round() as _,
+        };
+        let marks = shapes.face_landmarks(&image.0, &rect);
+        let mut points = [Point::new(0.0, 0.0); 68];
+        for (point, p) in points.iter_mut().zip(marks.iter()) {
+            *point = Point::new(p.x() as f32, p.y() as f32);
+        }
+        Some(Shape(points))
     }
 
     /// The face's embedding: dlib aligns it to its 150-pixel chip from the

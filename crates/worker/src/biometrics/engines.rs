@@ -25,7 +25,7 @@ pub struct Engines {
 
 impl Engines {
     /// Checks the face models in `models_dir` and, when `preload`, loads
-    /// them (on a blocking thread: it takes most of a second).
+    /// them (on a blocking thread: it takes a few seconds).
     pub async fn start(models_dir: PathBuf, preload: bool) -> Result<Engines, LoadError> {
         let dir = models_dir.clone();
         let checked = tokio::task::spawn_blocking(move || bv_face_engine::models::verify(&dir))
@@ -48,7 +48,12 @@ impl Engines {
             face: OnceCell::new(),
         };
         if preload {
-            engines.face().await?;
+            // With the 68-point model, which active liveness reads otherwise
+            // at its first capture (seconds, 100 MB).
+            let face = engines.face().await?;
+            tokio::task::spawn_blocking(move || face.load_shapes())
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         }
         Ok(engines)
     }

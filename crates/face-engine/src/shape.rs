@@ -1,0 +1,574 @@
+//! The head's shape from dlib's 68 landmarks: is what turned in front of
+//! the camera a head, or a picture of one?
+//!
+//! A capture's landmarks are explained from the person's front capture in
+//! three ways ([`fit`]), each by its best fit:
+//!
+//! - **A head**: the front's landmarks, given the depths of a mean face
+//!   ([`MEAN_DEPTH`]), turned in 3D and seen by a weak-perspective camera
+//!   (rotation, scale, shift: an affine camera made orthonormal, then
+//!   Levenberg-Marquardt). Its rotation is the head's pose against the front.
+//! - **A flat picture**: the front's landmarks as a plane seen from any
+//!   angle: a homography (the direct linear transform on normalised points).
+//! - **A folded picture**: two homographies, one each side of a fold line,
+//!   for each line tried (down the face through the nose or the eyes,
+//!   across it), the best of them. The fit is looser than a real fold's
+//!   (the two sides need not meet on the line), so it only flatters a fold.
+//!
+//! Each is measured as the root-mean-square distance to the landmarks, in
+//! eye-distances. A head turning moves its nose across its cheeks and hides
+//! the far side of its jaw: parallax, which a flat or folded picture cannot
+//! show however it is turned, so the pictures' fits miss a head's landmarks
+//! by more than the head's own fit does, and a picture's by no more than
+//! the landmarks' own jitter. The liveness verifier decides from these
+//! distances ([`crate::liveness`]).
+
+use crate::pose::Point;
+
+/// dlib's 68 landmarks (iBUG 300-W order), in a capture's pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shape(pub [Point; 68]);
+
+impl Shape {
+    /// The centre of the person's right eye (on the photo's left).
+    pub fn right_eye(&self) -> Point {
+        centre(&self.0[36..42])
+    }
+
+    /// The centre of the person's left eye (on the photo's right).
+    pub fn left_eye(&self) -> Point {
+        centre(&self.0[42..48])
+    }
+
+    /// The landmarks with the eyes' midpoint at the origin, the x axis
+    /// along the eyes (towards the photo's right) and the distance between
+    /// the eye centres as the unit; `None` when the eyes coincide.
+    pub fn normalised(&self) -> Option<[Point; 68]> {
+        let (r, l) = (self.right_eye(), self.left_eye());
+        let (dx, dy) = (l.x - r.x, l.y - r.y);
+        let iod2 = dx * dx + dy * dy;
+        if iod2.is_nan() || iod2 <= f32::EPSILON {
+            return None;
+        }
+        let (mx, my) = ((l.x + r.x) / 2.0, (l.y + r.y) / 2.0);
+        Some(self.0.map(|p| {
+            let (px, py) = (p.x - mx, p.y - my);
+            Point::new((px * dx + py * dy) / iod2, (-px * dy + py * dx) / iod2)
+        }))
+    }
+}
+
+fn centre(points: &[Point]) -> Point {
+    let n = points.len() as f32;
+    Point::new(
+        points.iter().map(|p| p.x).sum::<f32>() / n,
+        points.iter().map(|p| p.y).sum::<f32>() / n,
+    )
+}
+
+/// A point of the mean face in eye-distances: `x` towards the photo's right
+/// (the person's left), `y` down, `z` towards the camera, the eye centres
+/// at (±0.5, 0, 0).
+pub type Point3 = [f32; 3];
+
+/// How a frame's landmarks are explained, against the person's front.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fit {
+    /// The head's turn from the front, in degrees (positive: to the
+    /// person's left).
+    pub yaw: f32,
+    /// Its tilt from the front, in degrees (positive: looking up).
+    pub pitch: f32,
+    /// The root-mean-square distance, in eye-distances, between the
+    /// landmarks and the person's head (their front's landmarks, the mean
+    /// face's depths) turned to that pose.
+    pub rigid: f32,
+    /// The same for the best one flat picture of the front, seen from any
+    /// angle (a homography).
+    pub plane: f32,
+    /// The same for the best picture folded once along a line (two
+    /// homographies, one each side of the line).
+    pub fold: f32,
+}
+
+impl Fit {
+    /// The closest a flat or folded picture comes to explaining the frame.
+    pub fn flat(&self) -> f32 {
+        self.plane.min(self.fold)
+    }
+}
+
+/// Explains `frame`'s landmarks from `front`'s: as the person's head
+/// turned (weak perspective, the mean face's depths under the front's
+/// landmarks), as a flat picture of the front, and as one folded once.
+/// `None` when either shape is degenerate.
+pub fn fit(front: &Shape, frame: &Shape) -> Option<Fit> {
+    let base = front.normalised()?;
+    let seen = frame.0;
+    let model: Vec<[f64; 3]> = base
+        .iter()
+        .zip(MEAN_DEPTH.iter())
+        .map(|(p, &z)| [f64::from(p.x), f64::from(p.y), f64::from(z)])
+        .collect();
+    let target: Vec<[f64; 2]> = seen
+        .iter()
+        .map(|p| [f64::from(p.x), f64::from(p.y)])
+        .collect();
+    let head = rigid(&model, &target)?;
+    let unit = head.scale;
+    let flat_src: Vec<[f64; 2]> = base
+        .iter()
+        .map(|p| [f64::from(p.x), f64::from(p.y)])
+        .collect();
+    let plane = homography_rms(&flat_src, &target, &(0..68).collect::<Vec<_>>())? / unit;
+    let fold = fold_rms(&flat_src, &target).map_or(plane, |r| r / unit);
+    Some(Fit {
+        yaw: head.yaw as f32,
+        pitch: head.pitch as f32,
+        rigid: (head.rms / unit) as f32,
+        plane: plane as f32,
+        fold: fold.min(plane) as f32,
+    })
+}
+
+/// A weak-perspective pose of the model.
+struct Rigid {
+    yaw: f64,
+    pitch: f64,
+    /// Pixels per eye-distance.
+    scale: f64,
+    rms: f64,
+}
+
+/// Fits `target ≈ s·R·model + t` (the first two rows of R), by an affine
+/// camera made orthonormal, then Gauss-Newton on rotation, scale and shift.
+fn rigid(model: &[[f64; 3]], target: &[[f64; 2]]) -> Option<Rigid> {
+    use nalgebra::{DMatrix, DVector, Matrix2x3, Rotation3, Vector3};
+    let n = model.len();
+    let a = DMatrix::from_fn(n, 4, |i, j| if j < 3 { model[i][j] } else { 1.0 });
+    let svd = a.clone().svd(true, true);
+    let u = svd
+        .solve(&DVector::from_fn(n, |i, _| target[i][0]), 1e-9)
+        .ok()?;
+    let v = svd
+        .solve(&DVector::from_fn(n, |i, _| target[i][1]), 1e-9)
+        .ok()?;
+    let m = Matrix2x3::new(u[0], u[1], u[2], v[0], v[1], v[2]);
+    let msvd = m.svd(true, true);
+    let (mu, mvt) = (msvd.u?, msvd.v_t?);
+    let r2 = mu * mvt;
+    let r0 = Vector3::new(r2[(0, 0)], r2[(0, 1)], r2[(0, 2)]);
+    let r1 = Vector3::new(r2[(1, 0)], r2[(1, 1)], r2[(1, 2)]);
+    let r3 = r0.cross(&r1);
+    let rot = nalgebra::Matrix3::from_rows(&[r0.transpose(), r1.transpose(), r3.transpose()]);
+    let rot = Rotation3::from_matrix(&rot);
+    let mut params = [0.0f64; 6];
+    let axis = rot.scaled_axis();
+    params[..3].copy_from_slice(axis.as_slice());
+    params[3] = (msvd.singular_values[0] + msvd.singular_values[1]) / 2.0;
+    params[4] = u[3];
+    params[5] = v[3];
+
+    let residuals = |p: &[f64; 6]| -> Vec<f64> {
+        let rot = Rotation3::from_scaled_axis(Vector3::new(p[0], p[1], p[2]));
+        let mut out = Vec::with_capacity(2 * n);
+        for (m, t) in model.iter().zip(target) {
+            let q = rot * Vector3::new(m[0], m[1], m[2]);
+            out.push(p[3] * q[0] + p[4] - t[0]);
+            out.push(p[3] * q[1] + p[5] - t[1]);
+        }
+        out
+    };
+    let cost = |r: &[f64]| r.iter().map(|x| x * x).sum::<f64>();
+    let mut lambda = 1e-3;
+    let mut current = residuals(&params);
+    for _ in 0..20 {
+        let mut jac = DMatrix::zeros(2 * n, 6);
+        for k in 0..6 {
+            let step = if k < 3 {
+                1e-6
+            } else {
+                1e-6 * params[3].abs().max(1.0)
+            };
+            let mut moved = params;
+            moved[k] += step;
+            let r = residuals(&moved);
+            for i in 0..2 * n {
+                jac[(i, k)] = (r[i] - current[i]) / step;
+            }
+        }
+        let jt = jac.transpose();
+        let jtj = &jt * &jac;
+        let g = &jt * DVector::from_vec(current.clone());
+        let mut improved = false;
+        for _ in 0..8 {
+            let mut damped = jtj.clone();
+            for k in 0..6 {
+                damped[(k, k)] *= 1.0 + lambda;
+            }
+            let Some(delta) = damped.lu().solve(&(-&g)) else {
+                lambda *= 10.0;
+                continue;
+            };
+            let mut next = params;
+            for k in 0..6 {
+                next[k] += delta[k];
+            }
+            let r = residuals(&next);
+            if cost(&r) < cost(&current) {
+                params = next;
+                current = r;
+                lambda = (lambda / 10.0).max(1e-9);
+                improved = true;
+                break;
+            }
+            lambda *= 10.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+    let rot = Rotation3::from_scaled_axis(Vector3::new(params[0], params[1], params[2]));
+    let r = rot.matrix();
+    let scale = params[3].abs();
+    if scale.is_nan() || scale <= f64::EPSILON {
+        return None;
+    }
+    Some(Rigid {
+        // Turning left brings what is in front (z) to the photo's right
+        // (x); looking up lifts it (−y).
+        yaw: r[(0, 2)].atan2(r[(2, 2)]).to_degrees(),
+        pitch: (-r[(1, 2)]).atan2(r[(2, 2)]).to_degrees(),
+        scale,
+        rms: (cost(&current) / n as f64).sqrt(),
+    })
+}
+
+/// The RMS distance, in the target's pixels, of the points `which` after
+/// the homography that best maps them from `src` to `target`.
+fn homography_rms(src: &[[f64; 2]], target: &[[f64; 2]], which: &[usize]) -> Option<f64> {
+    let h = homography(src, target, which)?;
+    let mut sum = 0.0;
+    for &i in which {
+        let [x, y] = src[i];
+        let w = h[(2, 0)] * x + h[(2, 1)] * y + h[(2, 2)];
+        if w.abs() < 1e-12 {
+            return None;
+        }
+        let u = (h[(0, 0)] * x + h[(0, 1)] * y + h[(0, 2)]) / w;
+        let v = (h[(1, 0)] * x + h[(1, 1)] * y + h[(1, 2)]) / w;
+        sum += (u - target[i][0]).powi(2) + (v - target[i][1]).powi(2);
+    }
+    Some((sum / which.len() as f64).sqrt())
+}
+
+/// The homography from `src` to `target` over the points `which` (the
+/// direct linear transform, each side normalised first, then refined by
+/// Gauss-Newton on the distances in the target).
+fn homography(
+    src: &[[f64; 2]],
+    target: &[[f64; 2]],
+    which: &[usize],
+) -> Option<nalgebra::Matrix3<f64>> {
+    use nalgebra::{DMatrix, Matrix3, SymmetricEigen};
+    if which.len() < 5 {
+        return None;
+    }
+    let normaliser = |pts: &dyn Fn(usize) -> [f64; 2]| -> Matrix3<f64> {
+        let n = which.len() as f64;
+        let (mut cx, mut cy) = (0.0, 0.0);
+        for &i in which {
+            let [x, y] = pts(i);
+            cx += x / n;
+            cy += y / n;
+        }
+        let mut d = 0.0;
+        for &i in which {
+            let [x, y] = pts(i);
+            d += ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() / n;
+        }
+        let s = if d > 1e-12 {
+            std::f64::consts::SQRT_2 / d
+        } else {
+            1.0
+        };
+        Matrix3::new(s, 0.0, -s * cx, 0.0, s, -s * cy, 0.0, 0.0, 1.0)
+    };
+    let ts = normaliser(&|i| src[i]);
+    let tt = normaliser(&|i| target[i]);
+    let apply =
+        |t: &Matrix3<f64>, [x, y]: [f64; 2]| [t[(0, 0)] * x + t[(0, 2)], t[(1, 1)] * y + t[(1, 2)]];
+    let mut a = DMatrix::zeros(2 * which.len(), 9);
+    for (row, &i) in which.iter().enumerate() {
+        let [x, y] = apply(&ts, src[i]);
+        let [u, v] = apply(&tt, target[i]);
+        let r = 2 * row;
+        a.row_mut(r)
+            .copy_from_slice(&[-x, -y, -1.0, 0.0, 0.0, 0.0, u * x, u * y, u]);
+        a.row_mut(r + 1)
+            .copy_from_slice(&[0.0, 0.0, 0.0, -x, -y, -1.0, v * x, v * y, v]);
+    }
+    let ata = a.transpose() * &a;
+    let eig = SymmetricEigen::new(ata);
+    let (least, _) = eig
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))?;
+    let h = eig.eigenvectors.column(least);
+    let hn = Matrix3::new(h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]);
+    let h = tt.try_inverse()? * hn * ts;
+    Some(h)
+}
+
+/// The fold lines tried, in the front's eye-distances: vertical lines
+/// `x = c` (a print folded down the face: along the nose, through an eye)
+/// and horizontal ones `y = c` (folded across it).
+const FOLDS_X: [f64; 9] = [-0.6, -0.45, -0.3, -0.15, 0.0, 0.15, 0.3, 0.45, 0.6];
+const FOLDS_Y: [f64; 6] = [0.3, 0.55, 0.8, 1.05, 1.3, 1.55];
+/// Points this close to a fold line belong to both sides.
+const ON_THE_LINE: f64 = 0.06;
+
+/// The smallest RMS, over the fold lines tried, of two homographies, one
+/// each side of the line.
+fn fold_rms(src: &[[f64; 2]], target: &[[f64; 2]]) -> Option<f64> {
+    let lines = FOLDS_X
+        .iter()
+        .map(|&c| (0usize, c))
+        .chain(FOLDS_Y.iter().map(|&c| (1usize, c)));
+    let mut best: Option<f64> = None;
+    for (axis, c) in lines {
+        let first: Vec<usize> = (0..src.len())
+            .filter(|&i| src[i][axis] <= c + ON_THE_LINE)
+            .collect();
+        let second: Vec<usize> = (0..src.len())
+            .filter(|&i| src[i][axis] >= c - ON_THE_LINE)
+            .collect();
+        if first.len() < 8 || second.len() < 8 {
+            continue;
+        }
+        let (Some(a), Some(b)) = (
+            homography_rms(src, target, &first),
+            homography_rms(src, target, &second),
+        ) else {
+            continue;
+        };
+        let total = ((a * a * first.len() as f64 + b * b * second.len() as f64)
+            / (first.len() + second.len()) as f64)
+            .sqrt();
+        best = Some(best.map_or(total, |b: f64| b.min(total)));
+    }
+    best
+}
+
+/// The mean face's depth at each of the 68 landmarks, in eye-distances in
+/// front of the eye centres (towards the camera). Built here from adult
+/// facial proportions in millimetres (an eye-distance taken as 63 mm): the
+/// jaw line from the cheeks by the ears (50 mm behind the eyes) to the chin
+/// (10 mm in front), the brow ridge, the nose from its bridge (16 mm) to its
+/// tip (36 mm), the lips (up to 24 mm). The face's depth is what a picture
+/// lacks; these values need not be any one person's, only a head's.
+pub const MEAN_DEPTH: [f32; 68] = {
+    const MM: [f32; 68] = [
+        // Jaw line, from the photo's left (the person's right cheek) to
+        // the chin and up the other side.
+        -50.0, -47.0, -42.0, -34.0, -24.0, -12.0, -2.0, 6.0, 10.0, 6.0, -2.0, -12.0, -24.0, -34.0,
+        -42.0, -47.0, -50.0, // Brows, outer to inner, then inner to outer.
+        -6.0, 2.0, 8.0, 12.0, 14.0, 14.0, 12.0, 8.0, 2.0, -6.0,
+        // Nose bridge, top to tip; then the nostrils' base.
+        16.0, 22.0, 28.0, 36.0, 16.0, 22.0, 26.0, 22.0, 16.0,
+        // Eyes: outer corner, upper lid, inner corner, lower lid.
+        -6.0, 4.0, 4.0, 6.0, 2.0, 2.0, 6.0, 4.0, 4.0, -6.0, 2.0, 2.0,
+        // Lips, outside: corner, upper lip to the other corner, lower lip.
+        6.0, 16.0, 22.0, 24.0, 22.0, 16.0, 6.0, 14.0, 18.0, 20.0, 18.0, 14.0,
+        // Lips, inside.
+        8.0, 18.0, 20.0, 18.0, 8.0, 16.0, 18.0, 16.0,
+    ];
+    let mut out = [0f32; 68];
+    let mut i = 0;
+    while i < 68 {
+        out[i] = MM[i] / 63.0;
+        i += 1;
+    }
+    out
+};
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The frontal test photos' 68 landmarks, averaged, in eye-distances
+    /// (obama.jpg, obama2.jpg, obama3.jpg, biden.jpg).
+    pub(crate) const FRONT: [(f32, f32); 68] = [
+        (-1.189, 0.201),
+        (-1.158, 0.516),
+        (-1.104, 0.826),
+        (-1.032, 1.117),
+        (-0.913, 1.393),
+        (-0.724, 1.644),
+        (-0.494, 1.819),
+        (-0.237, 1.956),
+        (0.067, 1.987),
+        (0.371, 1.931),
+        (0.620, 1.769),
+        (0.824, 1.554),
+        (0.982, 1.302),
+        (1.069, 1.032),
+        (1.126, 0.745),
+        (1.148, 0.447),
+        (1.157, 0.154),
+        (-0.923, -0.095),
+        (-0.797, -0.265),
+        (-0.594, -0.342),
+        (-0.375, -0.345),
+        (-0.164, -0.288),
+        (0.155, -0.290),
+        (0.369, -0.346),
+        (0.590, -0.344),
+        (0.795, -0.265),
+        (0.917, -0.101),
+        (0.007, -0.070),
+        (0.006, 0.104),
+        (0.019, 0.282),
+        (0.024, 0.471),
+        (-0.251, 0.659),
+        (-0.117, 0.684),
+        (0.016, 0.714),
+        (0.156, 0.679),
+        (0.277, 0.643),
+        (-0.688, 0.023),
+        (-0.579, -0.061),
+        (-0.431, -0.068),
+        (-0.301, 0.014),
+        (-0.428, 0.040),
+        (-0.573, 0.050),
+        (0.303, 0.015),
+        (0.427, -0.073),
+        (0.575, -0.057),
+        (0.697, 0.030),
+        (0.571, 0.047),
+        (0.427, 0.039),
+        (-0.461, 1.113),
+        (-0.298, 0.976),
+        (-0.110, 0.930),
+        (0.026, 0.950),
+        (0.180, 0.918),
+        (0.361, 0.963),
+        (0.525, 1.088),
+        (0.367, 1.238),
+        (0.188, 1.305),
+        (0.033, 1.325),
+        (-0.106, 1.313),
+        (-0.291, 1.255),
+        (-0.400, 1.109),
+        (-0.110, 1.023),
+        (0.023, 1.034),
+        (0.174, 1.013),
+        (0.455, 1.082),
+        (0.190, 1.164),
+        (0.030, 1.174),
+        (-0.108, 1.164),
+    ];
+
+    /// A surface through the front's landmarks: a head (the mean depths),
+    /// a flat print, or a print folded along `x = at` by `angle` degrees
+    /// (each half turned back by half of it; `tent`: the fold towards the
+    /// camera).
+    #[derive(Clone, Copy)]
+    pub(crate) enum Surface {
+        Head,
+        Print,
+        Folded { at: f32, angle: f32, tent: bool },
+    }
+
+    /// The landmarks of `surface` seen at (yaw, pitch), eye centres 100 px
+    /// apart at 8 eye-distances from a pinhole camera, each point moved by
+    /// up to `noise` px (a fixed pattern).
+    pub(crate) fn seen(surface: Surface, yaw: f32, pitch: f32, noise: f32) -> Shape {
+        let (y, p) = (yaw.to_radians(), pitch.to_radians());
+        let distance = 8.0;
+        let focal = 100.0 * distance;
+        let mut points = [Point::new(0.0, 0.0); 68];
+        for (i, point) in points.iter_mut().enumerate() {
+            let (x, fy) = FRONT[i];
+            let z = match surface {
+                Surface::Head => MEAN_DEPTH[i],
+                Surface::Print => 0.0,
+                Surface::Folded { at, angle, tent } => {
+                    let back = -(x - at).abs() * (angle / 2.0).to_radians().tan();
+                    if tent { back } else { -back }
+                }
+            };
+            let (y1, z1) = (fy * p.cos() - z * p.sin(), fy * p.sin() + z * p.cos());
+            let (x1, z2) = (x * y.cos() + z1 * y.sin(), -x * y.sin() + z1 * y.cos());
+            let depth = distance - z2;
+            let wobble = ((i as f32 * 2.399).sin(), (i as f32 * 1.731).cos());
+            *point = Point::new(
+                320.0 + focal * x1 / depth + noise * wobble.0,
+                240.0 + focal * y1 / depth + noise * wobble.1,
+            );
+        }
+        Shape(points)
+    }
+
+    /// The views a challenge asks for: turns both ways, tilts up.
+    const VIEWS: [(f32, f32); 8] = [
+        (15.0, 0.0),
+        (25.0, 0.0),
+        (35.0, 0.0),
+        (-20.0, 0.0),
+        (-30.0, 5.0),
+        (0.0, 12.0),
+        (3.0, 20.0),
+        (0.0, 35.0),
+    ];
+
+    /// The liveness verifier's rule.
+    fn shows_depth(f: &Fit) -> bool {
+        use crate::liveness::{FLAT_MIN, FLAT_RATIO};
+        f.flat() >= FLAT_MIN && f.flat() >= FLAT_RATIO * f.rigid
+    }
+
+    #[test]
+    fn a_head_turning_shows_depth_that_no_picture_has() {
+        let front = seen(Surface::Head, 0.0, 0.0, 0.0);
+        for (yaw, pitch) in VIEWS {
+            let f = fit(&front, &seen(Surface::Head, yaw, pitch, 1.5)).unwrap();
+            assert!(shows_depth(&f), "head at {yaw}°, {pitch}°: {f:?}");
+        }
+        let mut pictures = vec![Surface::Print];
+        for at in [-0.3, -0.15, 0.0, 0.12, 0.3] {
+            for angle in [40.0, 50.0, 65.0, 75.0, 90.0] {
+                for tent in [true, false] {
+                    pictures.push(Surface::Folded { at, angle, tent });
+                }
+            }
+        }
+        for picture in pictures {
+            let front = seen(picture, 0.0, 0.0, 0.0);
+            for (yaw, pitch) in VIEWS {
+                let f = fit(&front, &seen(picture, yaw, pitch, 1.5)).unwrap();
+                assert!(!shows_depth(&f), "picture at {yaw}°, {pitch}°: {f:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_head_pose_is_recovered_with_its_signs() {
+        let front = seen(Surface::Head, 0.0, 0.0, 0.0);
+        for (yaw, pitch) in VIEWS {
+            let f = fit(&front, &seen(Surface::Head, yaw, pitch, 1.5)).unwrap();
+            assert!((f.yaw - yaw).abs() < 2.5, "{yaw}°, {pitch}°: {f:?}");
+            // Weak perspective reads a tilt a little short.
+            assert!((f.pitch - pitch).abs() < 3.5, "{yaw}°, {pitch}°: {f:?}");
+        }
+    }
+
+    #[test]
+    fn degenerate_shapes_have_no_fit() {
+        let front = seen(Surface::Head, 0.0, 0.0, 0.0);
+        let point = Shape([Point::new(5.0, 5.0); 68]);
+        assert_eq!(fit(&point, &front), None);
+        assert!(fit(&front, &point).is_none_or(|f| !shows_depth(&f)));
+    }
+}
