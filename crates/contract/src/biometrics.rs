@@ -99,14 +99,27 @@ pub struct Challenge {
 }
 
 /// One capture in a validate request or command: a base64 JPEG or PNG and,
-/// for a challenge, the step it answers.
+/// for a challenge, the step it answers, with the burst of frames taken
+/// while the person moved to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Frame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<ChallengeStep>,
     pub image: String,
+    /// Up to [`MAX_BURST`] base64 JPEGs or PNGs, oldest first, taken while
+    /// the person turned towards the step's pose (about a second, ending
+    /// just before `image`): the motion that active liveness checks.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::validate_body::at_most_max_burst"
+    )]
+    pub burst: Vec<String>,
 }
+
+/// Most frames one step's burst may hold.
+pub const MAX_BURST: usize = 8;
 
 /// `POST /v2/biometric-validations/validate`: Verifik's `{image, os}`, or
 /// for a challenge `{os, challengeId, frames: [{step, image}]}`.
@@ -140,7 +153,14 @@ impl ValidateRequest {
                 "frames",
                 "A challenge is answered with `frames` (one per step), not `image`",
             )),
-            (Some(image), None, None) => Ok((None, vec![Frame { step: None, image }])),
+            (Some(image), None, None) => Ok((
+                None,
+                vec![Frame {
+                    step: None,
+                    image,
+                    burst: Vec::new(),
+                }],
+            )),
             (None, Some(_), None) => Err(ApiError::field(
                 ErrorCode::MissingField,
                 "challengeId",

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use uuid::Uuid;
 
-use crate::biometrics::{ChallengeStep, Frame, MAX_FRAMES, Os, ValidateRequest};
+use crate::biometrics::{ChallengeStep, Frame, MAX_BURST, MAX_FRAMES, Os, ValidateRequest};
 use crate::error::{ApiError, ErrorCode};
 
 /// The longest base64 text an image of `max_image_bytes` may be sent as: its
@@ -360,6 +360,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_> {
         let state = self.state;
         let mut step: Option<Option<ChallengeStep>> = None;
         let mut image: Option<String> = None;
+        let mut burst: Option<Vec<String>> = None;
         while let Some(key) = map.next_key::<KeyText<'de>>()? {
             match key.0.as_ref() {
                 "step" => {
@@ -388,12 +389,29 @@ impl<'de> Visitor<'de> for FrameSeed<'_> {
                         )));
                     }
                 }
+                "burst" => {
+                    let field = format!("{}.burst", self.field);
+                    state.reading(field.clone());
+                    let seed = Burst {
+                        state,
+                        field: &field,
+                    };
+                    if burst.replace(map.next_value_seed(seed)?).is_some() {
+                        return Err(state.refuse(ApiError::field(
+                            ErrorCode::InvalidField,
+                            &field,
+                            format!("`{field}` appears twice"),
+                        )));
+                    }
+                }
                 unknown => {
                     let field = format!("{}.{}", self.field, shown(unknown));
                     return Err(state.refuse(ApiError::field(
                         ErrorCode::UnknownField,
                         &field,
-                        format!("Unknown field `{field}`: a frame takes `step` and `image`"),
+                        format!(
+                            "Unknown field `{field}`: a frame takes `step`, `image` and `burst`"
+                        ),
                     )));
                 }
             }
@@ -410,8 +428,97 @@ impl<'de> Visitor<'de> for FrameSeed<'_> {
         Ok(Frame {
             step: step.flatten(),
             image,
+            burst: burst.unwrap_or_default(),
         })
     }
+}
+
+/// A frame's `burst`: at most [`MAX_BURST`] images, each bounded like
+/// `image`; `null` is an empty burst.
+struct Burst<'s, 'f> {
+    state: &'s State,
+    field: &'f str,
+}
+
+impl<'de> DeserializeSeed<'de> for Burst<'_, '_> {
+    type Value = Vec<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Burst<'_, '_> {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an array of at most {MAX_BURST} base64 images")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_seq(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut images = Vec::new();
+        loop {
+            let field = format!("{}[{}]", self.field, images.len());
+            self.state.reading(field.clone());
+            if images.len() == MAX_BURST {
+                return match seq.next_element::<de::IgnoredAny>() {
+                    Ok(None) => Ok(images),
+                    _ => Err(self.state.refuse(ApiError::field(
+                        ErrorCode::InvalidField,
+                        self.field,
+                        format!("`{}` must hold at most {MAX_BURST} images", self.field),
+                    ))),
+                };
+            }
+            let seed = Bounded {
+                state: self.state,
+                field: &field,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(image) => images.push(image),
+                None => return Ok(images),
+            }
+        }
+    }
+}
+
+/// A frame's `burst` in a command: at most [`MAX_BURST`] images, refused at
+/// the first one over (for `#[serde(deserialize_with)]`).
+pub fn at_most_max_burst<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Capped;
+    impl<'de> Visitor<'de> for Capped {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "an array of at most {MAX_BURST} images")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut images = Vec::new();
+            while let Some(image) = seq.next_element::<String>()? {
+                if images.len() == MAX_BURST {
+                    return Err(de::Error::custom(format!(
+                        "`burst` holds more than {MAX_BURST} images"
+                    )));
+                }
+                images.push(image);
+            }
+            Ok(images)
+        }
+    }
+    d.deserialize_seq(Capped)
 }
 
 /// `frames` in a command: at most [`MAX_FRAMES`], refused at the first one
@@ -469,6 +576,52 @@ mod tests {
         // `null` is as good as absent.
         let r = parse(&json!({"os": "web", "image": "aGk=", "frames": null})).unwrap();
         assert!(r.frames.is_none());
+    }
+
+    #[test]
+    fn a_step_carries_its_burst_within_limits() {
+        let id = Uuid::now_v7();
+        let r = parse(&json!({
+            "os": "web", "challengeId": id,
+            "frames": [
+                {"step": "front", "image": "aGk="},
+                {"step": "left", "image": "aGk=", "burst": ["YQ==", "Yg=="]},
+                {"step": "up", "image": "aGk=", "burst": null}
+            ]
+        }))
+        .unwrap();
+        let frames = r.frames.unwrap();
+        assert_eq!(frames[0].burst, Vec::<String>::new());
+        assert_eq!(frames[1].burst, ["YQ==", "Yg=="]);
+        assert!(frames[2].burst.is_empty());
+
+        let nine = vec!["YQ=="; MAX_BURST + 1];
+        let err = parse(&json!({"os": "web", "challengeId": id,
+            "frames": [{"step": "left", "image": "aGk=", "burst": nine}]}))
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("frames[0].burst"), "{err:?}");
+        assert!(err.error.contains("at most 8 images"), "{err:?}");
+
+        let huge = "A".repeat(max_image_text(MB) + 1);
+        let err = parse(&json!({"os": "web", "challengeId": id,
+            "frames": [{"step": "left", "image": "aGk=", "burst": ["YQ==", huge]}]}))
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::PayloadTooLarge);
+        assert_eq!(err.field.as_deref(), Some("frames[0].burst[1]"), "{err:?}");
+
+        let err = parse(&json!({"os": "web", "challengeId": id,
+            "frames": [{"step": "left", "image": "aGk=", "burst": [3]}]}))
+        .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("frames[0].burst[0]"), "{err:?}");
+
+        // A command reads the same bursts, and refuses a ninth image.
+        let command = json!({"validation": id, "os": "web", "challengeId": id,
+            "frames": [{"step": "left", "image": "aGk=", "burst": ["YQ=="]}]});
+        let parsed: crate::ValidateCommand = serde_json::from_value(command).unwrap();
+        assert_eq!(parsed.frames[0].burst, ["YQ=="]);
+        let over = json!({"validation": id, "os": "web", "challengeId": id,
+            "frames": [{"step": "left", "image": "aGk=", "burst": vec!["YQ=="; 9]}]});
+        assert!(serde_json::from_value::<crate::ValidateCommand>(over).is_err());
     }
 
     #[test]

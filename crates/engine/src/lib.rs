@@ -42,11 +42,14 @@ impl fmt::Debug for Template {
     }
 }
 
-/// One decoded capture and, when it answers a challenge, the step it answers.
+/// One decoded capture and, when it answers a challenge, the step it
+/// answers and the burst of frames taken while the person moved to it.
 #[derive(Clone, Copy, Debug)]
 pub struct CaptureInput<'a> {
     pub step: Option<ChallengeStep>,
     pub image: &'a Capture,
+    /// Oldest first, ending before `image`; empty when none was sent.
+    pub burst: &'a [Capture],
 }
 
 /// Everything an engine may look at for one attempt.

@@ -278,6 +278,7 @@ mod tests {
         let captures = [CaptureInput {
             step: Some(ChallengeStep::Front),
             image: &image,
+            burst: &[],
         }];
         let mut input = attempt(ValidationType::Validation, &captures);
         input.analyze.challenge = Some(&[ChallengeStep::Front]);
@@ -300,6 +301,7 @@ mod tests {
                 .map(|&step| CaptureInput {
                     step,
                     image: &image,
+                    burst: &[],
                 })
                 .collect()
         };
@@ -357,6 +359,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         for kind in ValidationType::ALL {
             let e = evaluate(&engine, &attempt(*kind, &captures));
@@ -370,6 +373,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         let analysis = |liveness| Analysis {
             problems: vec![],
@@ -406,6 +410,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         for score in [Some(0.0), None] {
             let engine = Scripted::with(
@@ -430,6 +435,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         let e = evaluate(&engine, &attempt(ValidationType::Onboarding, &captures));
         assert!(passes(&e), "{e:?}");
@@ -451,6 +457,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
 
         let same = Scripted::live(Some(0.9));
@@ -475,6 +482,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         let e = evaluate(&engine, &attempt(ValidationType::Login, &captures));
         assert!(fails_with(&e, &[Reason::PersonNotEnrolled]), "{e:?}");
@@ -488,6 +496,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         let mut input = attempt(ValidationType::Login, &captures);
         input.enrolled = Some(&enrolled);
@@ -513,6 +522,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         let mut input = attempt(ValidationType::Login, &captures);
         input.enrolled = Some(&enrolled);
@@ -534,6 +544,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         for kind in [ValidationType::Validation, ValidationType::OneTimeLink] {
             // The similarity would fail a match: none must be attempted.
@@ -552,6 +563,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         for kind in [ValidationType::Validation, ValidationType::OneTimeLink] {
             let mut input = attempt(kind, &captures);
@@ -576,6 +588,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         for kind in ValidationType::ALL {
             let mut input = attempt(*kind, &captures);
@@ -606,6 +619,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         let e = evaluate(&engine, &attempt(ValidationType::Onboarding, &captures));
         assert!(fails_with(&e, &[Reason::PoorQuality]), "{e:?}");

@@ -174,6 +174,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         SandboxEngine.analyze(&AnalyzeInput {
             identifier,
@@ -196,6 +197,7 @@ mod tests {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         evaluate(
             &SandboxEngine,

@@ -214,15 +214,34 @@ impl Engine for FaceEngine {
             }
             LivenessMode::Active => {
                 let _span = tracing::info_span!("liveness").entered();
+                // Each turned step's burst, followed back from its capture.
+                let bursts: Vec<Vec<observe::Followed>> = input
+                    .captures
+                    .iter()
+                    .zip(&observations)
+                    .map(|(capture, o)| match (&o.shape, capture.step) {
+                        (Some(shape), Some(step))
+                            if step != ChallengeStep::Front && !capture.burst.is_empty() =>
+                        {
+                            let _span =
+                                tracing::info_span!("follow burst", frames = capture.burst.len())
+                                    .entered();
+                            observe::follow(&self.vision, capture.burst, (capture.image, shape))
+                        }
+                        _ => Vec::new(),
+                    })
+                    .collect();
                 let frames: Option<Vec<liveness::Frame<'_>>> = input
                     .captures
                     .iter()
                     .zip(&observations)
-                    .map(|(capture, o)| {
+                    .zip(&bursts)
+                    .map(|((capture, o), burst)| {
                         Some(liveness::Frame {
                             step: capture.step,
                             landmarks: &o.landmarks,
                             shape: o.shape.as_ref()?,
+                            burst,
                             embedding: &o.embedding,
                             thumbnail: &o.thumbnail,
                         })

@@ -29,6 +29,15 @@
 //!    least [`FLAT_RATIO`] times what the head misses them by; else the
 //!    capture is a picture. (Only captures whose pose was right are judged:
 //!    a turn not made shows no depth, and fails as a pose.)
+//! 5. **Motion, not poses.** Each turned step is answered with a burst: the
+//!    frames taken while the person turned, then the capture. At least
+//!    [`MIN_BURST`] frames; the head must have turned towards the step by
+//!    at least [`BURST_MIN_SWEEP`] within them (stills of the person in the
+//!    right poses, each sent as a burst, do not move); and neighbouring
+//!    frames must be one scene moving: the landmarks move by at most
+//!    [`BURST_MAX_JUMP`] eye-distances and the face looks alike (thumbnails
+//!    correlate at least [`BURST_MIN_LIKENESS`]), so unrelated photos
+//!    stitched together jump.
 //!
 //! The score is in [0, 1], the threshold 0.5. When every check passes it is
 //! `0.5 + 0.5 · m`, `m` the smallest pose margin in units of 10° (capped at
@@ -47,7 +56,7 @@
 
 use bv_contract::ChallengeStep;
 
-use crate::observe::Thumbnail;
+use crate::observe::{Followed, Thumbnail};
 use crate::pose::{self, Landmarks, MEAN_NOSE_DROP};
 use crate::shape::{self, Shape};
 use crate::template::Embedding;
@@ -82,12 +91,26 @@ pub const FLAT_MIN: f32 = 0.025;
 /// half of what the head misses them by.
 pub const FLAT_RATIO: f32 = 0.6;
 
+/// The fewest frames, the capture included, a turned step's burst holds.
+pub const MIN_BURST: usize = 3;
+/// The least the head turns towards a step's pose within its burst, in
+/// degrees.
+pub const BURST_MIN_SWEEP: f32 = 8.0;
+/// The most the landmarks may move between neighbouring frames of a burst,
+/// on average, in eye-distances.
+pub const BURST_MAX_JUMP: f32 = 0.4;
+/// The least two neighbouring frames' face thumbnails correlate.
+pub const BURST_MIN_LIKENESS: f32 = 0.6;
+
 /// One capture, as the verifier sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
     pub step: Option<ChallengeStep>,
     pub landmarks: &'a Landmarks,
     pub shape: &'a Shape,
+    /// The burst that led to the capture, the capture last
+    /// ([`crate::observe::follow`]); empty when none was sent.
+    pub burst: &'a [Followed],
     pub embedding: &'a Embedding,
     pub thumbnail: &'a Thumbnail,
 }
@@ -112,6 +135,18 @@ pub enum Failure {
     /// A turned capture is explained as well by a flat or folded picture of
     /// the front as by a head (distances in eye-distances).
     Flat { frame: usize, flat: f32, head: f32 },
+    /// A turned step came without the burst that shows the turn.
+    NoBurst { frame: usize, frames: usize },
+    /// Within its burst the head did not turn towards the step (degrees).
+    Still { frame: usize, sweep: f32 },
+    /// Two neighbouring frames of a burst are not one scene moving: the
+    /// landmarks jumped (eye-distances) or the face changed.
+    Jump {
+        frame: usize,
+        at: usize,
+        moved: f32,
+        likeness: f32,
+    },
 }
 
 /// The verifier's finding.
@@ -209,6 +244,10 @@ pub fn verify(frames: &[Frame<'_>], same_person: f32) -> Verdict {
             });
             spoofed = true;
         }
+        if let Some(failure) = motion(index, frames[anchor].shape, frame) {
+            failures.push(failure);
+            spoofed = true;
+        }
     }
 
     let score = if failures.is_empty() {
@@ -268,6 +307,59 @@ fn picture(front: &Shape, turned: &Shape) -> Option<(f32, f32)> {
     (flat < FLAT_MIN || flat < FLAT_RATIO * fit.rigid).then_some((flat, fit.rigid))
 }
 
+/// Whether a turned step's burst shows the head turning to it (module
+/// docs, item 5): `None` when it does, else the first thing wrong.
+fn motion(index: usize, front: &Shape, frame: &Frame<'_>) -> Option<Failure> {
+    let burst = frame.burst;
+    if burst.len() < MIN_BURST {
+        return Some(Failure::NoBurst {
+            frame: index,
+            frames: burst.len(),
+        });
+    }
+    for (at, pair) in burst.windows(2).enumerate() {
+        let (a, b) = (&pair[0], &pair[1]);
+        let moved = mean_distance(&a.shape, &b.shape) / b.shape.eye_distance().max(1.0);
+        let likeness = a.thumbnail.correlation(&b.thumbnail);
+        if moved > BURST_MAX_JUMP || likeness < BURST_MIN_LIKENESS {
+            return Some(Failure::Jump {
+                frame: index,
+                at,
+                moved,
+                likeness,
+            });
+        }
+    }
+    // Towards the step: more to the person's left, right, or up.
+    let towards = |(yaw, pitch): (f32, f32)| match frame.step {
+        Some(ChallengeStep::Left) => yaw,
+        Some(ChallengeStep::Right) => -yaw,
+        Some(ChallengeStep::Up) => pitch,
+        Some(ChallengeStep::Front) | None => 0.0,
+    };
+    let along: Vec<f32> = burst
+        .iter()
+        .map(|f| shape::turn(front, &f.shape).map_or(f32::NAN, towards))
+        .collect();
+    let last = along[along.len() - 1];
+    let least = along.iter().copied().fold(f32::INFINITY, f32::min);
+    let sweep = last - least;
+    // NaN (a degenerate frame) fails too.
+    (sweep.is_nan() || sweep < BURST_MIN_SWEEP).then_some(Failure::Still {
+        frame: index,
+        sweep,
+    })
+}
+
+/// The mean distance between corresponding landmarks, in pixels.
+fn mean_distance(a: &Shape, b: &Shape) -> f32 {
+    a.0.iter()
+        .zip(&b.0)
+        .map(|(p, q)| (p.x - q.x).hypot(p.y - q.y))
+        .sum::<f32>()
+        / a.0.len() as f32
+}
+
 /// Whether `b` is `a` sent again: the same picture of the face, with the
 /// landmarks where they were.
 fn repeats(a: &Frame<'_>, b: &Frame<'_>) -> bool {
@@ -320,30 +412,53 @@ mod tests {
         step: ChallengeStep,
         landmarks: Landmarks,
         shape: Shape,
+        burst: Vec<Followed>,
         embedding: Embedding,
         thumbnail: Thumbnail,
     }
 
+    /// A burst of `surface` moving from the front to (yaw, pitch) in four
+    /// frames, the last at the pose itself.
+    fn burst(surface: Surface, yaw: f32, pitch: f32, seed: u32) -> Vec<Followed> {
+        [0.0, 0.35, 0.7, 1.0]
+            .into_iter()
+            .map(|t| Followed {
+                shape: shape_seen(surface, yaw * t, pitch * t, 1.0),
+                thumbnail: thumb(seed),
+            })
+            .collect()
+    }
+
     impl Capture {
         /// The head at (yaw, pitch), rolled in the photo (the five
-        /// landmarks only: the shape's fits do not depend on it).
+        /// landmarks only: the shape's fits do not depend on it), with the
+        /// burst that turned it there.
         fn pose(&mut self, yaw: f32, pitch: f32, roll: f32) {
             self.landmarks = project(yaw, pitch, roll);
             self.shape = shape_seen(Surface::Head, yaw, pitch, 1.0);
+            self.burst = burst(Surface::Head, yaw, pitch, 7);
         }
 
-        /// A picture of the face, rather than the head, at (yaw, pitch).
+        /// A picture of the face, rather than the head, turned to (yaw,
+        /// pitch) in its burst.
         fn picture(&mut self, surface: Surface, yaw: f32, pitch: f32) {
             self.shape = shape_seen(surface, yaw, pitch, 1.0);
+            self.burst = burst(surface, yaw, pitch, 7);
         }
     }
 
-    /// A capture of `who` answering `step` with the head at (yaw, pitch).
+    /// A capture of `who` answering `step` with the head at (yaw, pitch),
+    /// after a burst that turned it there (none for `front`).
     fn capture(step: ChallengeStep, who: usize, yaw: f32, pitch: f32, seed: u32) -> Capture {
         Capture {
             step,
             landmarks: project(yaw, pitch, 3.0),
             shape: shape_seen(Surface::Head, yaw, pitch, 1.0),
+            burst: if step == Front {
+                Vec::new()
+            } else {
+                burst(Surface::Head, yaw, pitch, seed)
+            },
             embedding: seen(who, 0.05),
             thumbnail: thumb(seed),
         }
@@ -356,6 +471,7 @@ mod tests {
                 step: Some(c.step),
                 landmarks: &c.landmarks,
                 shape: &c.shape,
+                burst: &c.burst,
                 embedding: &c.embedding,
                 thumbnail: &c.thumbnail,
             })
@@ -504,6 +620,83 @@ mod tests {
     }
 
     #[test]
+    fn a_turn_is_shown_by_its_burst() {
+        // Without a burst: the poses alone prove nothing.
+        let mut captures = followed();
+        captures[1].burst.clear();
+        captures[3].burst.truncate(2);
+        let verdict = run(&captures);
+        assert_eq!(
+            verdict.failures,
+            [
+                Failure::NoBurst {
+                    frame: 1,
+                    frames: 0
+                },
+                Failure::NoBurst {
+                    frame: 3,
+                    frames: 2
+                }
+            ]
+        );
+        assert_eq!(verdict.score, 0.0);
+
+        // Stills of the person in each pose, each repeated as its burst.
+        let mut captures = followed();
+        for c in &mut captures[1..] {
+            let last = c.burst.last().unwrap().clone();
+            c.burst = vec![last; 4];
+        }
+        let verdict = run(&captures);
+        assert!(
+            verdict
+                .failures
+                .iter()
+                .all(|f| matches!(f, Failure::Still { sweep, .. } if sweep.abs() < 1.0)),
+            "{verdict:?}"
+        );
+        assert_eq!(verdict.failures.len(), 3);
+
+        // A turn of 6° within the burst is too little.
+        let mut captures = followed();
+        for (i, f) in captures[1].burst.iter_mut().enumerate() {
+            f.shape = shape_seen(Surface::Head, 21.0 + 2.0 * i as f32, 3.0, 1.0);
+        }
+        assert!(matches!(
+            run(&captures).failures.as_slice(),
+            [Failure::Still { frame: 1, .. }]
+        ));
+    }
+
+    #[test]
+    fn a_burst_that_jumps_is_not_one_scene() {
+        // Another photo in the middle of a burst: the face changed.
+        let mut captures = followed();
+        captures[1].burst[2].thumbnail = thumb(99);
+        assert!(matches!(
+            run(&captures).failures.as_slice(),
+            [Failure::Jump {
+                frame: 1,
+                at: 1,
+                ..
+            }]
+        ));
+        // The face moved across the frame between two frames.
+        let mut captures = followed();
+        for p in &mut captures[2].burst[1].shape.0 {
+            p.x += 60.0;
+        }
+        assert!(matches!(
+            run(&captures).failures.as_slice(),
+            [Failure::Jump {
+                frame: 2,
+                at: 0,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
     fn a_repeated_frame_fails_with_a_zero_score() {
         let mut captures = followed();
         captures.push(capture(Front, 0, 2.0, 3.0, 1)); // the first, again
@@ -545,6 +738,7 @@ mod tests {
             step: None,
             landmarks: &c.landmarks,
             shape: &c.shape,
+            burst: &c.burst,
             embedding: &c.embedding,
             thumbnail: &c.thumbnail,
         }];

@@ -258,6 +258,81 @@ pub fn observe(vision: &Vision, capture: &Capture, want: Want) -> Result<Observa
     })
 }
 
+/// One frame of a burst, its face followed from the frame after it.
+#[derive(Clone, Debug)]
+pub struct Followed {
+    /// Its 68 landmarks, in the pixels the frame was sent at.
+    pub shape: Shape,
+    /// Its face's box (around the landmarks) in grey at [`THUMBNAIL_SIDE`]².
+    pub thumbnail: Thumbnail,
+}
+
+/// Follows a face back through the burst that led to a step's capture
+/// (`burst` oldest first; `last` the capture and its 68 landmarks): each
+/// frame's landmarks are found in the box around the later frame's, without
+/// a detector (a head moves little in a fifth of a second, and dlib's shape
+/// predictor needs only a box). A frame where the face is not where it was
+/// is followed all the same; the verifier sees the jump. Returns the burst's
+/// frames and then the capture, each with a thumbnail of the box around its
+/// landmarks (so that neighbours compare alike).
+pub fn follow(vision: &Vision, burst: &[Capture], last: (&Capture, &Shape)) -> Vec<Followed> {
+    let mut followed = Vec::with_capacity(burst.len() + 1);
+    followed.push(Followed {
+        shape: last.1.clone(),
+        thumbnail: thumbnail_around(last.0, last.1),
+    });
+    let mut later = last.1.clone();
+    for capture in burst.iter().rev() {
+        let image = &capture.rgb;
+        let shape = if capture.width == 0 || image.width() == 0 || image.height() == 0 {
+            None
+        } else {
+            // Decoding keeps images at most WORK_SIDE on a side: the matrix
+            // is the image as it is, `scale` its pixels per pixel sent.
+            let scale = image.width() as f32 / capture.width as f32;
+            vision
+                .shape(&Vision::matrix(image), &around(&later).scaled(scale))
+                .map(|s| Shape(s.0.map(|p| Point::new(p.x / scale, p.y / scale))))
+        };
+        let shape = shape.unwrap_or_else(|| later.clone());
+        let thumbnail = thumbnail_around(capture, &shape);
+        later = shape.clone();
+        followed.push(Followed { shape, thumbnail });
+    }
+    followed.reverse();
+    followed
+}
+
+/// The grey thumbnail of the box around a face's landmarks.
+fn thumbnail_around(capture: &Capture, shape: &Shape) -> Thumbnail {
+    let image = &capture.rgb;
+    if capture.width == 0 || image.width() == 0 || image.height() == 0 {
+        return Thumbnail(Vec::new());
+    }
+    let scale = image.width() as f32 / capture.width as f32;
+    let face = around(shape).scaled(scale);
+    Thumbnail(quality::face_in_grey(image, face, THUMBNAIL_SIDE).into_raw())
+}
+
+/// A box like the detector's around a face's 68 landmarks: their extent,
+/// raised above the brows by a fifth of its height.
+pub fn around(shape: &Shape) -> Rect {
+    let (mut left, mut top, mut right, mut bottom) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in &shape.0 {
+        left = left.min(p.x);
+        right = right.max(p.x);
+        top = top.min(p.y);
+        bottom = bottom.max(p.y);
+    }
+    let height = bottom - top;
+    Rect {
+        left,
+        top: top - 0.2 * height,
+        right,
+        bottom,
+    }
+}
+
 /// The share of the box's area outside a `width` × `height` frame.
 fn outside(r: Rect, width: f32, height: f32) -> f32 {
     let area = (r.right - r.left) * (r.bottom - r.top);

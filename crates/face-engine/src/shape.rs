@@ -40,6 +40,12 @@ impl Shape {
         centre(&self.0[42..48])
     }
 
+    /// The distance between the eye centres, in pixels.
+    pub fn eye_distance(&self) -> f32 {
+        let (r, l) = (self.right_eye(), self.left_eye());
+        (l.x - r.x).hypot(l.y - r.y)
+    }
+
     /// The landmarks with the eyes' midpoint at the origin, the x axis
     /// along the eyes (towards the photo's right) and the distance between
     /// the eye centres as the unit; `None` when the eyes coincide.
@@ -104,16 +110,7 @@ impl Fit {
 /// `None` when either shape is degenerate.
 pub fn fit(front: &Shape, frame: &Shape) -> Option<Fit> {
     let base = front.normalised()?;
-    let seen = frame.0;
-    let model: Vec<[f64; 3]> = base
-        .iter()
-        .zip(MEAN_DEPTH.iter())
-        .map(|(p, &z)| [f64::from(p.x), f64::from(p.y), f64::from(z)])
-        .collect();
-    let target: Vec<[f64; 2]> = seen
-        .iter()
-        .map(|p| [f64::from(p.x), f64::from(p.y)])
-        .collect();
+    let (model, target) = head_and_landmarks(&base, frame);
     let head = rigid(&model, &target)?;
     let unit = head.scale;
     let flat_src: Vec<[f64; 2]> = base
@@ -129,6 +126,30 @@ pub fn fit(front: &Shape, frame: &Shape) -> Option<Fit> {
         plane: plane as f32,
         fold: fold.min(plane) as f32,
     })
+}
+
+/// The head's turn and tilt from the front, in degrees (the head's fit of
+/// [`fit`] alone, for the frames of a burst).
+pub fn turn(front: &Shape, frame: &Shape) -> Option<(f32, f32)> {
+    let (model, target) = head_and_landmarks(&front.normalised()?, frame);
+    let head = rigid(&model, &target)?;
+    Some((head.yaw as f32, head.pitch as f32))
+}
+
+/// The person's head (the front's landmarks, the mean face's depths) and a
+/// frame's landmarks, as the fits take them.
+fn head_and_landmarks(base: &[Point; 68], frame: &Shape) -> (Vec<[f64; 3]>, Vec<[f64; 2]>) {
+    let model = base
+        .iter()
+        .zip(MEAN_DEPTH.iter())
+        .map(|(p, &z)| [f64::from(p.x), f64::from(p.y), f64::from(z)])
+        .collect();
+    let target = frame
+        .0
+        .iter()
+        .map(|p| [f64::from(p.x), f64::from(p.y)])
+        .collect();
+    (model, target)
 }
 
 /// A weak-perspective pose of the model.

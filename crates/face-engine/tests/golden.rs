@@ -323,11 +323,27 @@ fn analyze(
     captures: &[(Option<ChallengeStep>, Capture)],
     liveness: LivenessMode,
 ) -> bv_engine::Analysis {
+    let with: Vec<_> = captures
+        .iter()
+        .map(|(step, image)| (*step, image.clone(), Vec::new()))
+        .collect();
+    analyze_bursts(&with, liveness)
+}
+
+/// The same, each capture with the burst that led to it.
+fn analyze_bursts(
+    captures: &[(Option<ChallengeStep>, Capture, Vec<Capture>)],
+    liveness: LivenessMode,
+) -> bv_engine::Analysis {
     let inputs: Vec<CaptureInput<'_>> = captures
         .iter()
-        .map(|(step, image)| CaptureInput { step: *step, image })
+        .map(|(step, image, burst)| CaptureInput {
+            step: *step,
+            image,
+            burst,
+        })
         .collect();
-    let steps: Vec<ChallengeStep> = captures.iter().filter_map(|(s, _)| *s).collect();
+    let steps: Vec<ChallengeStep> = captures.iter().filter_map(|(s, _, _)| *s).collect();
     engine().analyze(&AnalyzeInput {
         identifier: "user-1",
         attempt: 1,
@@ -338,14 +354,15 @@ fn analyze(
 }
 
 #[test]
-fn a_challenge_answered_by_real_turns_is_live_and_its_spoofs_are_not() {
+fn stills_of_the_person_in_the_right_poses_and_other_spoofs_are_not_live() {
     use ChallengeStep::{Front, Left, Right};
     let front = fixtures::photo("obama.jpg");
     let right = fixtures::photo("obama2.jpg");
     let left = fixtures::capture(fixtures::mirrored(&right.rgb));
     let threshold = engine().liveness_threshold();
 
-    let followed = analyze(
+    // Two photos of the person, turned as asked: poses without motion.
+    let stills = analyze(
         &[
             (Some(Front), front.clone()),
             (Some(Left), left.clone()),
@@ -353,8 +370,37 @@ fn a_challenge_answered_by_real_turns_is_live_and_its_spoofs_are_not() {
         ],
         LivenessMode::Active,
     );
-    assert_eq!(followed.problems, []);
-    assert!(followed.liveness.unwrap() >= threshold, "{followed:?}");
+    assert_eq!(stills.problems, []);
+    assert_eq!(stills.liveness, Some(0.0), "no bursts: {stills:?}");
+    // Each still sent as its own burst, recompressed frame by frame.
+    let as_burst = |c: &Capture| -> Vec<Capture> {
+        (0..4)
+            .map(|i| fixtures::capture(fixtures::recompressed(&c.rgb, 70 + 5 * i)))
+            .collect()
+    };
+    let stitched = analyze_bursts(
+        &[
+            (Some(Front), front.clone(), Vec::new()),
+            (Some(Left), left.clone(), as_burst(&left)),
+            (Some(Right), right.clone(), as_burst(&right)),
+        ],
+        LivenessMode::Active,
+    );
+    assert_eq!(
+        stitched.liveness,
+        Some(0.0),
+        "stills as bursts: {stitched:?}"
+    );
+    // The frontal photo as the burst of a turn: it jumps to the turned one.
+    let jumped = analyze_bursts(
+        &[
+            (Some(Front), front.clone(), Vec::new()),
+            (Some(Left), left.clone(), as_burst(&front)),
+            (Some(Right), right.clone(), as_burst(&front)),
+        ],
+        LivenessMode::Active,
+    );
+    assert_eq!(jumped.liveness, Some(0.0), "front then turn: {jumped:?}");
 
     // The turns swapped: the wrong order.
     let swapped = analyze(
@@ -425,6 +471,7 @@ fn onboarding_then_login_matches_the_same_person_and_refuses_another() {
         let captures = [CaptureInput {
             step: None,
             image: &image,
+            burst: &[],
         }];
         evaluate(
             engine.as_ref(),

@@ -218,19 +218,26 @@ fn inspect_frames(frames: &[Frame], limits: &ImageLimits) -> Result<(), ApiError
         } else {
             format!("frames[{index}].image")
         };
-        if let Err(err) = inspect_base64(&frame.image, limits) {
-            return Err(if err.is_too_large() {
-                ApiError::field(
-                    ErrorCode::PayloadTooLarge,
-                    &field,
-                    format!("The image in `{field}` is too large: {err}"),
-                )
-            } else {
-                ApiError::invalid_image(&field, err)
-            });
+        inspect_one(&frame.image, &field, limits)?;
+        for (at, image) in frame.burst.iter().enumerate() {
+            inspect_one(image, &format!("frames[{index}].burst[{at}]"), limits)?;
         }
     }
     Ok(())
+}
+
+fn inspect_one(image: &str, field: &str, limits: &ImageLimits) -> Result<(), ApiError> {
+    inspect_base64(image, limits).map(drop).map_err(|err| {
+        if err.is_too_large() {
+            ApiError::field(
+                ErrorCode::PayloadTooLarge,
+                field,
+                format!("The image in `{field}` is too large: {err}"),
+            )
+        } else {
+            ApiError::invalid_image(field, err)
+        }
+    })
 }
 
 /// `DELETE /v2/biometric-validations/{id}/person`: removes the face

@@ -281,8 +281,9 @@ async fn decide(d: Decide) -> Result<(Evaluation, Duration), ApiError> {
         if let Some(failed) = before_analysis(d.challenge_expired, d.steps.as_deref(), &steps) {
             return Ok((failed, started.elapsed()));
         }
-        // One frame at a time: its text decoded, its pixels decoded and
-        // reduced to the analysis size, the full-size ones dropped.
+        // One image at a time (each frame's, then its burst's): its text
+        // decoded, its pixels decoded and reduced to the analysis size, the
+        // full-size ones dropped.
         let single = d.frames.len() == 1 && d.frames[0].step.is_none();
         let mut captures = Vec::with_capacity(d.frames.len());
         for (index, frame) in d.frames.iter().enumerate() {
@@ -293,11 +294,23 @@ async fn decide(d: Decide) -> Result<(Evaluation, Duration), ApiError> {
             };
             let image = decode_base64(&frame.image, &d.limits)
                 .map_err(|e| ApiError::invalid_image(&field, e))?;
-            captures.push((frame.step, image));
+            let mut burst = Vec::with_capacity(frame.burst.len());
+            for (at, text) in frame.burst.iter().enumerate() {
+                let field = format!("frames[{index}].burst[{at}]");
+                burst.push(
+                    decode_base64(text, &d.limits)
+                        .map_err(|e| ApiError::invalid_image(&field, e))?,
+                );
+            }
+            captures.push((frame.step, image, burst));
         }
         let inputs: Vec<CaptureInput<'_>> = captures
             .iter()
-            .map(|(step, image)| CaptureInput { step: *step, image })
+            .map(|(step, image, burst)| CaptureInput {
+                step: *step,
+                image,
+                burst,
+            })
             .collect();
         let input = EvaluateInput {
             kind: d.kind,
