@@ -19,6 +19,13 @@
   const POLL_FOR_MS = 30000;
   const REDIRECT_AFTER_MS = 2000;
   const JPEG_QUALITY = 0.9;
+  // While the person turns to a step's pose, the page keeps the last frames
+  // (small JPEGs, one every BURST_EVERY_MS) and sends BURST_FRAMES of them
+  // with the step's photo: the motion the server checks, not just the pose.
+  const BURST_FRAMES = 5;
+  const BURST_EVERY_MS = 200;
+  const BURST_MAX_SIDE = 480;
+  const BURST_QUALITY = 0.75;
   const UPLOAD_MAX_SIDE = 1280;
   // After a 413, every capture is re-encoded this small and sent once more.
   const SHRUNK_MAX_SIDE = 640;
@@ -34,7 +41,7 @@
   const state = {
     mode: 'camera', // or 'upload': what "Try again" goes back to
     challenge: null, // {challengeId, steps, expiresAt}
-    captures: [], // [{step, blob}]
+    captures: [], // [{step, blob, burst: [blob]}]
     uploads: [], // a re-encoded blob per step, or null
     encoding: [], // the re-encodings in flight
     payload: null, // the validate body being sent
@@ -320,12 +327,15 @@
       const prompt = strings.prompts[steps[i]] || steps[i];
       setStep(i, steps.length, steps[i], prompt);
       announce(steps.length > 1 ? `${fill(strings.stepOf, { n: i + 1, total: steps.length })}. ${prompt}` : prompt);
+      // A turn is recorded while it happens; the front needs no motion.
+      const recording = steps[i] === 'front' ? null : record();
       await countdown(run);
+      const burst = recording ? await recording.stop() : [];
       if (run !== state.run) return;
       const blob = await grab();
       if (run !== state.run) return;
       if (!blob) return showUpload(strings.cameraDenied);
-      state.captures.push({ step: steps[i], blob });
+      state.captures.push({ step: steps[i], blob, burst });
       flash();
       announce(strings.captured);
       if (i + 1 < steps.length) await sleep(PAUSE_BETWEEN_STEPS_MS);
@@ -386,6 +396,37 @@
   }
 
   const jpeg = (canvas, quality) => new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', quality));
+
+  /**
+   * Keeps the camera's last BURST_FRAMES frames, small, one every
+   * BURST_EVERY_MS, until `stop()`, which resolves to them (oldest first).
+   */
+  function record() {
+    const video = $('video');
+    const kept = [];
+    const pending = [];
+    const timer = setInterval(() => {
+      if (!video.videoWidth) return;
+      const scale = Math.min(1, BURST_MAX_SIDE / Math.max(video.videoWidth, video.videoHeight));
+      const canvas = document.createElement('canvas');
+      canvas.width = Math.round(video.videoWidth * scale);
+      canvas.height = Math.round(video.videoHeight * scale);
+      canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+      const encoded = jpeg(canvas, BURST_QUALITY).then((blob) => {
+        if (!blob) return;
+        kept.push(blob);
+        if (kept.length > BURST_FRAMES) kept.shift();
+      });
+      pending.push(encoded);
+    }, BURST_EVERY_MS);
+    return {
+      async stop() {
+        clearInterval(timer);
+        await Promise.all(pending);
+        return kept.slice();
+      },
+    };
+  }
 
   // ---- the file-input fallback -------------------------------------------
 
@@ -518,7 +559,11 @@
   async function payload() {
     const frames = [];
     for (const capture of state.captures) {
-      frames.push({ step: capture.step, image: await base64(capture.blob) });
+      const frame = { step: capture.step, image: await base64(capture.blob) };
+      if (capture.burst && capture.burst.length) {
+        frame.burst = await Promise.all(capture.burst.map(base64));
+      }
+      frames.push(frame);
     }
     return { os: 'web', challengeId: state.challenge.challengeId, frames };
   }
@@ -542,6 +587,12 @@
       state.shrunk = true;
       for (const capture of state.captures) {
         capture.blob = (await reencode(capture.blob, SHRUNK_MAX_SIDE, SHRUNK_QUALITY)) || capture.blob;
+        if (capture.burst) {
+          for (let k = 0; k < capture.burst.length; k++) {
+            capture.burst[k] =
+              (await reencode(capture.burst[k], SHRUNK_MAX_SIDE / 2, SHRUNK_QUALITY)) || capture.burst[k];
+          }
+        }
       }
       state.payload = await payload();
       return post();

@@ -9,6 +9,10 @@ use bv_contract::{EngineKind, LivenessMode};
 use bv_e2e::browser::{Browser, fake_camera_of, heading_contains, screenshot, visible};
 use bv_e2e::{TestApp, seed_request};
 use bv_face_engine::fixtures;
+use bv_store::entity::{project, validation_attempt};
+use bv_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
+};
 use serde_json::{Value, json};
 
 use crate::browser::integrator_page;
@@ -46,10 +50,13 @@ async fn face_app(liveness: LivenessMode, onboarding_attempts: i32) -> TestApp {
     // command (the harness turns preloading off), which in a debug build
     // under the whole suite's load can outlast the ingress's wait for the
     // challenge's answer, and the page would say "Something went wrong".
-    tokio::task::spawn_blocking(|| bv_face_engine::FaceEngine::shared(fixtures::models_dir()))
-        .await
-        .unwrap()
-        .expect("the face models load");
+    tokio::task::spawn_blocking(|| {
+        let engine = bv_face_engine::FaceEngine::shared(fixtures::models_dir())?;
+        engine.load_shapes()
+    })
+    .await
+    .unwrap()
+    .expect("the face models load");
     app
 }
 
@@ -144,6 +151,14 @@ impl Drop for Dir {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_still_photo_held_to_the_camera_fails_the_liveness_challenge() {
     let app = face_app(LivenessMode::Active, 1).await;
+    // Kept for audit: the test reads what the page sent.
+    let project = bv_store::projects::get(&app.db, PROJECT)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut project: project::ActiveModel = project.into();
+    project.keep_images_days = Set(Some(1));
+    project.update(&app.db).await.unwrap();
     let dir = Dir::new();
     let still = camera_of(&dir.0, "obama.jpg");
     let (id, link) = start(&app, "onboarding", "barack").await;
@@ -169,6 +184,38 @@ async fn a_still_photo_held_to_the_camera_fails_the_liveness_challenge() {
         "{validation}"
     );
     assert!(data["person"].is_null(), "nobody enrolled: {validation}");
+
+    // The page recorded each turn as a burst of small frames (the motion
+    // the engine looked for, and did not find), the front without one.
+    let id: uuid::Uuid = id.parse().unwrap();
+    let attempt = validation_attempt::Entity::find()
+        .filter(validation_attempt::Column::ValidationId.eq(id))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let frames: Vec<bv_contract::Frame> =
+        serde_json::from_slice(attempt.images.as_deref().unwrap()).unwrap();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(frames[0].step, Some(bv_contract::ChallengeStep::Front));
+    assert!(frames[0].burst.is_empty());
+    for frame in &frames[1..] {
+        assert!(
+            (3..=5).contains(&frame.burst.len()),
+            "{:?}: {} burst frames",
+            frame.step,
+            frame.burst.len()
+        );
+        for image in &frame.burst {
+            let capture = bv_engine::decode_base64(image, &Default::default()).unwrap();
+            assert!(
+                capture.width <= 480 && capture.height <= 480,
+                "{}×{}",
+                capture.width,
+                capture.height
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
