@@ -425,9 +425,12 @@ mod tests {
 
     #[test]
     fn a_dead_letter_keeps_no_image() {
-        let body = br#"{"validation":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","os":"web","challengeId":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c","frames":[{"step":"front","image":"QUJD"},{"image":"REVGRw=="}]}"#;
+        let body = br#"{"validation":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","os":"web","challengeId":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c","frames":[{"step":"front","image":"QUJD"},{"image":"REVGRw==","burst":["SElKSw==","TE1O"]}]}"#;
         let kept = String::from_utf8(without_images(body)).unwrap();
-        assert!(!kept.contains("QUJD") && !kept.contains("REVGRw"), "{kept}");
+        for image in ["QUJD", "REVGRw", "SElKSw", "TE1O"] {
+            assert!(!kept.contains(image), "{kept}");
+        }
+        assert!(kept.contains("\"burst\":[\"[image removed: 8 bytes]\""), "{kept}");
         assert!(
             kept.contains("[image removed: 4 bytes]") && kept.contains("\"step\":\"front\""),
             "{kept}"
