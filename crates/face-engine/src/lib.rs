@@ -135,42 +135,14 @@ impl FaceEngine {
     pub fn load_shapes(&self) -> Result<(), LoadError> {
         self.vision.load_shapes()
     }
-}
 
-impl Engine for FaceEngine {
-    fn name(&self) -> &'static str {
-        "face"
-    }
-
-    fn version(&self) -> &'static str {
-        concat!(env!("CARGO_PKG_VERSION"), "+dlib-resnet-v1")
-    }
-
-    /// `active`: `front`, then two of `left`, `right` and `up` in a random
-    /// order (six challenges); otherwise `[front]`.
-    fn challenge(&self, liveness: LivenessMode) -> Vec<ChallengeStep> {
-        match liveness {
-            LivenessMode::Active => {
-                let mut others = [ChallengeStep::Left, ChallengeStep::Right, ChallengeStep::Up];
-                others.shuffle(&mut rand::rng());
-                vec![ChallengeStep::Front, others[0], others[1]]
-            }
-            LivenessMode::None | LivenessMode::Passive => vec![ChallengeStep::Front],
-        }
-    }
-
-    fn default_match_threshold(&self) -> f32 {
-        DEFAULT_MATCH_THRESHOLD
-    }
-
-    fn liveness_threshold(&self) -> f32 {
-        LIVENESS_THRESHOLD
-    }
-
-    fn analyze(&self, input: &AnalyzeInput<'_>) -> Analysis {
+    /// What [`Engine::analyze`] measures, with the liveness verifier's
+    /// findings when it ran (for measuring the engine: `make bench`, the
+    /// liveness sets' tests).
+    pub fn examine(&self, input: &AnalyzeInput<'_>) -> (Analysis, Option<liveness::Verdict>) {
         let _span = tracing::info_span!("analyze", captures = input.captures.len()).entered();
         if input.captures.is_empty() {
-            return problems(vec![Reason::NoFace]);
+            return (problems(vec![Reason::NoFace]), None);
         }
         let mut observations = Vec::with_capacity(input.captures.len());
         let mut reasons = Vec::new();
@@ -193,7 +165,7 @@ impl Engine for FaceEngine {
                 .copied()
                 .filter(|r| reasons.contains(r))
                 .collect();
-            return self::problems(problems);
+            return (self::problems(problems), None);
         }
 
         // The template is the front capture's (the best lit for matching).
@@ -203,6 +175,7 @@ impl Engine for FaceEngine {
             .position(|c| matches!(c.step, None | Some(ChallengeStep::Front)))
             .unwrap_or(0);
         let template = observations[front].embedding.to_template();
+        let mut verdict = None;
         let liveness = match input.liveness {
             LivenessMode::None => None,
             LivenessMode::Passive => {
@@ -249,20 +222,58 @@ impl Engine for FaceEngine {
                     .collect();
                 // Observed with `shape`: each has one, or was refused.
                 let Some(frames) = frames else {
-                    return problems(vec![Reason::PoorQuality]);
+                    return (problems(vec![Reason::PoorQuality]), None);
                 };
-                let verdict = liveness::verify(&frames, DEFAULT_MATCH_THRESHOLD);
-                if !verdict.failures.is_empty() {
-                    tracing::info!(failures = ?verdict.failures, "liveness not shown");
+                let found = liveness::verify(&frames, liveness::SAME_PERSON_IN_CHALLENGE);
+                if !found.failures.is_empty() {
+                    tracing::info!(failures = ?found.failures, "liveness not shown");
                 }
-                Some(verdict.score)
+                let score = found.score;
+                verdict = Some(found);
+                Some(score)
             }
         };
-        Analysis {
+        let analysis = Analysis {
             problems: Vec::new(),
             liveness,
             template: Some(template),
+        };
+        (analysis, verdict)
+    }
+}
+
+impl Engine for FaceEngine {
+    fn name(&self) -> &'static str {
+        "face"
+    }
+
+    fn version(&self) -> &'static str {
+        concat!(env!("CARGO_PKG_VERSION"), "+dlib-resnet-v1")
+    }
+
+    /// `active`: `front`, then two of `left`, `right` and `up` in a random
+    /// order (six challenges); otherwise `[front]`.
+    fn challenge(&self, liveness: LivenessMode) -> Vec<ChallengeStep> {
+        match liveness {
+            LivenessMode::Active => {
+                let mut others = [ChallengeStep::Left, ChallengeStep::Right, ChallengeStep::Up];
+                others.shuffle(&mut rand::rng());
+                vec![ChallengeStep::Front, others[0], others[1]]
+            }
+            LivenessMode::None | LivenessMode::Passive => vec![ChallengeStep::Front],
         }
+    }
+
+    fn default_match_threshold(&self) -> f32 {
+        DEFAULT_MATCH_THRESHOLD
+    }
+
+    fn liveness_threshold(&self) -> f32 {
+        LIVENESS_THRESHOLD
+    }
+
+    fn analyze(&self, input: &AnalyzeInput<'_>) -> Analysis {
+        self.examine(input).0
     }
 
     fn compare(&self, a: &Template, b: &Template) -> Option<f32> {

@@ -344,21 +344,27 @@ fn homography(
 
 /// The fold lines tried, in the front's eye-distances: vertical lines
 /// `x = c` (a print folded down the face: along the nose, through an eye)
-/// and horizontal ones `y = c` (folded across it).
-const FOLDS_X: [f64; 9] = [-0.6, -0.45, -0.3, -0.15, 0.0, 0.15, 0.3, 0.45, 0.6];
-const FOLDS_Y: [f64; 6] = [0.3, 0.55, 0.8, 1.05, 1.3, 1.55];
+/// and horizontal ones `y = c` (folded across it), every 0.05.
+fn fold_lines() -> impl Iterator<Item = (usize, f64)> {
+    let down = (-12..=12).map(|i| (0usize, f64::from(i) * 0.05));
+    let across = (4..=32).map(|i| (1usize, f64::from(i) * 0.05));
+    down.chain(across)
+}
 /// Points this close to a fold line belong to both sides.
-const ON_THE_LINE: f64 = 0.06;
+const ON_THE_LINE: f64 = 0.04;
 
 /// The smallest RMS, over the fold lines tried, of two homographies, one
 /// each side of the line.
 fn fold_rms(src: &[[f64; 2]], target: &[[f64; 2]]) -> Option<f64> {
-    let lines = FOLDS_X
-        .iter()
-        .map(|&c| (0usize, c))
-        .chain(FOLDS_Y.iter().map(|&c| (1usize, c)));
+    fold_rms_over(src, &[target])
+}
+
+/// The same over several frames of one picture: one fold line for all of
+/// them (a print does not refold between frames), two homographies per
+/// frame; the RMS over every frame's points.
+fn fold_rms_over(src: &[[f64; 2]], targets: &[&[[f64; 2]]]) -> Option<f64> {
     let mut best: Option<f64> = None;
-    for (axis, c) in lines {
+    for (axis, c) in fold_lines() {
         let first: Vec<usize> = (0..src.len())
             .filter(|&i| src[i][axis] <= c + ON_THE_LINE)
             .collect();
@@ -368,18 +374,56 @@ fn fold_rms(src: &[[f64; 2]], target: &[[f64; 2]]) -> Option<f64> {
         if first.len() < 8 || second.len() < 8 {
             continue;
         }
-        let (Some(a), Some(b)) = (
-            homography_rms(src, target, &first),
-            homography_rms(src, target, &second),
-        ) else {
+        let mut squares = 0.0;
+        let mut fitted = true;
+        for target in targets {
+            let (Some(a), Some(b)) = (
+                homography_rms(src, target, &first),
+                homography_rms(src, target, &second),
+            ) else {
+                fitted = false;
+                break;
+            };
+            squares += a * a * first.len() as f64 + b * b * second.len() as f64;
+        }
+        if !fitted {
             continue;
-        };
-        let total = ((a * a * first.len() as f64 + b * b * second.len() as f64)
-            / (first.len() + second.len()) as f64)
-            .sqrt();
+        }
+        let total = (squares / ((first.len() + second.len()) * targets.len()) as f64).sqrt();
         best = Some(best.map_or(total, |b: f64| b.min(total)));
     }
     best
+}
+
+/// [`fit`]'s distances over several frames of one turn (a burst's frames
+/// turned away from the front, and its capture): the head's and the flat
+/// picture's RMS over all of them, and the folded picture's with one fold
+/// line for all. A picture cannot change its shape between frames; a head
+/// turning shows its parallax in each. `None` when a shape is degenerate.
+pub fn fit_over(front: &Shape, frames: &[&Shape]) -> Option<(f32, f32)> {
+    let base = front.normalised()?;
+    let flat_src: Vec<[f64; 2]> = base
+        .iter()
+        .map(|p| [f64::from(p.x), f64::from(p.y)])
+        .collect();
+    let all: Vec<usize> = (0..68).collect();
+    let (mut head, mut plane) = (0.0, 0.0);
+    let mut targets = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let (model, target) = head_and_landmarks(&base, frame);
+        let rigid = rigid(&model, &target)?;
+        // In eye-distances: each frame's pixels divided by its own scale.
+        let unit = rigid.scale;
+        let scaled: Vec<[f64; 2]> = target.iter().map(|[x, y]| [x / unit, y / unit]).collect();
+        head += (rigid.rms / unit).powi(2);
+        plane += homography_rms(&flat_src, &scaled, &all)?.powi(2);
+        targets.push(scaled);
+    }
+    let n = frames.len().max(1) as f64;
+    let plane = (plane / n).sqrt();
+    let views: Vec<&[[f64; 2]]> = targets.iter().map(Vec::as_slice).collect();
+    let fold = fold_rms_over(&flat_src, &views).map_or(plane, |f| f.min(plane));
+    Some((fold as f32, (head / n).sqrt() as f32))
 }
 
 /// The mean face's depth at each of the 68 landmarks, in eye-distances in

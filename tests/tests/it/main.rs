@@ -19,6 +19,7 @@ mod face;
 mod faults;
 mod list;
 mod liveness;
+mod liveness_sets;
 mod metrics;
 mod openapi;
 mod rate_limits;
