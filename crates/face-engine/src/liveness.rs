@@ -13,12 +13,14 @@
 //!    least [`UP_MIN_PITCH`] up, each without more than [`OFF_AXIS_MAX`] on
 //!    the other axis; a further `front` faces the camera like the first.
 //! 2. **One person.** Every capture's embedding matches the baseline's at
-//!    the engine's match threshold.
+//!    [`SAME_PERSON_IN_CHALLENGE`].
 //! 3. **Distinct frames.** No two captures are one image sent twice: their
 //!    face thumbnails correlate below [`REPEAT_MIN_CORRELATION`], or their
 //!    landmarks sit differently in the face.
 //! 4. **A head, not a picture.** Every turned capture's 68 landmarks are
-//!    explained, against the front's, three ways ([`crate::shape::fit`]):
+//!    explained, against the front's, three ways ([`crate::shape::fit`],
+//!    over the burst's frames turned at least [`PARALLAX_MIN_TURN`] with
+//!    one fold line for all of them, [`crate::shape::fit_over`]):
 //!    as the person's head turned (their front's landmarks given the mean
 //!    face's depths), as one flat picture of the front seen from any angle
 //!    (a print turned or tilted), and as one folded once along a line (a
@@ -42,7 +44,8 @@
 //! The score is in [0, 1], the threshold 0.5. When every check passes it is
 //! `0.5 + 0.5 · m`, `m` the smallest pose margin in units of 10° (capped at
 //! 1): a challenge followed by a wide margin scores near 1. When a capture
-//! is another person's or repeats another, it is 0. Otherwise (a pose not
+//! is another person's, repeats another, is a picture or lacks its motion,
+//! it is 0. Otherwise (a pose not
 //! followed) it is `0.25 ×` the share of captures whose pose was right.
 //!
 //! A still photo held to the camera fails: it cannot turn; turned, tilted
@@ -51,8 +54,9 @@
 //! lifetime short (the rules check it).
 //! What this does not catch: a live replay by someone holding a video of
 //! the person and the right poses ready, a 3D mask, or a deepfake driven in
-//! real time. The thresholds come from geometry and the test photos, not
-//! from a set of live and spoofed captures (README, "Face engine").
+//! real time. The thresholds were placed on the liveness sets `make bench`
+//! measures (rendered heads and prints, README "Face engine": every attack
+//! there refused, but too many rendered live heads refused too).
 
 use bv_contract::ChallengeStep;
 

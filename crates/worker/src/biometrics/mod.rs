@@ -430,7 +430,10 @@ mod tests {
         for image in ["QUJD", "REVGRw", "SElKSw", "TE1O"] {
             assert!(!kept.contains(image), "{kept}");
         }
-        assert!(kept.contains("\"burst\":[\"[image removed: 8 bytes]\""), "{kept}");
+        assert!(
+            kept.contains("\"burst\":[\"[image removed: 8 bytes]\""),
+            "{kept}"
+        );
         assert!(
             kept.contains("[image removed: 4 bytes]") && kept.contains("\"step\":\"front\""),
             "{kept}"
