@@ -752,10 +752,10 @@ mod tests {
         );
         assert_eq!(verdict.failures.len(), 3);
 
-        // A turn of 6° within the burst is too little.
+        // A turn of 4° within the burst is too little.
         let mut captures = followed();
         for (i, f) in captures[1].burst.iter_mut().enumerate() {
-            f.shape = shape_seen(Surface::Head, 21.0 + 2.0 * i as f32, 3.0, 1.0);
+            f.shape = shape_seen(Surface::Head, 23.0 + 1.3 * i as f32, 3.0, 1.0);
         }
         assert!(matches!(
             run(&captures).failures.as_slice(),
