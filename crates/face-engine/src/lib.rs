@@ -129,6 +129,16 @@ impl FaceEngine {
         observe::observe(&self.vision, capture, want)
     }
 
+    /// Follows the face of a step's capture back through the burst that
+    /// led to it ([`observe::follow`]).
+    pub fn follow(
+        &self,
+        burst: &[Capture],
+        last: (&Capture, &shape::Shape),
+    ) -> Vec<observe::Followed> {
+        observe::follow(&self.vision, burst, last)
+    }
+
     /// Reads the 68-point landmark model, which is otherwise read the first
     /// time active liveness needs it (it is 100 MB and takes seconds): a
     /// worker that preloads its models calls this at start.
@@ -199,7 +209,7 @@ impl FaceEngine {
                             let _span =
                                 tracing::info_span!("follow burst", frames = capture.burst.len())
                                     .entered();
-                            observe::follow(&self.vision, capture.burst, (capture.image, shape))
+                            self.follow(capture.burst, (capture.image, shape))
                         }
                         _ => Vec::new(),
                     })

@@ -577,3 +577,39 @@ fn bad_inputs_are_refused_before_or_by_the_engine() {
         Some(Rejection::NoFace)
     );
 }
+
+#[test]
+fn a_burst_is_followed_back_from_its_capture() {
+    // A camera frame of obama.jpg at half size (the face about 200 px
+    // wide), and the same scene 10, 20 and 30 px to the left before it: the
+    // face followed by its landmarks, no detector.
+    let photo = fixtures::photo("obama.jpg").rgb;
+    let half = fixtures::scaled(&photo, 0.5);
+    let frame = |dx: u32| {
+        let cut = image::imageops::crop_imm(&half, 10 + dx, 0, 400, 300).to_image();
+        fixtures::capture(cut)
+    };
+    let last = frame(0);
+    let burst: Vec<Capture> = [30, 20, 10].into_iter().map(frame).collect();
+    let observed = engine()
+        .observe_with(&last, bv_face_engine::Want { shape: true })
+        .unwrap();
+    let shape = observed.shape.unwrap();
+    let followed = engine().follow(&burst, (&last, &shape));
+    assert_eq!(followed.len(), 4);
+    assert_eq!(followed[3].shape, shape, "the capture is last, as observed");
+    // Cropped further right, the face sits further left in the frame; the
+    // eyes' midpoint follows it within the landmarks' own jitter.
+    let eyes = |s: &bv_face_engine::shape::Shape| (s.left_eye().x + s.right_eye().x) / 2.0;
+    for (frame, shift) in followed.iter().zip([30.0f32, 20.0, 10.0, 0.0]) {
+        let moved = eyes(&frame.shape) - eyes(&shape);
+        assert!(
+            (moved + shift).abs() <= 4.0,
+            "the eyes moved {moved}, the scene {shift}"
+        );
+        assert!(
+            frame.thumbnail.correlation(&followed[3].thumbnail) > 0.8,
+            "the same face"
+        );
+    }
+}
