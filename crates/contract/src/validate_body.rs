@@ -497,55 +497,58 @@ impl<'de> Visitor<'de> for Burst<'_, '_> {
 /// A frame's `burst` in a command: at most [`MAX_BURST`] images, refused at
 /// the first one over (for `#[serde(deserialize_with)]`).
 pub fn at_most_max_burst<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    struct Capped;
-    impl<'de> Visitor<'de> for Capped {
-        type Value = Vec<String>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            write!(f, "an array of at most {MAX_BURST} images")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
-            let mut images = Vec::new();
-            while let Some(image) = seq.next_element::<String>()? {
-                if images.len() == MAX_BURST {
-                    return Err(de::Error::custom(format!(
-                        "`burst` holds more than {MAX_BURST} images"
-                    )));
-                }
-                images.push(image);
-            }
-            Ok(images)
-        }
-    }
-    d.deserialize_seq(Capped)
+    d.deserialize_seq(Capped::new("burst", MAX_BURST, "images", "images"))
 }
 
 /// `frames` in a command: at most [`MAX_FRAMES`], refused at the first one
 /// over (for `#[serde(deserialize_with)]`).
 pub fn at_most_max_frames<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Frame>, D::Error> {
-    struct Capped;
-    impl<'de> Visitor<'de> for Capped {
-        type Value = Vec<Frame>;
+    d.deserialize_seq(Capped::new("frames", MAX_FRAMES, "frames", "captures"))
+}
 
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            write!(f, "an array of at most {MAX_FRAMES} frames")
-        }
+/// An array of at most `most` elements (`elements`, as serde's messages
+/// name them), refused at the first one over: "`{field}` holds more than
+/// {most} {things}".
+struct Capped<T> {
+    field: &'static str,
+    most: usize,
+    elements: &'static str,
+    things: &'static str,
+    of: std::marker::PhantomData<T>,
+}
 
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Frame>, A::Error> {
-            let mut frames = Vec::new();
-            while let Some(frame) = seq.next_element::<Frame>()? {
-                if frames.len() == MAX_FRAMES {
-                    return Err(de::Error::custom(format!(
-                        "`frames` holds more than {MAX_FRAMES} captures"
-                    )));
-                }
-                frames.push(frame);
-            }
-            Ok(frames)
+impl<T> Capped<T> {
+    fn new(field: &'static str, most: usize, elements: &'static str, things: &'static str) -> Self {
+        Capped {
+            field,
+            most,
+            elements,
+            things,
+            of: std::marker::PhantomData,
         }
     }
-    d.deserialize_seq(Capped)
+}
+
+impl<'de, T: serde::Deserialize<'de>> Visitor<'de> for Capped<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an array of at most {} {}", self.most, self.elements)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<T>()? {
+            if items.len() == self.most {
+                return Err(de::Error::custom(format!(
+                    "`{}` holds more than {} {}",
+                    self.field, self.most, self.things
+                )));
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
 }
 
 #[cfg(test)]
