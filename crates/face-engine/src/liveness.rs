@@ -285,7 +285,14 @@ pub fn verify(frames: &[Frame<'_>], same_person: f32) -> Verdict {
         if index == anchor || frame.step == Some(ChallengeStep::Front) || !followed[index] {
             continue;
         }
-        let (flat, head) = picture(frames[anchor].shape, frame);
+        // Each burst frame's pose against the front, found once for both
+        // checks.
+        let turns: Vec<Option<(f32, f32)>> = frame
+            .burst
+            .iter()
+            .map(|f| shape::turn(frames[anchor].shape, &f.shape))
+            .collect();
+        let (flat, head) = picture(frames[anchor].shape, frame, &turns);
         if flat < FLAT_MIN || flat < FLAT_RATIO * head {
             failures.push(Failure::Flat {
                 frame: index,
@@ -294,7 +301,7 @@ pub fn verify(frames: &[Frame<'_>], same_person: f32) -> Verdict {
             });
             spoofed = true;
         }
-        let (failure, burst) = motion(index, frames[anchor].shape, frame);
+        let (failure, burst) = motion(index, frame, &turns);
         if let Some(failure) = failure {
             failures.push(failure);
             spoofed = true;
@@ -359,16 +366,17 @@ fn margin(
 /// a turned capture's landmarks (module docs, item 4), over the frames of
 /// its burst turned at least [`PARALLAX_MIN_TURN`] from the front (the
 /// capture among them) when it has one; zeros when the shapes are
-/// degenerate (a picture, then).
-fn picture(front: &Shape, frame: &Frame<'_>) -> (f32, f32) {
+/// degenerate (a picture, then). `turns`: each burst frame's pose against
+/// the front.
+fn picture(front: &Shape, frame: &Frame<'_>, turns: &[Option<(f32, f32)>]) -> (f32, f32) {
     let turned: Vec<&Shape> = frame
         .burst
         .iter()
-        .map(|f| &f.shape)
-        .filter(|shape| {
-            shape::turn(front, shape)
-                .is_some_and(|(yaw, pitch)| yaw.abs().max(pitch.abs()) >= PARALLAX_MIN_TURN)
+        .zip(turns)
+        .filter(|(_, turn)| {
+            turn.is_some_and(|(yaw, pitch)| yaw.abs().max(pitch.abs()) >= PARALLAX_MIN_TURN)
         })
+        .map(|(f, _)| &f.shape)
         .collect();
     let found = if turned.is_empty() {
         shape::fit(front, frame.shape).map(|fit| (fit.flat(), fit.rigid))
@@ -380,10 +388,11 @@ fn picture(front: &Shape, frame: &Frame<'_>) -> (f32, f32) {
 
 /// Whether a turned step's burst shows the head turning to it (module
 /// docs, item 5): the first thing wrong, if any, and what was measured.
+/// `turns`: each burst frame's pose against the front.
 fn motion(
     index: usize,
-    front: &Shape,
     frame: &Frame<'_>,
+    turns: &[Option<(f32, f32)>],
 ) -> (Option<Failure>, Option<BurstMeasures>) {
     let burst = frame.burst;
     if burst.len() < MIN_BURST {
@@ -422,10 +431,7 @@ fn motion(
         Some(ChallengeStep::Up) => pitch,
         Some(ChallengeStep::Front) | None => 0.0,
     };
-    let along: Vec<f32> = burst
-        .iter()
-        .map(|f| shape::turn(front, &f.shape).map_or(f32::NAN, towards))
-        .collect();
+    let along: Vec<f32> = turns.iter().map(|t| t.map_or(f32::NAN, towards)).collect();
     let last = along[along.len() - 1];
     let least = along.iter().copied().fold(f32::INFINITY, f32::min);
     let sweep = last - least;
