@@ -10,6 +10,7 @@ mod m20261129_000002_deliveries;
 mod m20261130_000003_biometrics;
 mod m20261130_000004_template_keys;
 mod m20261207_000005_validate_starts;
+mod m20261207_000006_embed_origins;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_biometrics::Migration),
             Box::new(m20261130_000004_template_keys::Migration),
             Box::new(m20261207_000005_validate_starts::Migration),
+            Box::new(m20261207_000006_embed_origins::Migration),
         ]
     }
 }

@@ -233,6 +233,7 @@ impl TestApp {
                 webhook_url: None,
                 engine: Some(bv_contract::EngineKind::Sandbox),
                 keep_images_days: None,
+                embed_origins: Vec::new(),
             },
         )
         .await

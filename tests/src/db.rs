@@ -98,6 +98,7 @@ pub async fn seeded(
             webhook_url: None,
             engine: Some(bv_contract::EngineKind::Sandbox),
             keep_images_days: None,
+            embed_origins: Vec::new(),
         },
     )
     .await?;

@@ -1,9 +1,9 @@
-//! `bvctl project …`: create, list, activate or deactivate projects, and
-//! rotate their webhook signing secrets.
+//! `bvctl project …`: create, list, activate or deactivate projects, choose
+//! who may embed their capture page, and rotate their webhook signing secrets.
 
 use std::time::Duration;
 
-use bv_contract::{EngineKind, ProjectStatus, format_timestamp};
+use bv_contract::{EmbedOrigin, EngineKind, ProjectStatus, format_timestamp};
 use bv_runtime::WebhookSettings;
 use bv_store::entity::project;
 use bv_store::projects::NewProject;
@@ -34,8 +34,12 @@ pub enum ProjectCmd {
         /// Keep captured images this many days for audit (default: never stored).
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..=3650))]
         keep_images_days: Option<i32>,
+        /// An origin that may embed the capture page in an iframe
+        /// (`https://app.example.com`); repeat for several. Default: none.
+        #[arg(long = "embed-origin", value_name = "ORIGIN")]
+        embed_origins: Vec<EmbedOrigin>,
     },
-    /// Change a project's biometric settings.
+    /// Change a project's biometric settings and who may embed its capture page.
     Update {
         id: String,
         #[arg(long)]
@@ -43,6 +47,18 @@ pub enum ProjectCmd {
         /// Keep captured images this many days (0: stop keeping them).
         #[arg(long, value_parser = clap::value_parser!(i32).range(0..=3650))]
         keep_images_days: Option<i32>,
+        /// The origins that may embed the capture page in an iframe, replacing
+        /// the current ones (`https://app.example.com`, or `http://localhost:…`
+        /// in development); repeat for several.
+        #[arg(
+            long = "embed-origin",
+            value_name = "ORIGIN",
+            conflicts_with = "no_embed"
+        )]
+        embed_origins: Vec<EmbedOrigin>,
+        /// No origin may embed the capture page any more.
+        #[arg(long)]
+        no_embed: bool,
     },
     /// List projects.
     List {
@@ -74,6 +90,8 @@ struct ProjectView<'a> {
     engine: EngineKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     keep_images_days: Option<i32>,
+    /// Who may embed its capture page in an iframe.
+    embed_origins: Vec<String>,
     created_at: String,
     /// Only when just created or rotated: shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +109,7 @@ fn view(p: &project::Model, with_secret: bool) -> ProjectView<'_> {
         webhook_url: p.webhook_url.as_deref(),
         engine: p.engine,
         keep_images_days: p.keep_images_days,
+        embed_origins: p.embed_origins().iter().map(|o| o.to_string()).collect(),
         created_at: format_timestamp(p.created_at),
         webhook_secret: with_secret.then_some(p.webhook_secret.as_str()),
         previous_secret_expires_at: None,
@@ -121,6 +140,7 @@ pub async fn run(
             webhook_url,
             engine,
             keep_images_days,
+            embed_origins,
         } => {
             let new = NewProject {
                 id,
@@ -129,6 +149,7 @@ pub async fn run(
                 webhook_url,
                 engine: Some(engine),
                 keep_images_days,
+                embed_origins,
             };
             let p = bv_store::projects::create(db, new).await?;
             output::one(as_json, &view(&p, true), || {
@@ -142,18 +163,32 @@ pub async fn run(
             id,
             engine,
             keep_images_days,
+            embed_origins,
+            no_embed,
         } => {
             let keep = keep_images_days.map(|days| (days > 0).then_some(days));
-            let p = bv_store::projects::set_biometrics(db, &id, engine, keep)
+            let mut p = bv_store::projects::set_biometrics(db, &id, engine, keep)
                 .await?
                 .ok_or_else(|| missing(&id))?;
+            if no_embed || !embed_origins.is_empty() {
+                p = bv_store::projects::set_embed_origins(db, &id, &embed_origins)
+                    .await?
+                    .ok_or_else(|| missing(&id))?;
+            }
             output::one(as_json, &view(&p, false), || {
                 let keep = p
                     .keep_images_days
                     .map_or("images not kept".to_owned(), |d| {
                         format!("images kept {d} days")
                     });
-                format!("project {}: engine {}, {keep}", p.id, p.engine)
+                let origins = p.embed_origins();
+                let embed = if origins.is_empty() {
+                    "no site may embed its capture page".to_owned()
+                } else {
+                    let names: Vec<&str> = origins.iter().map(EmbedOrigin::as_str).collect();
+                    format!("capture page embeddable by {}", names.join(", "))
+                };
+                format!("project {}: engine {}, {keep}, {embed}", p.id, p.engine)
             })
         }
         ProjectCmd::List { client } => {

@@ -32,7 +32,7 @@ pub use delivery::{
     AttemptOutcome, AttemptView as DeliveryAttemptView, Channel, DeliveryStatus, DeliveryView,
 };
 pub use error::{ApiError, ErrorCode};
-pub use project::{FlowStatus, FlowType, ProjectStatus};
+pub use project::{EmbedOrigin, FlowStatus, FlowType, ProjectStatus};
 pub use request::{Language, NewValidation, ValidationType};
 pub use validation::{BiometricValidation, ValidationStatus, format_timestamp};
 pub use webhook::{EventType, WebhookEvent};

@@ -26,6 +26,86 @@ crate::closed_set! {
     }
 }
 
+/// An origin allowed to embed a project's capture page in an iframe: the
+/// page's `frame-ancestors`, and the only target of the events it posts to
+/// the host page. Serialised as the browser does (`https://app.example.com`,
+/// a port only when it is not the scheme's default), so it compares equal to
+/// the `origin` of a `MessageEvent`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EmbedOrigin(String);
+
+impl EmbedOrigin {
+    /// Reads an origin as an operator writes it. Only an origin: a scheme,
+    /// a host and a port, no path, query, fragment or credentials; `https`,
+    /// or `http` on the loopback host for development (a page that uses the
+    /// camera must be a secure context, and so must every frame above it).
+    pub fn parse(value: &str) -> Result<EmbedOrigin, String> {
+        let url = url::Url::parse(value.trim())
+            .map_err(|err| format!("`{value}` is not an origin ({err})"))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("`{value}` has no host"))?;
+        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            "http" => {
+                return Err(format!(
+                    "`{value}` is not https: only localhost and 127.0.0.1 may embed over http"
+                ));
+            }
+            other => return Err(format!("`{value}`: `{other}` is not http(s)")),
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "`{value}` is not an origin: write only the scheme, host and port (no path)"
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "`{value}` is not an origin: it carries credentials"
+            ));
+        }
+        Ok(EmbedOrigin(url.origin().ascii_serialization()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Origins as stored: space-separated, as in a CSP source list.
+    pub fn join(origins: &[EmbedOrigin]) -> Option<String> {
+        let mut sorted: Vec<&str> = origins.iter().map(EmbedOrigin::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        (!sorted.is_empty()).then(|| sorted.join(" "))
+    }
+
+    /// Origins read back from storage; anything that is not one is dropped
+    /// (the column is only written through [`EmbedOrigin::join`]).
+    pub fn split(stored: Option<&str>) -> Vec<EmbedOrigin> {
+        stored
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+            .filter_map(|origin| EmbedOrigin::parse(origin).ok())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for EmbedOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for EmbedOrigin {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<EmbedOrigin, String> {
+        EmbedOrigin::parse(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +123,63 @@ mod tests {
         );
         assert_eq!(FlowType::expected(), "`login` or `onboarding`");
         assert_eq!(ProjectStatus::parse("active"), Some(ProjectStatus::Active));
+    }
+
+    #[test]
+    fn embed_origins_are_origins_as_browsers_write_them() {
+        let ok = |v: &str| EmbedOrigin::parse(v).map(|o| o.to_string());
+        assert_eq!(
+            ok("https://App.Example.com"),
+            Ok("https://app.example.com".into())
+        );
+        assert_eq!(
+            ok("https://app.example.com/"),
+            Ok("https://app.example.com".into())
+        );
+        assert_eq!(
+            ok("https://app.example.com:443"),
+            Ok("https://app.example.com".into())
+        );
+        assert_eq!(
+            ok("https://app.example.com:8443"),
+            Ok("https://app.example.com:8443".into())
+        );
+        assert_eq!(
+            ok("http://localhost:3000"),
+            Ok("http://localhost:3000".into())
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:8080/"),
+            Ok("http://127.0.0.1:8080".into())
+        );
+        for (bad, says) in [
+            (
+                "http://app.example.com",
+                "only localhost and 127.0.0.1 may embed over http",
+            ),
+            ("https://app.example.com/embed", "no path"),
+            ("https://app.example.com/?a=1", "no path"),
+            ("https://user:pw@app.example.com", "credentials"),
+            ("ftp://app.example.com", "`ftp` is not http(s)"),
+            ("*", "is not an origin"),
+            ("app.example.com", "is not an origin"),
+        ] {
+            let err = EmbedOrigin::parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let origins = [
+            "https://b.example",
+            "https://a.example",
+            "https://b.example",
+        ]
+        .map(|o| EmbedOrigin::parse(o).unwrap());
+        let stored = EmbedOrigin::join(&origins);
+        assert_eq!(
+            stored.as_deref(),
+            Some("https://a.example https://b.example")
+        );
+        assert_eq!(EmbedOrigin::split(stored.as_deref()).len(), 2);
+        assert_eq!(EmbedOrigin::join(&[]), None);
+        assert!(EmbedOrigin::split(None).is_empty());
     }
 }

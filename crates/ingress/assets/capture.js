@@ -6,11 +6,23 @@
 // is read once and removed from the address bar, and is only ever put in
 // the Authorization header: never shown, stored or logged. Captures live in
 // memory only, and are dropped once an attempt is decided.
+//
+// Embedded in an iframe by a site the project allows (the page's CSP
+// `frame-ancestors` lets no other frame it), the page tells the host page
+// what happens with `postMessage`, to those origins only: the validation's
+// id, the step, the outcome; never the token, a photo or a URL. It does not
+// leave for the integrator's page: the host page decides what comes next.
 'use strict';
 
 (() => {
+  const host = embedHost();
   const app = document.getElementById('app');
-  if (!app) return;
+  if (!app) {
+    // A page that only says how things stand (decided, expired): the host
+    // hears the outcome.
+    if (host && host.status) tell('outcome', { status: host.status });
+    return;
+  }
 
   const API = '/v2/biometric-validations';
   const COUNTDOWN_SECONDS = 3;
@@ -66,6 +78,30 @@
       history.replaceState(history.state, '', location.pathname + location.search);
     }
     return value || null;
+  }
+
+  // ---- the host page, when embedded ---------------------------------------
+
+  /** The host page to tell, when the page is framed by an allowed origin. */
+  function embedHost() {
+    const found = document.getElementById('embed');
+    if (!found || window.parent === window) return null;
+    const allowed = (found.dataset.origins || '').split(' ').filter(Boolean);
+    // Chromium and Safari name the parent's origin: post to it alone. Other
+    // browsers: to each allowed origin; the browser delivers a message only
+    // where the target is the parent's origin.
+    const ancestors = window.location.ancestorOrigins;
+    const parent = ancestors && ancestors.length ? ancestors[0] : null;
+    const targets = parent ? allowed.filter((origin) => origin === parent) : allowed;
+    if (!targets.length) return null;
+    return { validationId: found.dataset.validationId, status: found.dataset.status || null, targets };
+  }
+
+  /** Posts `{source, event, validationId, …detail}` to the host page. */
+  function tell(event, detail) {
+    if (!host) return;
+    const message = Object.assign({ source: 'biometric-validation', event, validationId: host.validationId }, detail);
+    for (const origin of host.targets) window.parent.postMessage(message, origin);
   }
 
   // ---- views, announcements ---------------------------------------------
@@ -187,6 +223,7 @@
 
   /** A failed call, said plainly, with Retry where retrying can help. */
   function failed(answer, during) {
+    tell('error', { during, httpStatus: answer.status, code: answer.code || null });
     if (answer.code === 'VALIDATION_CLOSED') return closed();
     const wait = waitOf(answer);
     let action = null;
@@ -252,6 +289,7 @@
   async function begin(mode) {
     state.mode = mode;
     state.run += 1;
+    tell('started', { mode });
     stopCamera();
     busy(strings.preparing);
     // Best effort: the attempts left tell a decided attempt while polling,
@@ -346,6 +384,7 @@
   }
 
   function setStep(i, total, step, prompt) {
+    tell('step', { step, number: i + 1, of: total });
     $('step-label').textContent = fill(strings.stepOf, { n: i + 1, total });
     $('step-label').hidden = total < 2;
     const progress = $('step-progress');
@@ -551,6 +590,7 @@
   // ---- sending, polling, the outcome --------------------------------------
 
   async function send() {
+    tell('sending', {});
     busy(strings.sending, strings.sendingNote);
     state.payload = await payload();
     post();
@@ -646,6 +686,12 @@
     state.uploads = [];
     state.payload = null;
     state.attemptsLeft = attemptsLeft;
+    if (isFinal(status)) {
+      tell('outcome', { status });
+    } else {
+      const codes = Array.isArray(reasons) ? reasons.filter((r) => typeof r === 'string') : [];
+      tell('retry', { status, attemptsLeft, reasons: codes });
+    }
     if (status === 'validated') {
       message({ icon: 'done', title: strings.verifiedTitle, text: strings.verifiedText });
       return redirect('validated');
@@ -683,6 +729,8 @@
 
   /** Goes on to the integrator's page with `id` and `status`, after a moment. */
   function redirect(status) {
+    // Embedded: the host page heard the outcome and decides what is next.
+    if (host) return;
     const target = withResult(state.redirectUrl, status);
     if (!target) return;
     const link = $('continue');
@@ -734,4 +782,5 @@
   window.addEventListener('pagehide', stopCamera);
 
   show(token ? 'view-intro' : 'view-no-token', false);
+  tell('ready', { hasToken: !!token });
 })();

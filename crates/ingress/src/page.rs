@@ -9,6 +9,12 @@
 //! server, its logs or a Referer. Every page carries a strict CSP: no inline
 //! script or style and nothing from another origin, so what the script needs
 //! comes in `data-` attributes and a JSON block that is never executed.
+//!
+//! No site may frame a page (`frame-ancestors 'none'`) unless the
+//! validation's project names it (`bvctl project update --embed-origin`):
+//! then those origins may, and the page tells the host page its progress and
+//! outcome with `postMessage` to those origins only (`assets/capture.js`;
+//! `/validate/embed.js` mounts it).
 
 use std::sync::LazyLock;
 
@@ -17,7 +23,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bv_contract::{Language, ValidationStatus};
+use bv_contract::{EmbedOrigin, Language, ValidationStatus};
 use bv_store::entity::biometric_validation::{Entity, Model};
 use bv_store::sea_orm::EntityTrait;
 use chrono::{DateTime, Utc};
@@ -27,10 +33,29 @@ use uuid::Uuid;
 use crate::state::AppState;
 
 /// The page's Content-Security-Policy: its own script, style and media only;
-/// camera frames and previews as `blob:`/`mediastream:`; API calls to itself.
+/// camera frames and previews as `blob:`/`mediastream:`; API calls to itself;
+/// framed by no one.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
     form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// [`CSP`], framed only by `embed` (none: by no one).
+fn csp(embed: &[EmbedOrigin]) -> HeaderValue {
+    if embed.is_empty() {
+        return HeaderValue::from_static(CSP);
+    }
+    let ancestors: Vec<&str> = embed.iter().map(EmbedOrigin::as_str).collect();
+    let policy = CSP.replace(
+        "frame-ancestors 'none'",
+        &format!("frame-ancestors {}", ancestors.join(" ")),
+    );
+    // Origins are ASCII serialisations (`EmbedOrigin::parse`): always a
+    // valid header value; should one not be, no site may frame the page.
+    HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(CSP))
+}
+
+/// The embed script (`/validate/embed.js`): the host page loads it from here.
+const EMBED: &str = include_str!("../assets/embed.js");
 
 /// How long a browser may keep an asset. The page links them with
 /// `?v=<hash of their content>`, so a new release is fetched at once.
@@ -48,6 +73,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let limited = axum::middleware::from_fn_with_state(state.clone(), crate::limits::page);
     Router::new()
         .route("/validate/{id}", get(page).route_layer(limited))
+        .route("/validate/embed.js", get(embed_script))
         .route("/validate/assets/capture.js", get(script))
         .route("/validate/assets/capture.css", get(style))
         .route("/validate/assets/face.svg", get(|| svg(ICON_FACE)))
@@ -138,9 +164,23 @@ async fn page(
     let Ok(id) = Uuid::parse_str(&id) else {
         return render(&Shown::NotFound, asked);
     };
-    let read = bv_store::bounded(state.db_timeout, Entity::find_by_id(id).one(&state.db)).await;
+    let read = bv_store::bounded(state.db_timeout, async {
+        let Some(row) = Entity::find_by_id(id).one(&state.db).await? else {
+            return Ok(None);
+        };
+        // Who may frame it: its project's embedding origins.
+        let project = bv_store::projects::get(&state.db, &row.project).await?;
+        let embed = project.map(|p| p.embed_origins()).unwrap_or_default();
+        Ok(Some((row, embed)))
+    })
+    .await;
     match read {
-        Ok(Some(row)) => render(&Shown::of(&row, Utc::now()), row.language),
+        Ok(Some((row, embed))) => {
+            let shown = Shown::of(&row, Utc::now());
+            Page::new(&shown, row.language)
+                .embedded(row.id, &embed)
+                .render()
+        }
         Ok(None) => render(&Shown::NotFound, asked),
         Err(err) if bv_store::refused_by_database(&err) => {
             tracing::error!(error = %err, "the database refused the page's read");
@@ -153,23 +193,64 @@ async fn page(
     }
 }
 
+/// A page to render: what it shows, in which language, and who may frame it.
+struct Page<'a> {
+    shown: &'a Shown,
+    language: Language,
+    /// The validation and the origins that may embed its page.
+    embed: Option<(Uuid, &'a [EmbedOrigin])>,
+}
+
+impl<'a> Page<'a> {
+    fn new(shown: &'a Shown, language: Language) -> Page<'a> {
+        Page {
+            shown,
+            language,
+            embed: None,
+        }
+    }
+
+    fn embedded(self, id: Uuid, origins: &'a [EmbedOrigin]) -> Page<'a> {
+        Page {
+            embed: (!origins.is_empty()).then_some((id, origins)),
+            ..self
+        }
+    }
+
+    fn render(&self) -> Response {
+        let (shown, language) = (self.shown, self.language);
+        let (id, status, continue_url) = match shown {
+            Shown::Capture { id } => (Some(id.to_string()), None, None),
+            Shown::Complete {
+                status,
+                continue_url,
+            } => (None, Some(status.as_str()), continue_url.clone()),
+            Shown::Expired => (None, Some(ValidationStatus::Expired.as_str()), None),
+            _ => (None, None, None),
+        };
+        let origins = self.embed.map_or(&[][..], |(_, origins)| origins);
+        let embed = self.embed.map(|(id, origins)| {
+            let origins: Vec<&str> = origins.iter().map(EmbedOrigin::as_str).collect();
+            context! { id => id.to_string(), origins => origins.join(" ") }
+        });
+        let context = context! {
+            lang => language.as_str(),
+            v => &*ASSET_VERSION,
+            id => id,
+            status => status,
+            continue_url => continue_url,
+            embed => embed,
+            strings => Value::from_safe_string(script_strings(language).to_owned()),
+        };
+        render_with(shown, language, context, csp(origins))
+    }
+}
+
 fn render(shown: &Shown, language: Language) -> Response {
-    let (id, status, continue_url) = match shown {
-        Shown::Capture { id } => (Some(id.to_string()), None, None),
-        Shown::Complete {
-            status,
-            continue_url,
-        } => (None, Some(status.as_str()), continue_url.clone()),
-        _ => (None, None, None),
-    };
-    let context = context! {
-        lang => language.as_str(),
-        v => &*ASSET_VERSION,
-        id => id,
-        status => status,
-        continue_url => continue_url,
-        strings => Value::from_safe_string(script_strings(language).to_owned()),
-    };
+    Page::new(shown, language).render()
+}
+
+fn render_with(shown: &Shown, language: Language, context: Value, csp: HeaderValue) -> Response {
     let name = format!("{}/{}", language.as_str(), shown.template());
     let html = match TEMPLATES
         .get_template(&name)
@@ -186,6 +267,9 @@ fn render(shown: &Shown, language: Language) -> Response {
         }
     };
     let mut response = secured(shown.status(), "text/html; charset=utf-8", html);
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, csp);
     if *shown == Shown::Unavailable {
         response
             .headers_mut()
@@ -233,6 +317,17 @@ fn secured(status: StatusCode, content_type: &'static str, body: String) -> Resp
 
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// `/validate/embed.js`: host pages link it without a version, so it is
+/// kept only briefly.
+async fn embed_script() -> Response {
+    let mut response = asset("text/javascript; charset=utf-8", EMBED);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
 }
 
 async fn style() -> Response {
@@ -414,7 +509,7 @@ fn json_for_script(source: &str) -> String {
 /// release is not hidden behind a cached old one.
 static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for source in [SCRIPT, STYLE, ICON_FACE, ICON_DONE, ICON_ALERT] {
+    for source in [SCRIPT, STYLE, ICON_FACE, ICON_DONE, ICON_ALERT, EMBED] {
         for byte in source.bytes() {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -613,6 +708,58 @@ mod tests {
         let html = String::from_utf8(bytes.to_vec()).unwrap();
         assert!(!html.contains("<script>x"), "{html}");
         assert!(html.contains("&lt;script&gt;x"), "{html}");
+    }
+
+    #[tokio::test]
+    async fn an_embeddable_page_names_who_may_frame_it_and_whom_to_tell() {
+        let origins = [
+            EmbedOrigin::parse("https://app.example.com").unwrap(),
+            EmbedOrigin::parse("http://localhost:3000").unwrap(),
+        ];
+        let id = Uuid::now_v7();
+        let shown = Shown::Complete {
+            status: ValidationStatus::Validated,
+            continue_url: Some("https://example.com/back?id=1&status=validated".into()),
+        };
+        let response = Page::new(&shown, Language::En)
+            .embedded(id, &origins)
+            .render();
+        assert_eq!(
+            response.headers()[header::CONTENT_SECURITY_POLICY],
+            CSP.replace(
+                "frame-ancestors 'none'",
+                "frame-ancestors https://app.example.com http://localhost:3000"
+            )
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let html = String::from_utf8(bytes.to_vec()).unwrap();
+        // (HTML escaping writes `/` as `&#x2f;`; the browser reads it back.)
+        assert!(
+            html.contains(&format!(
+                "<div id=\"embed\" hidden data-validation-id=\"{id}\" \
+                 data-origins=\"https:&#x2f;&#x2f;app.example.com http:&#x2f;&#x2f;localhost:3000\" \
+                 data-status=\"validated\"></div>"
+            )),
+            "{html}"
+        );
+        // Its script tells the host the outcome; the frame does not leave.
+        assert!(html.contains("/validate/assets/capture.js?v="), "{html}");
+        let continue_link =
+            "<a class=\"button primary\" href=\"https:&#x2f;&#x2f;example.com&#x2f;back";
+        assert!(!html.contains(continue_link), "{html}");
+
+        // Not embeddable: framed by no one, nothing to tell, the link shown.
+        let response = Page::new(&shown, Language::En).embedded(id, &[]).render();
+        assert_eq!(response.headers()[header::CONTENT_SECURITY_POLICY], CSP);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let html = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(!html.contains("id=\"embed\""), "{html}");
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains(continue_link), "{html}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use bv_contract::{EngineKind, ProjectStatus};
+use bv_contract::{EmbedOrigin, EngineKind, ProjectStatus};
 use chrono::{SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -24,6 +24,8 @@ pub struct NewProject {
     pub engine: Option<EngineKind>,
     /// Keep captured images this many days for audit (default: never stored).
     pub keep_images_days: Option<i32>,
+    /// The origins that may embed its capture page (default: none).
+    pub embed_origins: Vec<EmbedOrigin>,
 }
 
 pub async fn create(db: &impl ConnectionTrait, new: NewProject) -> Result<project::Model, DbErr> {
@@ -39,6 +41,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewProject) -> Result<projec
         previous_secret_expires_at: Set(None),
         engine: Set(new.engine.unwrap_or(EngineKind::Face)),
         keep_images_days: Set(new.keep_images_days),
+        embed_origins: Set(EmbedOrigin::join(&new.embed_origins)),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -127,6 +130,22 @@ pub async fn set_biometrics(
     if let Some(days) = keep_images_days {
         active.keep_images_days = Set(days);
     }
+    active.updated_at = Set(Utc::now().trunc_subsecs(3));
+    active.update(db).await.map(Some)
+}
+
+/// Replaces the origins that may embed a project's capture page (empty:
+/// none may). `None` when there is no such project.
+pub async fn set_embed_origins(
+    db: &impl ConnectionTrait,
+    id: &str,
+    origins: &[EmbedOrigin],
+) -> Result<Option<project::Model>, DbErr> {
+    let Some(found) = get(db, id).await? else {
+        return Ok(None);
+    };
+    let mut active: project::ActiveModel = found.into();
+    active.embed_origins = Set(EmbedOrigin::join(origins));
     active.updated_at = Set(Utc::now().trunc_subsecs(3));
     active.update(db).await.map(Some)
 }

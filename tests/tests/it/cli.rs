@@ -33,7 +33,7 @@ async fn bvctl(app: &TestApp, args: &[&str]) -> Value {
 async fn an_operator_sets_up_a_client_whose_token_the_ingress_accepts() {
     let app = TestApp::spawn().await;
     let migrated = bvctl(&app, &["--json", "migrate"]).await;
-    assert_eq!(migrated["applied"], 5);
+    assert_eq!(migrated["applied"], 6);
 
     let project = bvctl(
         &app,
@@ -234,6 +234,55 @@ async fn an_operator_sets_how_a_flow_decides_and_makes_signing_keys() {
     )
     .await;
     assert_eq!(updated["engine"], "sandbox");
+    assert_eq!(
+        updated["embedOrigins"],
+        serde_json::json!([]),
+        "no framing by default"
+    );
+    // Who may embed the capture page: origins as browsers write them, checked.
+    let embeddable = bvctl(
+        &app,
+        &[
+            "--json",
+            "project",
+            "update",
+            "p1",
+            "--embed-origin",
+            "https://App.Example.com/",
+            "--embed-origin",
+            "http://localhost:3000",
+        ],
+    )
+    .await;
+    assert_eq!(
+        embeddable["embedOrigins"],
+        serde_json::json!(["http://localhost:3000", "https://app.example.com"])
+    );
+    let refused = run_bvctl(
+        &app,
+        &[
+            "project",
+            "update",
+            "p1",
+            "--embed-origin",
+            "http://app.example.com",
+        ],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("only localhost and 127.0.0.1 may embed over http"),
+        "{said}"
+    );
+    let closed = bvctl(&app, &["project", "update", "p1", "--no-embed"]).await;
+    assert!(
+        closed
+            .as_str()
+            .unwrap()
+            .contains("no site may embed its capture page"),
+        "{closed}"
+    );
     let flow = bvctl(
         &app,
         &[

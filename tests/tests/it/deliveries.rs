@@ -317,6 +317,7 @@ async fn the_project_default_webhook_url_is_used_and_a_rotated_secret_keeps_sign
             webhook_url: Some(receiver.url("/default")),
             engine: Some(bv_contract::EngineKind::Sandbox),
             keep_images_days: None,
+            embed_origins: Vec::new(),
         },
     )
     .await

@@ -46,6 +46,7 @@ async fn create_read_list_and_deliver_on_sqlite() {
             webhook_url: None,
             engine: Some(bv_contract::EngineKind::Sandbox),
             keep_images_days: None,
+            embed_origins: Vec::new(),
         },
     )
     .await

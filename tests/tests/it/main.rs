@@ -13,6 +13,7 @@ mod crash;
 mod create;
 mod deliveries;
 mod email;
+mod embed_page;
 mod embedded;
 mod errors;
 mod face;

@@ -23,8 +23,18 @@ pub struct Model {
     pub engine: EngineKind,
     /// Keep captured images this many days for audit; none: never stored.
     pub keep_images_days: Option<i32>,
+    /// The origins that may embed its capture page in an iframe,
+    /// space-separated (`bv_contract::EmbedOrigin::join`); none: no framing.
+    pub embed_origins: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+}
+
+impl Model {
+    /// The origins that may embed this project's capture page.
+    pub fn embed_origins(&self) -> Vec<bv_contract::EmbedOrigin> {
+        bv_contract::EmbedOrigin::split(self.embed_origins.as_deref())
+    }
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -198,6 +198,7 @@ mod tests {
             previous_secret_expires_at: None,
             engine: bv_contract::EngineKind::Sandbox,
             keep_images_days: None,
+            embed_origins: None,
             created_at: now,
             updated_at: now,
         }

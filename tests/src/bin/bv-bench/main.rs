@@ -221,6 +221,7 @@ async fn seed(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
             webhook_url: None,
             engine: Some(bv_contract::EngineKind::Sandbox),
             keep_images_days: None,
+            embed_origins: Vec::new(),
         },
     )
     .await?;
