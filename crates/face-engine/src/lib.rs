@@ -135,8 +135,9 @@ impl FaceEngine {
         &self,
         burst: &[Capture],
         last: (&Capture, &shape::Shape),
+        face: Rect,
     ) -> Vec<observe::Followed> {
-        observe::follow(&self.vision, burst, last)
+        observe::follow(&self.vision, burst, last, face)
     }
 
     /// Reads the 68-point landmark model, which is otherwise read the first
@@ -209,7 +210,7 @@ impl FaceEngine {
                             let _span =
                                 tracing::info_span!("follow burst", frames = capture.burst.len())
                                     .entered();
-                            self.follow(capture.burst, (capture.image, shape))
+                            self.follow(capture.burst, (capture.image, shape), o.face)
                         }
                         _ => Vec::new(),
                     })

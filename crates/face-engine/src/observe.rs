@@ -11,8 +11,9 @@
 //! 2. Faces are detected. The user's is the largest; another of comparable
 //!    size ([`COMPARABLE_FACE`]) is `MULTIPLE_FACES`, a much smaller one (a
 //!    badge, a poster) is ignored. None at the work size: the image at twice
-//!    the size is searched once more, and a face found there is too small
-//!    (`POOR_QUALITY`, move closer); none there either is `NO_FACE`.
+//!    the size is searched once more (a face under the detector's window, or
+//!    one turned or tilted far from the front), and a face found there is
+//!    measured there; none there either is `NO_FACE`.
 //! 3. The face must be whole and large enough: a box more than
 //!    [`MAX_OUTSIDE`] outside the frame, or a landmark outside it, is cut
 //!    off; a face narrower than [`MIN_FACE_SHARE`] of the capture's shorter
@@ -30,7 +31,7 @@ use crate::pose::{self, Landmarks, MEAN_NOSE_DROP, Point, Pose};
 use crate::quality::{self, Flaw, Quality};
 use crate::shape::Shape;
 use crate::template::Embedding;
-use crate::vision::{Found, Vision};
+use crate::vision::{Found, Matrix, Vision};
 
 /// The longest side, in pixels, a capture is analysed at: the size decoding
 /// keeps captures at.
@@ -144,25 +145,20 @@ fn main_face(mut faces: Vec<Found>) -> Result<Found, Rejection> {
     Ok(faces.swap_remove(0))
 }
 
-/// Where the detector found no face: the image at twice the size is looked
-/// at once more, since its window is 80 pixels and a face smaller than that
-/// is still a face. Found there, it is too small (`POOR_QUALITY`: move
-/// closer); else there is none. Only a capture without a face pays for it.
-fn smaller_than_the_detector(vision: &Vision, work: &RgbImage, scale: f32) -> Rejection {
+/// Where the detector found no face, the image at twice the size is looked
+/// at once more: its window is 80 pixels, and a face smaller than that is
+/// still a face; the frontal detector also misses some faces turned or
+/// tilted well away from it that it finds larger. Found there, the face is
+/// measured there (and a face too small is `POOR_QUALITY`, move closer,
+/// by the size check that follows); else there is none. Only a capture
+/// without a face at the work size pays for it.
+fn upsampled(vision: &Vision, work: &RgbImage) -> (RgbImage, Matrix, Vec<Found>) {
     let _span = tracing::info_span!("detect upsampled").entered();
     let (w, h) = (work.width() * 2, work.height() * 2);
     let doubled = imageops::resize(work, w, h, FilterType::Triangle);
-    let faces = vision.faces(&Vision::matrix(&doubled));
-    match faces
-        .iter()
-        .map(|f| (f.rect.right - f.rect.left) / 2.0)
-        .max_by(f32::total_cmp)
-    {
-        Some(width) => Rejection::TooSmall {
-            width: width / scale,
-        },
-        None => Rejection::NoFace,
-    }
+    let matrix = Vision::matrix(&doubled);
+    let faces = vision.faces(&matrix);
+    (doubled, matrix, faces)
 }
 
 /// What to measure beyond what every capture needs.
@@ -192,17 +188,23 @@ pub fn observe(vision: &Vision, capture: &Capture, want: Want) -> Result<Observa
         image
     };
     // The work image's pixels per pixel of the capture as it was sent.
-    let scale = work.width() as f32 / width as f32;
+    let mut scale = work.width() as f32 / width as f32;
 
-    let matrix = Vision::matrix(work);
+    let mut matrix = Vision::matrix(work);
     let faces = {
         let _span = tracing::info_span!("detect", width, height).entered();
         vision.faces(&matrix)
     };
-    let face = match main_face(faces) {
-        Ok(face) => face,
+    let larger;
+    let (work, face) = match main_face(faces) {
+        Ok(face) => (work, face),
         Err(Rejection::NoFace) => {
-            return Err(smaller_than_the_detector(vision, work, scale));
+            let (doubled, doubled_matrix, faces) = upsampled(vision, work);
+            let face = main_face(faces)?;
+            larger = doubled;
+            matrix = doubled_matrix;
+            scale *= 2.0;
+            (&larger, face)
         }
         Err(other) => return Err(other),
     };
@@ -268,20 +270,32 @@ pub struct Followed {
 }
 
 /// Follows a face back through the burst that led to a step's capture
-/// (`burst` oldest first; `last` the capture and its 68 landmarks): each
-/// frame's landmarks are found in the box around the later frame's, without
-/// a detector (a head moves little in a fifth of a second, and dlib's shape
-/// predictor needs only a box). A frame where the face is not where it was
-/// is followed all the same; the verifier sees the jump. Returns the burst's
-/// frames and then the capture, each with a thumbnail of the box around its
-/// landmarks (so that neighbours compare alike).
-pub fn follow(vision: &Vision, burst: &[Capture], last: (&Capture, &Shape)) -> Vec<Followed> {
+/// (`burst` oldest first; `last` the capture, its 68 landmarks and the box
+/// the detector found its face in): each frame's landmarks are found in a
+/// box carried back from the later frame's, without a detector (a head moves
+/// little in a fifth of a second, and dlib's shape predictor needs only a
+/// box). The box is the detector's, moved and scaled as the landmarks moved
+/// from frame to frame: the shape predictor was trained on the detector's
+/// boxes, and a box drawn around the landmarks instead (wider on a turned
+/// face, its jaw in profile) pulls the predicted landmarks towards the
+/// front a little more at every frame, so that a still burst seemed to
+/// turn. A frame where the face is not where it was is followed all the
+/// same; the verifier sees the jump. Returns the burst's frames and then
+/// the capture, each with a thumbnail of the box around its landmarks (so
+/// that neighbours compare alike).
+pub fn follow(
+    vision: &Vision,
+    burst: &[Capture],
+    last: (&Capture, &Shape),
+    face: Rect,
+) -> Vec<Followed> {
     let mut followed = Vec::with_capacity(burst.len() + 1);
     followed.push(Followed {
         shape: last.1.clone(),
         thumbnail: thumbnail_around(last.0, last.1),
     });
     let mut later = last.1.clone();
+    let mut boxed = face;
     for capture in burst.iter().rev() {
         let image = &capture.rgb;
         let shape = if capture.width == 0 || image.width() == 0 || image.height() == 0 {
@@ -291,16 +305,52 @@ pub fn follow(vision: &Vision, burst: &[Capture], last: (&Capture, &Shape)) -> V
             // is the image as it is, `scale` its pixels per pixel sent.
             let scale = image.width() as f32 / capture.width as f32;
             vision
-                .shape(&Vision::matrix(image), &around(&later).scaled(scale))
+                .shape(&Vision::matrix(image), &boxed.scaled(scale))
                 .map(|s| Shape(s.0.map(|p| Point::new(p.x / scale, p.y / scale))))
         };
         let shape = shape.unwrap_or_else(|| later.clone());
+        boxed = carried(boxed, &later, &shape);
         let thumbnail = thumbnail_around(capture, &shape);
         later = shape.clone();
         followed.push(Followed { shape, thumbnail });
     }
     followed.reverse();
     followed
+}
+
+/// `face`, a box around the landmarks `from`, moved and scaled as they
+/// moved to `to` (their centres, and their spread about them).
+fn carried(face: Rect, from: &Shape, to: &Shape) -> Rect {
+    let spread_about = |shape: &Shape, c: Point| {
+        shape
+            .0
+            .iter()
+            .map(|p| (p.x - c.x).hypot(p.y - c.y))
+            .sum::<f32>()
+            / shape.0.len() as f32
+    };
+    let (a, b) = (centre_of(from), centre_of(to));
+    let grown = spread_about(to, b) / spread_about(from, a).max(f32::EPSILON);
+    if !grown.is_finite() || grown <= 0.0 {
+        return face;
+    }
+    let map = |x: f32, y: f32| Point::new(b.x + (x - a.x) * grown, b.y + (y - a.y) * grown);
+    let (top_left, bottom_right) = (map(face.left, face.top), map(face.right, face.bottom));
+    Rect {
+        left: top_left.x,
+        top: top_left.y,
+        right: bottom_right.x,
+        bottom: bottom_right.y,
+    }
+}
+
+fn centre_of(shape: &Shape) -> Point {
+    let n = shape.0.len() as f32;
+    let (x, y) = shape
+        .0
+        .iter()
+        .fold((0.0, 0.0), |(x, y), p| (x + p.x / n, y + p.y / n));
+    Point::new(x, y)
 }
 
 /// The grey thumbnail of the box around a face's landmarks.

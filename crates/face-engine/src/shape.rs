@@ -10,10 +10,11 @@
 //!   Levenberg-Marquardt). Its rotation is the head's pose against the front.
 //! - **A flat picture**: the front's landmarks as a plane seen from any
 //!   angle: a homography (the direct linear transform on normalised points).
-//! - **A folded picture**: two homographies, one each side of a fold line,
-//!   for each line tried (down the face through the nose or the eyes,
-//!   across it), the best of them. The fit is looser than a real fold's
-//!   (the two sides need not meet on the line), so it only flatters a fold.
+//! - **A folded picture**: the front's landmarks as a print folded once
+//!   along a line (down the face through the nose or the eyes, across it;
+//!   each line tried, the best kept): a homography on each side of the
+//!   line, the two agreeing on it, so the halves meet on the fold as paper
+//!   does, whatever the angle of the fold and of the print.
 //!
 //! Each is measured as the root-mean-square distance to the landmarks, in
 //! eye-distances. A head turning moves its nose across its cheeks and hides
@@ -92,8 +93,8 @@ pub struct Fit {
     /// The same for the best one flat picture of the front, seen from any
     /// angle (a homography).
     pub plane: f32,
-    /// The same for the best picture folded once along a line (two
-    /// homographies, one each side of the line).
+    /// The same for the best picture folded once along a line (a
+    /// homography each side of the line, the two meeting on it).
     pub fold: f32,
 }
 
@@ -295,28 +296,8 @@ fn homography(
     if which.len() < 5 {
         return None;
     }
-    let normaliser = |pts: &dyn Fn(usize) -> [f64; 2]| -> Matrix3<f64> {
-        let n = which.len() as f64;
-        let (mut cx, mut cy) = (0.0, 0.0);
-        for &i in which {
-            let [x, y] = pts(i);
-            cx += x / n;
-            cy += y / n;
-        }
-        let mut d = 0.0;
-        for &i in which {
-            let [x, y] = pts(i);
-            d += ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() / n;
-        }
-        let s = if d > 1e-12 {
-            std::f64::consts::SQRT_2 / d
-        } else {
-            1.0
-        };
-        Matrix3::new(s, 0.0, -s * cx, 0.0, s, -s * cy, 0.0, 0.0, 1.0)
-    };
-    let ts = normaliser(&|i| src[i]);
-    let tt = normaliser(&|i| target[i]);
+    let ts = normaliser(src, which);
+    let tt = normaliser(target, which);
     let apply =
         |t: &Matrix3<f64>, [x, y]: [f64; 2]| [t[(0, 0)] * x + t[(0, 2)], t[(1, 1)] * y + t[(1, 2)]];
     let mut a = DMatrix::zeros(2 * which.len(), 9);
@@ -342,57 +323,188 @@ fn homography(
     Some(h)
 }
 
-/// The fold lines tried, in the front's eye-distances: vertical lines
-/// `x = c` (a print folded down the face: along the nose, through an eye)
-/// and horizontal ones `y = c` (folded across it), every 0.05.
+/// The similarity that takes the points `which` of `pts` to their centre
+/// at a mean distance of √2 (Hartley's normalisation for the DLT).
+fn normaliser(pts: &[[f64; 2]], which: &[usize]) -> nalgebra::Matrix3<f64> {
+    let n = which.len() as f64;
+    let (mut cx, mut cy) = (0.0, 0.0);
+    for &i in which {
+        let [x, y] = pts[i];
+        cx += x / n;
+        cy += y / n;
+    }
+    let mut d = 0.0;
+    for &i in which {
+        let [x, y] = pts[i];
+        d += ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() / n;
+    }
+    let s = if d > 1e-12 {
+        std::f64::consts::SQRT_2 / d
+    } else {
+        1.0
+    };
+    nalgebra::Matrix3::new(s, 0.0, -s * cx, 0.0, s, -s * cy, 0.0, 0.0, 1.0)
+}
+
+/// The fold lines tried first, in the front's eye-distances: vertical
+/// lines `x = c` (a print folded down the face: along the nose, through an
+/// eye) and horizontal ones `y = c` (folded across it), every 0.05, as
+/// `(axis, c)`.
 fn fold_lines() -> impl Iterator<Item = (usize, f64)> {
     let down = (-12..=12).map(|i| (0usize, f64::from(i) * 0.05));
     let across = (4..=32).map(|i| (1usize, f64::from(i) * 0.05));
     down.chain(across)
 }
-/// Points this close to a fold line belong to both sides.
-const ON_THE_LINE: f64 = 0.04;
+/// The best of those lines are then tried turned by these angles, in
+/// degrees, about the middle of the face (a print is not folded square).
+const FOLD_TILTS: [f64; 6] = [-12.0, -8.0, -4.0, 4.0, 8.0, 12.0];
+/// How many of the best square lines are tried turned.
+const FOLD_TILTED: usize = 3;
 
-/// The smallest RMS, over the fold lines tried, of two homographies, one
-/// each side of the line.
+/// The smallest RMS, over the fold lines tried, of a picture folded once
+/// ([`folded_rms`]).
 fn fold_rms(src: &[[f64; 2]], target: &[[f64; 2]]) -> Option<f64> {
     fold_rms_over(src, &[target])
 }
 
 /// The same over several frames of one picture: one fold line for all of
-/// them (a print does not refold between frames), two homographies per
+/// them (a print does not refold between frames), its two sides fitted per
 /// frame; the RMS over every frame's points.
 fn fold_rms_over(src: &[[f64; 2]], targets: &[&[[f64; 2]]]) -> Option<f64> {
-    let mut best: Option<f64> = None;
-    for (axis, c) in fold_lines() {
-        let first: Vec<usize> = (0..src.len())
-            .filter(|&i| src[i][axis] <= c + ON_THE_LINE)
-            .collect();
-        let second: Vec<usize> = (0..src.len())
-            .filter(|&i| src[i][axis] >= c - ON_THE_LINE)
-            .collect();
-        if first.len() < 8 || second.len() < 8 {
-            continue;
+    let over = |line: [f64; 3]| -> Option<f64> {
+        let beyond = src
+            .iter()
+            .filter(|p| line[0] * p[0] + line[1] * p[1] + line[2] > 0.0)
+            .count();
+        if beyond < 8 || src.len() - beyond < 8 {
+            return None;
         }
         let mut squares = 0.0;
-        let mut fitted = true;
         for target in targets {
-            let (Some(a), Some(b)) = (
-                homography_rms(src, target, &first),
-                homography_rms(src, target, &second),
-            ) else {
-                fitted = false;
-                break;
-            };
-            squares += a * a * first.len() as f64 + b * b * second.len() as f64;
+            squares += folded_rms(src, target, line)?.powi(2);
         }
-        if !fitted {
-            continue;
+        Some((squares / targets.len() as f64).sqrt())
+    };
+    let middle = centre_of(src);
+    let mut square: Vec<(f64, usize, f64)> = fold_lines()
+        .filter_map(|(axis, c)| {
+            let mut line = [0.0; 3];
+            line[axis] = 1.0;
+            line[2] = -c;
+            over(line).map(|rms| (rms, axis, c))
+        })
+        .collect();
+    square.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut best = square.first()?.0;
+    for &(_, axis, c) in square.iter().take(FOLD_TILTED) {
+        // The line through (c, middle y), or (middle x, c), turned.
+        let through = if axis == 0 {
+            [c, middle[1]]
+        } else {
+            [middle[0], c]
+        };
+        for tilt in FOLD_TILTS {
+            let (sin, cos) = tilt.to_radians().sin_cos();
+            let normal = if axis == 0 { [cos, sin] } else { [-sin, cos] };
+            let line = [
+                normal[0],
+                normal[1],
+                -(normal[0] * through[0] + normal[1] * through[1]),
+            ];
+            if let Some(rms) = over(line) {
+                best = best.min(rms);
+            }
         }
-        let total = (squares / ((first.len() + second.len()) * targets.len()) as f64).sqrt();
-        best = Some(best.map_or(total, |b: f64| b.min(total)));
     }
-    best
+    Some(best)
+}
+
+fn centre_of(points: &[[f64; 2]]) -> [f64; 2] {
+    let n = points.len().max(1) as f64;
+    points
+        .iter()
+        .fold([0.0, 0.0], |[x, y], p| [x + p[0] / n, y + p[1] / n])
+}
+
+/// The RMS distance, in the target's pixels, of `src` mapped to `target` as
+/// one picture folded along `line` (`line · (x, y, 1) = 0` in `src`): one
+/// homography `H` on the line's near side (`line · p ≤ 0`) and `H + v·lineᵀ`
+/// on the far side. Those two agree on every point of the line, so the
+/// sides meet there as the halves of a folded print do, however it is
+/// turned (11 parameters, where two free homographies would have 16 and
+/// also bend a head's half-faces into place). Found by the direct linear
+/// transform on normalised points, `H` and `v` together.
+fn folded_rms(src: &[[f64; 2]], target: &[[f64; 2]], line: [f64; 3]) -> Option<f64> {
+    use nalgebra::{DMatrix, Matrix3, RowVector3, SymmetricEigen, Vector3};
+    let all: Vec<usize> = (0..src.len()).collect();
+    let ts = normaliser(src, &all);
+    let tt = normaliser(target, &all);
+    let apply =
+        |t: &Matrix3<f64>, [x, y]: [f64; 2]| [t[(0, 0)] * x + t[(0, 2)], t[(1, 1)] * y + t[(1, 2)]];
+    // The line in the normalised source: l' = Ts⁻ᵀ l.
+    let l = ts.try_inverse()?.transpose() * Vector3::new(line[0], line[1], line[2]);
+    let mut a = DMatrix::zeros(2 * src.len(), 12);
+    for (i, (&p, &q)) in src.iter().zip(target).enumerate() {
+        let [x, y] = apply(&ts, p);
+        let [u, v] = apply(&tt, q);
+        let side = l[0] * x + l[1] * y + l[2];
+        let far = if side > 0.0 { side } else { 0.0 };
+        a.row_mut(2 * i).copy_from_slice(&[
+            -x,
+            -y,
+            -1.0,
+            0.0,
+            0.0,
+            0.0,
+            u * x,
+            u * y,
+            u,
+            -far,
+            0.0,
+            u * far,
+        ]);
+        a.row_mut(2 * i + 1).copy_from_slice(&[
+            0.0,
+            0.0,
+            0.0,
+            -x,
+            -y,
+            -1.0,
+            v * x,
+            v * y,
+            v,
+            0.0,
+            -far,
+            v * far,
+        ]);
+    }
+    let eig = SymmetricEigen::new(a.transpose() * &a);
+    let (least, _) = eig
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))?;
+    let h = eig.eigenvectors.column(least);
+    let near = Matrix3::new(h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]);
+    let far = near + Vector3::new(h[9], h[10], h[11]) * RowVector3::new(l[0], l[1], l[2]);
+    let back = tt.try_inverse()?;
+    let (near, far) = (back * near * ts, back * far * ts);
+    let mut sum = 0.0;
+    for (&[x, y], &[tx, ty]) in src.iter().zip(target) {
+        let h = if line[0] * x + line[1] * y + line[2] > 0.0 {
+            &far
+        } else {
+            &near
+        };
+        let w = h[(2, 0)] * x + h[(2, 1)] * y + h[(2, 2)];
+        if w.abs() < 1e-12 {
+            return None;
+        }
+        let u = (h[(0, 0)] * x + h[(0, 1)] * y + h[(0, 2)]) / w;
+        let v = (h[(1, 0)] * x + h[(1, 1)] * y + h[(1, 2)]) / w;
+        sum += (u - tx).powi(2) + (v - ty).powi(2);
+    }
+    Some((sum / src.len() as f64).sqrt())
 }
 
 /// [`fit`]'s distances over several frames of one turn (a burst's frames
@@ -536,14 +648,19 @@ pub(crate) mod tests {
     ];
 
     /// A surface through the front's landmarks: a head (the mean depths),
-    /// a flat print, or a print folded along `x = at` by `angle` degrees
-    /// (each half turned back by half of it; `tent`: the fold towards the
-    /// camera).
+    /// a flat print, or a print folded along `x = at` (turned by `tilt`
+    /// degrees about the eyes' height) by `angle` degrees (each half turned
+    /// back by half of it; `tent`: the fold towards the camera).
     #[derive(Clone, Copy)]
     pub(crate) enum Surface {
         Head,
         Print,
-        Folded { at: f32, angle: f32, tent: bool },
+        Folded {
+            at: f32,
+            tilt: f32,
+            angle: f32,
+            tent: bool,
+        },
     }
 
     /// The landmarks of `surface` seen at (yaw, pitch), eye centres 100 px
@@ -559,8 +676,15 @@ pub(crate) mod tests {
             let z = match surface {
                 Surface::Head => MEAN_DEPTH[i],
                 Surface::Print => 0.0,
-                Surface::Folded { at, angle, tent } => {
-                    let back = -(x - at).abs() * (angle / 2.0).to_radians().tan();
+                Surface::Folded {
+                    at,
+                    tilt,
+                    angle,
+                    tent,
+                } => {
+                    let (sin, cos) = tilt.to_radians().sin_cos();
+                    let off = (x - at) * cos + fy * sin;
+                    let back = -off.abs() * (angle / 2.0).to_radians().tan();
                     if tent { back } else { -back }
                 }
             };
@@ -605,7 +729,14 @@ pub(crate) mod tests {
         for at in [-0.3, -0.15, 0.0, 0.12, 0.3] {
             for angle in [40.0, 50.0, 65.0, 75.0, 90.0] {
                 for tent in [true, false] {
-                    pictures.push(Surface::Folded { at, angle, tent });
+                    for tilt in [0.0, -7.0, 10.0] {
+                        pictures.push(Surface::Folded {
+                            at,
+                            tilt,
+                            angle,
+                            tent,
+                        });
+                    }
                 }
             }
         }

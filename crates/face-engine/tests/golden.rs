@@ -595,7 +595,7 @@ fn a_burst_is_followed_back_from_its_capture() {
         .observe_with(&last, bv_face_engine::Want { shape: true })
         .unwrap();
     let shape = observed.shape.unwrap();
-    let followed = engine().follow(&burst, (&last, &shape));
+    let followed = engine().follow(&burst, (&last, &shape), observed.face);
     assert_eq!(followed.len(), 4);
     assert_eq!(followed[3].shape, shape, "the capture is last, as observed");
     // Cropped further right, the face sits further left in the frame; the
