@@ -130,7 +130,7 @@ impl Vision {
     }
 
     /// The 68 landmarks of the face in `rect` (a detector's box, or one
-    /// drawn around the face's landmarks in the previous frame of a burst);
+    /// carried from it through the frames of a burst);
     /// `None` when the 68-point model does not load (logged once).
     pub fn shape(&self, image: &Matrix, rect: &Rect) -> Option<Shape> {
         self.load_shapes().ok()?;
