@@ -196,6 +196,7 @@ pub fn observe(vision: &Vision, capture: &Capture, want: Want) -> Result<Observa
         vision.faces(&matrix)
     };
     let larger;
+    let mut enlarged = 1.0;
     let (work, face) = match main_face(faces) {
         Ok(face) => (work, face),
         Err(Rejection::NoFace) => {
@@ -204,6 +205,7 @@ pub fn observe(vision: &Vision, capture: &Capture, want: Want) -> Result<Observa
             larger = doubled;
             matrix = doubled_matrix;
             scale *= 2.0;
+            enlarged = 2.0;
             (&larger, face)
         }
         Err(other) => return Err(other),
@@ -225,7 +227,9 @@ pub fn observe(vision: &Vision, capture: &Capture, want: Want) -> Result<Observa
         return Err(Rejection::TooSmall { width: face_width });
     }
 
-    let quality = quality::measure(work, face.rect);
+    // The face's detail: its width where it was found, less the doubling.
+    let detail = (face.rect.right - face.rect.left) / enlarged;
+    let quality = quality::measure(work, face.rect, detail);
     if let Some(flaw) = quality.flaw() {
         return Err(Rejection::Flawed(flaw));
     }

@@ -1,8 +1,12 @@
 //! Whether a found face can be judged: sharp enough and well enough exposed.
 //!
 //! Both are measured on the face's box only (not the background), in grey,
-//! scaled to [`FACE_SIDE`] pixels square so the numbers do not depend on how
-//! large the face is in the photo:
+//! scaled down to [`FACE_SIDE`] pixels square so the numbers do not depend
+//! on how large the face is in the photo, and never up: a face smaller than
+//! that is measured at its own size, since scaling it up would blur a face
+//! that is sharp at its size (`obama3.jpg` with a 128-pixel face, scaled
+//! by a few pixels to 128, measured under the threshold; at its own size,
+//! 0.067):
 //!
 //! - sharpness: the variance of the Laplacian (the 4-neighbour kernel), the
 //!   usual focus measure (a blurred face has few strong second
@@ -14,20 +18,27 @@
 //! The thresholds are measured on the test photos and their variants
 //! (README, "Face engine"): every portrait, halved and recompressed at JPEG
 //! quality 60, mirrored, rotated or darkened to 30 %, passes; `obama.jpg`
-//! (a 254-pixel face) blurred with σ = 3 px, or darkened to 20 %, fails.
+//! (a 254-pixel face) blurred with σ = 3 px, or darkened to 20 %, fails;
+//! each portrait with its face 110 to 254 pixels wide passes, and blurred by
+//! 2 % of the face's width fails (sharp: 0.07–0.36; σ = 1 % of the width
+//! passes at 254 pixels and fails at some smaller sizes).
 
 use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
 
 use crate::Rect;
 
-/// The side, in pixels, faces are scaled to before they are measured.
+/// The side, in pixels, faces are scaled down to before they are measured.
 pub const FACE_SIDE: u32 = 128;
+/// The least side a face is measured at (smaller faces are refused as too
+/// small before their quality is measured).
+const MIN_SIDE: u32 = 32;
 
 /// Below this sharpness (the Laplacian's variance over the grey levels'
-/// variance) the face is blurred. The test photos measure 0.035–0.23
-/// (`obama3.jpg`, a soft photo, halved and recompressed, is the lowest);
-/// `obama.jpg` blurred with σ = 2 px measures 0.037, σ = 3 px 0.017.
+/// variance) the face is blurred. The test photos' faces are larger than
+/// [`FACE_SIDE`] and measure 0.035–0.23 (`obama3.jpg`, a soft photo, halved
+/// and recompressed, is the lowest); `obama.jpg` blurred with σ = 2 px
+/// measures 0.035, σ = 3 px under 0.025.
 pub const MIN_SHARPNESS: f32 = 0.025;
 /// Below this mean grey level (0–255) the face is too dark.
 pub const MIN_BRIGHTNESS: f32 = 40.0;
@@ -86,9 +97,12 @@ impl Quality {
     }
 }
 
-/// Measures the face inside `face` (clamped to the image).
-pub fn measure(image: &RgbImage, face: Rect) -> Quality {
-    let grey = face_in_grey(image, face, FACE_SIDE);
+/// Measures the face inside `face` (clamped to the image), whose detail is
+/// `detail` pixels wide (its width in the image it was found in, before
+/// any scaling up to find it).
+pub fn measure(image: &RgbImage, face: Rect, detail: f32) -> Quality {
+    let side = (detail.round() as u32).clamp(MIN_SIDE, FACE_SIDE);
+    let grey = face_in_grey(image, face, side);
     let contrast = variance(&grey);
     Quality {
         sharpness: if contrast > 0.0 {
@@ -190,7 +204,7 @@ mod tests {
     #[test]
     fn a_sharp_mid_grey_face_has_no_flaw() {
         let image = checkerboard(70, 190);
-        let q = measure(&image, whole(&image));
+        let q = measure(&image, whole(&image), FACE_SIDE as f32);
         assert!(q.sharpness > MIN_SHARPNESS, "{q:?}");
         assert!((q.brightness - 130.0).abs() < 2.0, "{q:?}");
         assert_eq!(q.flaw(), None);
@@ -214,20 +228,33 @@ mod tests {
     #[test]
     fn blur_dark_and_bright_are_flaws() {
         let image = texture();
-        assert_eq!(measure(&image, whole(&image)).flaw(), None);
+        assert_eq!(
+            measure(&image, whole(&image), FACE_SIDE as f32).flaw(),
+            None
+        );
         let blurred = imageops::blur(&image, 6.0);
-        assert_eq!(measure(&blurred, whole(&image)).flaw(), Some(Flaw::Blurred));
+        assert_eq!(
+            measure(&blurred, whole(&image), FACE_SIDE as f32).flaw(),
+            Some(Flaw::Blurred)
+        );
 
         let dark = checkerboard(5, 30);
-        assert_eq!(measure(&dark, whole(&dark)).flaw(), Some(Flaw::TooDark));
+        assert_eq!(
+            measure(&dark, whole(&dark), FACE_SIDE as f32).flaw(),
+            Some(Flaw::TooDark)
+        );
         let bright = checkerboard(230, 255);
         assert_eq!(
-            measure(&bright, whole(&bright)).flaw(),
+            measure(&bright, whole(&bright), FACE_SIDE as f32).flaw(),
             Some(Flaw::TooBright)
         );
         // Half black, half white: a fine mean, but most pixels are lost.
         let harsh = checkerboard(0, 255);
-        assert!(measure(&harsh, whole(&harsh)).flaw().is_some());
+        assert!(
+            measure(&harsh, whole(&harsh), FACE_SIDE as f32)
+                .flaw()
+                .is_some()
+        );
     }
 
     #[test]
@@ -246,7 +273,7 @@ mod tests {
             right: 500.0,
             bottom: 500.0,
         };
-        let q = measure(&image, outside);
-        assert_eq!(q, measure(&image, whole(&image)));
+        let q = measure(&image, outside, FACE_SIDE as f32);
+        assert_eq!(q, measure(&image, whole(&image), FACE_SIDE as f32));
     }
 }

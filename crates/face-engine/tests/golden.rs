@@ -613,3 +613,33 @@ fn a_burst_is_followed_back_from_its_capture() {
         );
     }
 }
+
+/// The blur check judges a face at its own size: a sharp portrait passes
+/// whether its face is 110 or 254 pixels wide, and blurred by 2 % of the
+/// face's width it fails at every size. (Scaled up to be measured, a small
+/// sharp face was blurred by the scaling itself: `obama3.jpg` with a
+/// 128-pixel face was refused as blurred, at 110 and 180 pixels it passed.)
+#[test]
+fn sharpness_is_judged_at_the_faces_own_size() {
+    for (name, _) in fixtures::PORTRAITS {
+        let photo = fixtures::photo(name).rgb;
+        let width = {
+            let main = observe(photo.clone()).unwrap();
+            main.face.right - main.face.left
+        };
+        for target in [110.0f32, 128.0, 140.0, 254.0] {
+            let sized = fixtures::scaled(&photo, target / width);
+            let canvas = |image: &RgbImage| {
+                on_canvas(image, 640.max(image.width()), 480.max(image.height()))
+            };
+            let sharp = observe(canvas(&sized));
+            assert!(sharp.is_ok(), "{name}, a {target}-pixel face: {sharp:?}");
+            let blurred = image::imageops::blur(&sized, 0.02 * target);
+            assert_eq!(
+                observe(canvas(&blurred)).err(),
+                Some(Rejection::Flawed(Flaw::Blurred)),
+                "{name}, a {target}-pixel face blurred"
+            );
+        }
+    }
+}
