@@ -29,7 +29,7 @@ use image::imageops::{self, FilterType};
 use crate::Rect;
 use crate::pose::{self, Landmarks, MEAN_NOSE_DROP, Point, Pose};
 use crate::quality::{self, Flaw, Quality};
-use crate::shape::Shape;
+use crate::shape::{self, Shape};
 use crate::template::Embedding;
 use crate::vision::{Found, Matrix, Vision};
 
@@ -333,7 +333,7 @@ fn carried(face: Rect, from: &Shape, to: &Shape) -> Rect {
             .sum::<f32>()
             / shape.0.len() as f32
     };
-    let (a, b) = (centre_of(from), centre_of(to));
+    let (a, b) = (shape::centre(&from.0), shape::centre(&to.0));
     let grown = spread_about(to, b) / spread_about(from, a).max(f32::EPSILON);
     if !grown.is_finite() || grown <= 0.0 {
         return face;
@@ -346,15 +346,6 @@ fn carried(face: Rect, from: &Shape, to: &Shape) -> Rect {
         right: bottom_right.x,
         bottom: bottom_right.y,
     }
-}
-
-fn centre_of(shape: &Shape) -> Point {
-    let n = shape.0.len() as f32;
-    let (x, y) = shape
-        .0
-        .iter()
-        .fold((0.0, 0.0), |(x, y), p| (x + p.x / n, y + p.y / n));
-    Point::new(x, y)
 }
 
 /// The grey thumbnail of the box around a face's landmarks.

@@ -65,7 +65,8 @@ impl Shape {
     }
 }
 
-fn centre(points: &[Point]) -> Point {
+/// The mean of `points`.
+pub(crate) fn centre(points: &[Point]) -> Point {
     let n = points.len() as f32;
     Point::new(
         points.iter().map(|p| p.x).sum::<f32>() / n,
