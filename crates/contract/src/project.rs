@@ -128,30 +128,19 @@ mod tests {
     #[test]
     fn embed_origins_are_origins_as_browsers_write_them() {
         let ok = |v: &str| EmbedOrigin::parse(v).map(|o| o.to_string());
-        assert_eq!(
-            ok("https://App.Example.com"),
-            Ok("https://app.example.com".into())
-        );
-        assert_eq!(
-            ok("https://app.example.com/"),
-            Ok("https://app.example.com".into())
-        );
-        assert_eq!(
-            ok("https://app.example.com:443"),
-            Ok("https://app.example.com".into())
-        );
-        assert_eq!(
-            ok("https://app.example.com:8443"),
-            Ok("https://app.example.com:8443".into())
-        );
-        assert_eq!(
-            ok("http://localhost:3000"),
-            Ok("http://localhost:3000".into())
-        );
-        assert_eq!(
-            ok("http://127.0.0.1:8080/"),
-            Ok("http://127.0.0.1:8080".into())
-        );
+        for (given, origin) in [
+            ("https://App.Example.com", "https://app.example.com"),
+            ("https://app.example.com/", "https://app.example.com"),
+            ("https://app.example.com:443", "https://app.example.com"),
+            (
+                "https://app.example.com:8443",
+                "https://app.example.com:8443",
+            ),
+            ("http://localhost:3000", "http://localhost:3000"),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ] {
+            assert_eq!(ok(given), Ok(origin.to_owned()), "{given}");
+        }
         for (bad, says) in [
             (
                 "http://app.example.com",

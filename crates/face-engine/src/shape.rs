@@ -273,13 +273,7 @@ fn homography_rms(src: &[[f64; 2]], target: &[[f64; 2]], which: &[usize]) -> Opt
     let h = homography(src, target, which)?;
     let mut sum = 0.0;
     for &i in which {
-        let [x, y] = src[i];
-        let w = h[(2, 0)] * x + h[(2, 1)] * y + h[(2, 2)];
-        if w.abs() < 1e-12 {
-            return None;
-        }
-        let u = (h[(0, 0)] * x + h[(0, 1)] * y + h[(0, 2)]) / w;
-        let v = (h[(1, 0)] * x + h[(1, 1)] * y + h[(1, 2)]) / w;
+        let [u, v] = mapped(&h, src[i])?;
         sum += (u - target[i][0]).powi(2) + (v - target[i][1]).powi(2);
     }
     Some((sum / which.len() as f64).sqrt())
@@ -293,14 +287,12 @@ fn homography(
     target: &[[f64; 2]],
     which: &[usize],
 ) -> Option<nalgebra::Matrix3<f64>> {
-    use nalgebra::{DMatrix, Matrix3, SymmetricEigen};
+    use nalgebra::{DMatrix, Matrix3};
     if which.len() < 5 {
         return None;
     }
     let ts = normaliser(src, which);
     let tt = normaliser(target, which);
-    let apply =
-        |t: &Matrix3<f64>, [x, y]: [f64; 2]| [t[(0, 0)] * x + t[(0, 2)], t[(1, 1)] * y + t[(1, 2)]];
     let mut a = DMatrix::zeros(2 * which.len(), 9);
     for (row, &i) in which.iter().enumerate() {
         let [x, y] = apply(&ts, src[i]);
@@ -311,17 +303,39 @@ fn homography(
         a.row_mut(r + 1)
             .copy_from_slice(&[0.0, 0.0, 0.0, -x, -y, -1.0, v * x, v * y, v]);
     }
-    let ata = a.transpose() * &a;
-    let eig = SymmetricEigen::new(ata);
+    let h = least_eigenvector(&a)?;
+    let hn = Matrix3::new(h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]);
+    let h = tt.try_inverse()? * hn * ts;
+    Some(h)
+}
+
+/// `p` mapped by the homography `h`; `None` at infinity.
+fn mapped(h: &nalgebra::Matrix3<f64>, [x, y]: [f64; 2]) -> Option<[f64; 2]> {
+    let w = h[(2, 0)] * x + h[(2, 1)] * y + h[(2, 2)];
+    if w.abs() < 1e-12 {
+        return None;
+    }
+    Some([
+        (h[(0, 0)] * x + h[(0, 1)] * y + h[(0, 2)]) / w,
+        (h[(1, 0)] * x + h[(1, 1)] * y + h[(1, 2)]) / w,
+    ])
+}
+
+/// `p` moved by a normaliser ([`normaliser`]: a scale and a shift).
+fn apply(t: &nalgebra::Matrix3<f64>, [x, y]: [f64; 2]) -> [f64; 2] {
+    [t[(0, 0)] * x + t[(0, 2)], t[(1, 1)] * y + t[(1, 2)]]
+}
+
+/// The unit vector `h` minimising `|A·h|`, the direct linear transform's
+/// answer: the eigenvector of `AᵀA` with the least eigenvalue.
+fn least_eigenvector(a: &nalgebra::DMatrix<f64>) -> Option<nalgebra::DVector<f64>> {
+    let eig = nalgebra::SymmetricEigen::new(a.transpose() * a);
     let (least, _) = eig
         .eigenvalues
         .iter()
         .enumerate()
         .min_by(|a, b| a.1.total_cmp(b.1))?;
-    let h = eig.eigenvectors.column(least);
-    let hn = Matrix3::new(h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]);
-    let h = tt.try_inverse()? * hn * ts;
-    Some(h)
+    Some(eig.eigenvectors.column(least).into_owned())
 }
 
 /// The similarity that takes the points `which` of `pts` to their centre
@@ -436,12 +450,10 @@ fn centre_of(points: &[[f64; 2]]) -> [f64; 2] {
 /// also bend a head's half-faces into place). Found by the direct linear
 /// transform on normalised points, `H` and `v` together.
 fn folded_rms(src: &[[f64; 2]], target: &[[f64; 2]], line: [f64; 3]) -> Option<f64> {
-    use nalgebra::{DMatrix, Matrix3, RowVector3, SymmetricEigen, Vector3};
+    use nalgebra::{DMatrix, Matrix3, RowVector3, Vector3};
     let all: Vec<usize> = (0..src.len()).collect();
     let ts = normaliser(src, &all);
     let tt = normaliser(target, &all);
-    let apply =
-        |t: &Matrix3<f64>, [x, y]: [f64; 2]| [t[(0, 0)] * x + t[(0, 2)], t[(1, 1)] * y + t[(1, 2)]];
     // The line in the normalised source: l' = Ts⁻ᵀ l.
     let l = ts.try_inverse()?.transpose() * Vector3::new(line[0], line[1], line[2]);
     let mut a = DMatrix::zeros(2 * src.len(), 12);
@@ -479,13 +491,7 @@ fn folded_rms(src: &[[f64; 2]], target: &[[f64; 2]], line: [f64; 3]) -> Option<f
             v * far,
         ]);
     }
-    let eig = SymmetricEigen::new(a.transpose() * &a);
-    let (least, _) = eig
-        .eigenvalues
-        .iter()
-        .enumerate()
-        .min_by(|a, b| a.1.total_cmp(b.1))?;
-    let h = eig.eigenvectors.column(least);
+    let h = least_eigenvector(&a)?;
     let near = Matrix3::new(h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]);
     let far = near + Vector3::new(h[9], h[10], h[11]) * RowVector3::new(l[0], l[1], l[2]);
     let back = tt.try_inverse()?;
@@ -497,12 +503,7 @@ fn folded_rms(src: &[[f64; 2]], target: &[[f64; 2]], line: [f64; 3]) -> Option<f
         } else {
             &near
         };
-        let w = h[(2, 0)] * x + h[(2, 1)] * y + h[(2, 2)];
-        if w.abs() < 1e-12 {
-            return None;
-        }
-        let u = (h[(0, 0)] * x + h[(0, 1)] * y + h[(0, 2)]) / w;
-        let v = (h[(1, 0)] * x + h[(1, 1)] * y + h[(1, 2)]) / w;
+        let [u, v] = mapped(h, [x, y])?;
         sum += (u - tx).powi(2) + (v - ty).powi(2);
     }
     Some((sum / src.len() as f64).sqrt())

@@ -242,40 +242,35 @@ impl<'a> Page<'a> {
             embed => embed,
             strings => Value::from_safe_string(script_strings(language).to_owned()),
         };
-        render_with(shown, language, context, csp(origins))
+        let csp = csp(origins);
+        let name = format!("{}/{}", language.as_str(), shown.template());
+        let html = match TEMPLATES
+            .get_template(&name)
+            .and_then(|t| t.render(&context))
+        {
+            Ok(html) => html,
+            Err(err) => {
+                tracing::error!(template = %name, error = %err, "page template failed");
+                return secured(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain; charset=utf-8",
+                    "Something went wrong. Please try again later.".to_owned(),
+                    csp,
+                );
+            }
+        };
+        let mut response = secured(shown.status(), "text/html; charset=utf-8", html, csp);
+        if *shown == Shown::Unavailable {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
     }
 }
 
 fn render(shown: &Shown, language: Language) -> Response {
     Page::new(shown, language).render()
-}
-
-fn render_with(shown: &Shown, language: Language, context: Value, csp: HeaderValue) -> Response {
-    let name = format!("{}/{}", language.as_str(), shown.template());
-    let html = match TEMPLATES
-        .get_template(&name)
-        .and_then(|t| t.render(&context))
-    {
-        Ok(html) => html,
-        Err(err) => {
-            tracing::error!(template = %name, error = %err, "page template failed");
-            return secured(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "text/plain; charset=utf-8",
-                "Something went wrong. Please try again later.".to_owned(),
-            );
-        }
-    };
-    let mut response = secured(shown.status(), "text/html; charset=utf-8", html);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, csp);
-    if *shown == Shown::Unavailable {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    }
-    response
 }
 
 /// The page for a reader over their address's allowance: "busy, try again
@@ -290,15 +285,17 @@ pub fn too_many(headers: &HeaderMap, retry_after_secs: u64) -> Response {
     response
 }
 
-/// A page with the headers every page carries.
-fn secured(status: StatusCode, content_type: &'static str, body: String) -> Response {
+/// A page with the headers every page carries, `csp` its policy ([`csp`]).
+fn secured(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    csp: HeaderValue,
+) -> Response {
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

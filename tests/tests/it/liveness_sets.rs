@@ -15,11 +15,22 @@ const ATTACKS: usize = 2;
 /// Bona fide samples: some must be accepted.
 const BONA_FIDE: usize = 4;
 
-#[test]
-fn attacks_of_every_class_are_refused_and_live_heads_are_not_all_refused() {
+/// The shared face engine with its 68-point model, and the sets' generator.
+fn engine_and_sets() -> (std::sync::Arc<FaceEngine>, Generator) {
     let engine = FaceEngine::shared(fixtures::models_dir()).expect("the face models load");
     engine.load_shapes().expect("the 68-point model loads");
     let generator = Generator::new(&engine, Options::default()).unwrap();
+    (engine, generator)
+}
+
+/// A set's JPEG, decoded as the worker decodes a command's images.
+fn decode(jpeg: &[u8]) -> bv_engine::Capture {
+    bv_engine::decode_bytes(jpeg, &bv_engine::ImageLimits::default()).expect("a set's JPEG decodes")
+}
+
+#[test]
+fn attacks_of_every_class_are_refused_and_live_heads_are_not_all_refused() {
+    let (engine, generator) = engine_and_sets();
     let mut report = Report::default();
     for class in Class::ALL {
         let count = if class == Class::BonaFide {
@@ -61,21 +72,16 @@ fn attacks_of_every_class_are_refused_and_live_heads_are_not_all_refused() {
 /// seemed to turn 20° and passed as motion.
 #[test]
 fn a_still_of_a_turned_head_is_followed_without_turning() {
-    use bv_engine::ImageLimits;
     use bv_face_engine::{Want, liveness::BURST_MIN_SWEEP, shape};
 
-    let engine = FaceEngine::shared(fixtures::models_dir()).expect("the face models load");
-    engine.load_shapes().expect("the 68-point model loads");
-    let generator = Generator::new(&engine, Options::default()).unwrap();
-    let limits = ImageLimits::default();
-    let decode = |bytes: &Vec<u8>| bv_engine::decode_bytes(bytes, &limits).unwrap();
+    let (engine, generator) = engine_and_sets();
     for index in [0, 2] {
         let sample = generator.sample(Class::StitchedStills, index);
         let front = decode(sample.steps[0].jpeg.last().unwrap());
         let front = engine.observe_with(&front, Want { shape: true }).unwrap();
         let front = front.shape.unwrap();
         for step in &sample.steps[1..] {
-            let frames: Vec<_> = step.jpeg.iter().map(decode).collect();
+            let frames: Vec<_> = step.jpeg.iter().map(|jpeg| decode(jpeg)).collect();
             let (last, burst) = frames.split_last().unwrap();
             let seen = engine.observe_with(last, Want { shape: true }).unwrap();
             let capture = seen.shape.as_ref().unwrap();
@@ -102,17 +108,13 @@ fn a_still_of_a_turned_head_is_followed_without_turning() {
 /// 180 px wide.
 #[test]
 fn a_face_the_detector_finds_only_larger_is_measured_not_too_small() {
-    use bv_engine::ImageLimits;
     use bv_face_engine::Want;
 
-    let engine = FaceEngine::shared(fixtures::models_dir()).expect("the face models load");
-    engine.load_shapes().expect("the 68-point model loads");
-    let generator = Generator::new(&engine, Options::default()).unwrap();
-    let limits = ImageLimits::default();
+    let (engine, generator) = engine_and_sets();
     for index in [12, 22, 40] {
         let sample = generator.sample(Class::BonaFide, index);
         for step in &sample.steps {
-            let capture = bv_engine::decode_bytes(step.jpeg.last().unwrap(), &limits).unwrap();
+            let capture = decode(step.jpeg.last().unwrap());
             let seen = engine.observe_with(&capture, Want { shape: true });
             assert!(
                 seen.is_ok(),
