@@ -324,6 +324,16 @@ pub async fn visible(client: &Client, css: &str, limit: Duration) -> Element {
     }
 }
 
+/// Waits up to `limit` for an element matching `css` to be displayed, and
+/// clicks it.
+pub async fn click(client: &Client, css: &str, limit: Duration) {
+    visible(client, css, limit)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("`{css}` could not be clicked: {e}"));
+}
+
 /// Waits up to `limit` for the visible heading (`h1`) to contain `text`.
 pub async fn heading_contains(client: &Client, text: &str, limit: Duration) -> String {
     let deadline = tokio::time::Instant::now() + limit;

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use bv_e2e::browser::{Browser, TestMedia, heading_contains, screenshot, shown_heading, visible};
+use bv_e2e::browser::{
+    Browser, TestMedia, click, heading_contains, screenshot, shown_heading, visible,
+};
 use bv_e2e::fault::FaultProxy;
 use bv_e2e::journey::Started;
 use bv_e2e::{Options, TestApp, eventually, seed_request};
@@ -415,11 +417,7 @@ async fn with_the_camera_a_person_is_verified_and_sent_back() {
     let client = browser.session(Some(&media.camera)).await;
 
     client.goto(&link(&app, &started)).await.unwrap();
-    visible(&client, "#start", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#start", SHORT).await;
     visible(&client, "#view-camera", SHORT).await;
     let prompt = shown_heading(&client).await;
     assert!(
@@ -430,11 +428,7 @@ async fn with_the_camera_a_person_is_verified_and_sent_back() {
     screenshot(&client, "camera-step-1").await;
     // The first photo at once with "Take photo"; the others when their
     // countdown ends.
-    visible(&client, "#shoot", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#shoot", SHORT).await;
     heading_contains(&client, "You're verified", ATTEMPT).await;
     screenshot(&client, "verified-en").await;
     let url = landed(&client, SHORT).await;
@@ -472,11 +466,7 @@ async fn without_a_camera_photos_from_files_verify_a_person() {
     let client = browser.session(None).await;
 
     client.goto(&link(&app, &started)).await.unwrap();
-    visible(&client, "#start", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#start", SHORT).await;
     // The camera is refused: the file inputs, saying why.
     let note = visible(&client, "#upload-note", SHORT).await;
     assert!(
@@ -539,11 +529,7 @@ async fn a_spoof_is_asked_to_try_again_then_fails_on_the_last_attempt() {
     let client = browser.session(Some(&media.camera)).await;
 
     client.goto(&link(&app, &started)).await.unwrap();
-    visible(&client, "#start", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#start", SHORT).await;
     let mut retries = 0;
     loop {
         let heading = one_of(&client, &["Let's try that again", "We couldn't verify you"]).await;
@@ -654,20 +640,12 @@ async fn a_queued_attempt_is_polled_until_decided() {
     let client = browser.session(Some(&media.camera)).await;
 
     client.goto(&link(&app, &started)).await.unwrap();
-    visible(&client, "#start", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#start", SHORT).await;
     visible(&client, "#view-camera", SHORT).await;
     // The challenge is issued; now the worker stops answering.
     let pid = worker.id().expect("the worker runs").to_string();
     signal("-STOP", &pid);
-    visible(&client, "#shoot", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#shoot", SHORT).await;
     heading_contains(&client, "Checking your photos", ATTEMPT).await;
     // Past the reply timeout: the page got its 202 and is polling.
     tokio::time::sleep(Duration::from_secs(4)).await;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bv_contract::{EngineKind, LivenessMode};
-use bv_e2e::browser::{Browser, fake_camera_of, heading_contains, screenshot, visible};
+use bv_e2e::browser::{Browser, click, fake_camera_of, heading_contains, screenshot, visible};
 use bv_e2e::{TestApp, seed_request};
 use bv_face_engine::fixtures;
 use bv_store::entity::{project, validation_attempt};
@@ -85,18 +85,10 @@ async fn start(app: &TestApp, kind: &str, identifier: &str) -> (String, String) 
 async fn attempt(browser: &Browser, camera: &Path, link: &str, heading: &str, name: &str) {
     let client = browser.session(Some(camera)).await;
     client.goto(link).await.unwrap();
-    visible(&client, "#start", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#start", SHORT).await;
     visible(&client, "#view-camera", SHORT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    visible(&client, "#shoot", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#shoot", SHORT).await;
     heading_contains(&client, heading, ATTEMPT).await;
     screenshot(&client, name).await;
     client.close().await.unwrap();

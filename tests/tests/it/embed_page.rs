@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bv_contract::EmbedOrigin;
-use bv_e2e::browser::{Browser, TestMedia, heading_contains, screenshot, visible};
+use bv_e2e::browser::{Browser, TestMedia, click, heading_contains, screenshot, visible};
 use bv_e2e::{TestApp, seed_request};
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
@@ -140,22 +140,14 @@ async fn an_allowed_site_runs_the_capture_in_a_frame_and_hears_the_outcome() {
         Some(format!("camera {}", app.base_url).as_str())
     );
     frame.enter_frame().await.unwrap();
-    visible(&client, "#start", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#start", SHORT).await;
     visible(&client, "#view-camera", SHORT).await;
     client.enter_parent_frame().await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     screenshot(&client, "embedded-camera").await;
     let frame = client.find(Locator::Css("#verify iframe")).await.unwrap();
     frame.enter_frame().await.unwrap();
-    visible(&client, "#shoot", SHORT)
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#shoot", SHORT).await;
     heading_contains(&client, "You're verified", ATTEMPT).await;
     // Inside the frame it stays on the page: no redirect, no continue link.
     tokio::time::sleep(Duration::from_millis(2500)).await;
