@@ -1,5 +1,5 @@
 # The README's commands. `make run` and `make test` are all a fresh machine needs.
-.PHONY: run test lint fmt bench build clean docs-check docker-lint fuzz soak abuse
+.PHONY: run test lint fmt bench build clean docs-check docker-lint image image-check fuzz soak abuse
 
 run: ## start ingress + worker on the embedded defaults, print a token and a curl example
 	@scripts/run.sh
@@ -16,6 +16,12 @@ lint: ## formatting, clippy and unused dependencies, as CI would want them
 
 fmt:
 	cargo fmt --all
+
+image: ## build the image (deploy/Dockerfile) with docker or buildah; local base images where no registry answers
+	@scripts/image.sh build
+
+image-check: ## smoke-test the image: non-root, libraries found, --version, a bad setting exits 2, the models load
+	@scripts/image.sh check
 
 docker-lint: ## lint deploy/Dockerfile with hadolint
 	@scripts/docker-lint.sh

