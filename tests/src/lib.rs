@@ -7,6 +7,7 @@
 //! per concern; everything is re-exported here.
 
 pub mod app;
+pub mod bare_insert;
 pub mod broker;
 pub mod browser;
 pub mod db;

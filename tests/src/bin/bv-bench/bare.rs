@@ -9,8 +9,7 @@
 //!   database (the same columns, indexes and foreign keys, since it is the
 //!   same migration), and acks the batch with one `multiple` ack. No
 //!   checks, no replies, no tracing, no metrics.
-//! - [`confirmed_publish`]: one publisher-confirmed message at a time per
-//!   task, as the ingress publishes one create command per request.
+//! - the create chain over HTTP: the `e2e-bare-chain` binary.
 //! - [`sink`]: a plain HTTP client posting signed-size bodies to the same
 //!   receiver the dispatcher sends to, at the dispatcher's concurrency.
 
@@ -20,103 +19,13 @@ use std::time::{Duration, Instant};
 
 use bv_contract::amqp::Names;
 use bv_e2e::AMQP_URL;
+use bv_e2e::bare_insert::{Columns, INSERT};
 use futures::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+use lapin::{Connection, ConnectionProperties};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde_json::Value as Json;
-
-const INSERT: &str = r#"
-INSERT INTO biometric_validations (id, client, project, project_flow, status, identifier,
-    type, expires_at, redirect_url, webhook_url, requires_2fa, ip_address, send_via_email,
-    email, language, request_hash, attempts, created_at, updated_at)
-SELECT v.id, v.client, v.project, v.project_flow, 'new', v.identifier, v.type,
-    NULLIF(v.expires_at, 'epoch'::timestamptz), NULLIF(v.redirect_url, ''),
-    NULLIF(v.webhook_url, ''), v.requires_2fa, NULLIF(v.ip_address, ''),
-    v.send_via_email, NULLIF(v.email, ''), v.language, v.request_hash, 0, now(), now()
-FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-    $7::timestamptz[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::bool[],
-    $13::text[], $14::text[], $15::text[])
-    AS v(id, client, project, project_flow, identifier, type, expires_at, redirect_url,
-        webhook_url, requires_2fa, ip_address, send_via_email, email, language, request_hash)
-ON CONFLICT (id) DO NOTHING
-"#;
-
-/// Columns of one batch, as the statement takes them.
-#[derive(Default)]
-struct Columns {
-    id: Vec<uuid::Uuid>,
-    client: Vec<String>,
-    project: Vec<String>,
-    flow: Vec<String>,
-    identifier: Vec<String>,
-    kind: Vec<String>,
-    /// The epoch where absent (arrays of parameters cannot hold NULLs).
-    expires_at: Vec<chrono::DateTime<chrono::Utc>>,
-    /// "" where absent, likewise.
-    redirect_url: Vec<String>,
-    webhook_url: Vec<String>,
-    requires_2fa: Vec<bool>,
-    ip_address: Vec<String>,
-    send_via_email: Vec<bool>,
-    email: Vec<String>,
-    language: Vec<String>,
-    request_hash: Vec<String>,
-}
-
-impl Columns {
-    fn push(&mut self, id: uuid::Uuid, body: &Json) {
-        let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
-        let opt = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
-        self.id.push(id);
-        self.client.push(text("client"));
-        self.project.push(text("project"));
-        self.flow.push(text("projectFlow"));
-        self.identifier.push(text("identifier"));
-        self.kind.push(text("type"));
-        self.expires_at.push(
-            body["expiresAt"]
-                .as_str()
-                .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
-                .unwrap_or_default(),
-        );
-        self.redirect_url.push(opt("redirectUrl"));
-        self.webhook_url.push(opt("webhookUrl"));
-        self.requires_2fa
-            .push(body["requires2FA"].as_bool().unwrap_or(false));
-        self.ip_address.push(opt("ipAddress"));
-        self.send_via_email
-            .push(body["sendViaEmail"].as_bool().unwrap_or(false));
-        self.email.push(opt("email"));
-        self.language
-            .push(body["language"].as_str().unwrap_or("en").to_owned());
-        self.request_hash.push(String::new());
-    }
-
-    fn values(self) -> Vec<Value> {
-        vec![
-            self.id.into(),
-            self.client.into(),
-            self.project.into(),
-            self.flow.into(),
-            self.identifier.into(),
-            self.kind.into(),
-            self.expires_at.into(),
-            self.redirect_url.into(),
-            self.webhook_url.into(),
-            self.requires_2fa.into(),
-            self.ip_address.into(),
-            self.send_via_email.into(),
-            self.email.into(),
-            self.language.into(),
-            self.request_hash.into(),
-        ]
-    }
-}
 
 /// How the bare consumer consumes: bv-worker's own `worker.concurrency`,
 /// `worker.batch_size` and `worker.prefetch`, so the two do the same I/O.
@@ -222,63 +131,6 @@ pub async fn persist(
     let rate = n as f64 / started.elapsed().as_secs_f64();
     tasks.abort_all();
     conn.close(200, "bye".into()).await?;
-    Ok(rate)
-}
-
-/// `n` messages, each published and confirmed before its task publishes the
-/// next, by `concurrency` tasks on one connection (a channel each): msg/s.
-/// The ingress's publish without the ingress.
-pub async fn confirmed_publish(
-    names: &Names,
-    body: &[u8],
-    n: usize,
-    concurrency: usize,
-) -> anyhow::Result<f64> {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
-    let setup = conn.create_channel().await?;
-    bv_runtime::amqp::declare_topology(
-        &setup,
-        names,
-        &bv_runtime::amqp::QueueLimits::with_delivery_limit(20),
-    )
-    .await?;
-    let left = Arc::new(AtomicUsize::new(n));
-    let body: Arc<[u8]> = body.into();
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let ch = conn.create_channel().await?;
-        ch.confirm_select(ConfirmSelectOptions::default()).await?;
-        let (left, body, exchange) = (left.clone(), body.clone(), names.commands_exchange.clone());
-        tasks.spawn(async move {
-            while left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1))
-                .is_ok()
-            {
-                let props = BasicProperties::default()
-                    .with_message_id(uuid::Uuid::now_v7().to_string().into())
-                    .with_content_type("application/json".into())
-                    .with_delivery_mode(2)
-                    .with_type(bv_contract::amqp::CREATE_MESSAGE_TYPE.into());
-                let confirm = ch
-                    .basic_publish(
-                        exchange.as_str().into(),
-                        bv_contract::amqp::CREATE_ROUTING_KEY.into(),
-                        BasicPublishOptions::default(),
-                        &body,
-                        props,
-                    )
-                    .await?;
-                anyhow::ensure!(confirm.await?.is_ack(), "publish not confirmed");
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        joined??;
-    }
-    let rate = n as f64 / started.elapsed().as_secs_f64();
-    let _ = conn.close(200, "bye".into()).await;
     Ok(rate)
 }
 

@@ -11,7 +11,7 @@ use bv_runtime::settings::{DEFAULTS, load_from};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 
-use super::process::WorkerProcess;
+use super::process::ServiceProcess;
 use super::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Command, publish_each, worker_until};
 
 pub struct DispatchRun {
@@ -99,7 +99,7 @@ pub async fn run(
     received.store(0, Ordering::SeqCst);
 
     // bv-worker that only dispatches.
-    let mut process = WorkerProcess::start(
+    let mut process = ServiceProcess::start(
         &overrides,
         &[
             ("worker.creates", "false"),

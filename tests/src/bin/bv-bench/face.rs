@@ -19,7 +19,7 @@ use bv_face_engine::{DEFAULT_MATCH_THRESHOLD, FaceEngine, fixtures};
 use image::RgbImage;
 use image::imageops::{self, FilterType};
 
-use super::process::WorkerProcess;
+use super::process::ServiceProcess;
 use bv_e2e::{TestDb, TestPrefix, count_rows, seed_request};
 
 /// Rounds over the variants for the latency figures.
@@ -198,7 +198,7 @@ pub async fn worker_validate(
 
     // The biometric role, as deploy/k8s/components/biometrics runs it.
     let consumers = 2;
-    let mut process = WorkerProcess::start(
+    let mut process = ServiceProcess::start(
         &queued.overrides,
         &[
             ("worker.creates", "false"),

@@ -7,8 +7,13 @@
 //! 2. Publishes N again to another fresh queue of the same type and lets
 //!    bv-worker persist them into a fresh PostgreSQL database: the worker rate,
 //!    and its ratio to the bare rate.
-//! 3. Runs ingress + worker and sends M synchronous `POST`s at a fixed
-//!    concurrency: p50/p99 latency and requests/s.
+//! 3. The HTTP create path: bv-ingress and bv-worker (creates only), each a
+//!    process of its own, against the bare chain (`e2e-bare-chain`: axum and
+//!    a confirmed publish; a consumer inserting the batch and replying by
+//!    direct reply-to) in two processes: M synchronous `POST`s at a fixed
+//!    concurrency from this process (saturation), then open loops at
+//!    `--http-rate` and at half the bare chain's saturation; peak RSS of
+//!    every process.
 //! 4. Creates V validations, then lets bv-worker decide one validate command
 //!    each with the sandbox engine (a 640×480 JPEG): validate commands/s,
 //!    against the bare rate of decoding that JPEG on one thread.
@@ -19,7 +24,6 @@
 //!
 //! Everything it creates (database, queues, exchanges) is dropped at the end.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bv_contract::amqp::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Names};
@@ -367,94 +371,139 @@ async fn queue_validate_commands(
     })
 }
 
-struct HttpRun {
-    closed_rps: f64,
-    closed_p50: Duration,
-    closed_p99: Duration,
-    closed_failures: usize,
-    /// At the goal's rate, then at half the saturation.
-    open: Vec<http::OpenLoop>,
+/// Which create chain an HTTP run measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Chain {
+    /// bv-ingress and bv-worker (the create role).
+    Bv,
+    /// `e2e-bare-chain`: the same I/O, nothing else.
+    Bare,
 }
 
-async fn http_bench(overrides: &[(&'static str, String)], args: &Args) -> anyhow::Result<HttpRun> {
-    let (requests, concurrency) = (args.http_requests, args.concurrency);
-    let shutdown = Shutdown::new();
-    let worker_settings: bv_worker::Settings = load_from(DEFAULTS, None, Some(overrides))?;
-    let worker = tokio::spawn(bv_worker::run(worker_settings, shutdown.clone()));
-    let ingress_settings: bv_ingress::Settings = load_from(DEFAULTS, None, Some(overrides))?;
-    let app = bv_ingress::Application::build(ingress_settings, shutdown.clone()).await?;
-    let url = format!("http://{}/v2/biometric-validations", app.local_addr()?);
-    let ingress = tokio::spawn(app.run());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+/// One create chain under load.
+struct HttpRun {
+    closed: http::ClosedLoop,
+    /// At each of the rates asked for, in order.
+    open: Vec<http::OpenLoop>,
+    /// Peak RSS of its HTTP process and of its consumer, MiB.
+    rss_http: f64,
+    rss_consumer: f64,
+}
 
+/// Runs `chain` in two processes of its own (the HTTP side and the
+/// consumer) on a fresh database and AMQP prefix; from this process, a
+/// closed loop at `--concurrency`, then open loops at the rates `rates`
+/// gives for the closed loop's rate (each `--http-seconds` long).
+async fn http_chain(
+    args: &Args,
+    chain: Chain,
+    rates: impl Fn(f64) -> Vec<f64>,
+) -> anyhow::Result<HttpRun> {
+    let db = TestDb::create().await?;
+    let db_conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
+    seed(&db_conn).await?;
+    let prefix = TestPrefix::new();
+    let names = prefix.names();
+    let port = bv_e2e::reserve_port();
+    let mut settings = settings_for(&db, &prefix);
+    settings.push(("http.addr", format!("127.0.0.1:{port}")));
+    let (mut front, mut consumer) = match chain {
+        Chain::Bv => {
+            settings.push(("worker.biometrics", "false".into()));
+            settings.push(("worker.dispatch", "false".into()));
+            let consumer = process::ServiceProcess::spawn("e2e-bv-worker", &[], &settings)?;
+            let front = process::ServiceProcess::spawn("e2e-bv-ingress", &[], &settings)?;
+            (front, consumer)
+        }
+        Chain::Bare => {
+            let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+            let ch = conn.create_channel().await?;
+            bv_runtime::amqp::declare_topology(
+                &ch,
+                &names,
+                &bv_runtime::amqp::QueueLimits::with_delivery_limit(20),
+            )
+            .await?;
+            conn.close(200, "declared".into()).await?;
+            let consumer = process::ServiceProcess::spawn(
+                "e2e-bare-chain",
+                &[
+                    "consume".into(),
+                    "--queue".into(),
+                    names.create_queue.to_string(),
+                    "--database-url".into(),
+                    db.url.clone(),
+                ],
+                &[],
+            )?;
+            let front = process::ServiceProcess::spawn(
+                "e2e-bare-chain",
+                &[
+                    "http".into(),
+                    "--addr".into(),
+                    format!("127.0.0.1:{port}"),
+                    "--exchange".into(),
+                    names.commands_exchange.to_string(),
+                ],
+                &[],
+            )?;
+            (front, consumer)
+        }
+    };
+    let url = format!("http://127.0.0.1:{port}/v2/biometric-validations");
     let token = bv_e2e::token(CLIENT, 3600);
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let mut request = seed_request();
     request.as_object_mut().map(|m| m.remove("webhookUrl"));
     request["sendViaEmail"] = json!(false);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Ready when a create is answered 201 (both processes up and joined).
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (http, url, token, request, next) = (
-            http.clone(),
-            url.clone(),
-            token.clone(),
-            request.clone(),
-            next.clone(),
+    loop {
+        front.check_running()?;
+        consumer.check_running()?;
+        let answered = http
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&request)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 201);
+        if answered {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "the create chain did not answer 201 within 60 s"
         );
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0usize;
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
-                let t = Instant::now();
-                match http
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&request)
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status() == 201 => latencies.push(t.elapsed()),
-                    _ => failures += 1,
-                }
-            }
-            (latencies, failures)
-        }));
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for t in tasks {
-        let (l, f) = t.await?;
-        latencies.extend(l);
-        failures += f;
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    let closed_rps = latencies.len() as f64 / elapsed.as_secs_f64();
-    let (closed_p50, closed_p99) = (pct(0.50), pct(0.99));
-    // The goal's rate, then half of the saturation just measured (where a
-    // machine slower than the goal's still shows its latency, not its queue).
+    let closed = http::closed_loop(
+        &http,
+        &url,
+        &token,
+        &request,
+        args.http_requests,
+        args.concurrency,
+    )
+    .await?;
     let mut open = Vec::new();
-    for rate in [args.http_rate, (closed_rps / 2.0).round().max(1.0)] {
+    for rate in rates(closed.rps) {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        open.push(http::open_loop(&http, &url, &token, &request, rate, args.http_seconds).await);
+        open.push(http::open_loop(&http, &url, &token, &request, rate, args.http_seconds).await?);
     }
-    shutdown.trigger();
-    let _ = ingress.await;
-    let _ = worker.await;
+    front.check_running()?;
+    consumer.check_running()?;
+    let (rss_http, rss_consumer) = (front.peak_rss_mib(), consumer.peak_rss_mib());
+    front.stop().await;
+    consumer.stop().await;
+    let _ = db_conn.close().await;
     Ok(HttpRun {
-        closed_rps,
-        closed_p50,
-        closed_p99,
-        closed_failures: failures,
-        open: open.into_iter().collect::<Result<_, _>>()?,
+        closed,
+        open,
+        rss_http,
+        rss_consumer,
     })
 }
 
@@ -472,10 +521,12 @@ async fn main() -> anyhow::Result<()> {
     let db = TestDb::create().await?;
     let db_conn = bv_store::connect(&db.url, &bv_store::PoolOptions::new(2)).await?;
     seed(&db_conn).await?;
-    queues_and_http(&args, &db, &db_conn).await?;
+    let mut table = Vec::new();
+    queues_and_http(&args, &db, &db_conn, &mut table).await?;
     if args.runs("face") {
-        face_bench(&db, &db_conn, args.face_validations, cores).await?;
+        face_bench(&db, &db_conn, args.face_validations, cores, &mut table).await?;
     }
+    print_table(&table);
     if args.runs("liveness") {
         liveness_bench()?;
     }
@@ -484,15 +535,28 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every section's rows, one table.
+fn print_table(table: &[Row]) {
+    println!();
+    println!("| path | bv | bare baseline | bare | ratio | goal |");
+    println!("|---|---:|---|---:|---:|---|");
+    for row in table {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.path, row.bv, row.baseline, row.bare, row.ratio, row.goal
+        );
+    }
+    println!();
+}
+
 /// Sections 1–4: the queues, the HTTP create path, the dispatcher, the
 /// sandbox validate path; each against its bare baseline, then the table.
 async fn queues_and_http(
     args: &Args,
     db: &TestDb,
     db_conn: &sea_orm::DatabaseConnection,
+    table: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
-    let mut table = Vec::new();
-
     // 1. The broker alone.
     let mut bare = f64::NAN;
     if args.runs("queues") {
@@ -568,62 +632,64 @@ async fn queues_and_http(
         ));
     }
 
-    // 3. The HTTP create path: saturation (closed loop) against confirmed
-    // publishes alone at the same concurrency, then a fixed arrival rate.
+    // 3. The HTTP create path against the bare chain doing the same I/O,
+    // each in processes of their own: saturation, then open loops at the
+    // goal's rate and at half the bare chain's saturation (where a machine
+    // slower than the goal's still shows latency, not its queue).
     if args.runs("http") {
-        let http_prefix = TestPrefix::new();
-        let overrides = settings_for(db, &http_prefix);
-        let run = http_bench(&overrides, args).await?;
-        println!(
-            "POST (closed loop, concurrency {}): {:>6.0} req/s   p50 {:.1} ms   p99 {:.1} ms   ({} non-201)",
-            args.concurrency,
-            run.closed_rps,
-            ms(run.closed_p50),
-            ms(run.closed_p99),
-            run.closed_failures
-        );
-        for o in &run.open {
+        let half = |rps: f64| (rps / 2.0).round().max(1.0);
+        let bare = http_chain(args, Chain::Bare, |own| vec![args.http_rate, half(own)]).await?;
+        let bare_half = half(bare.closed.rps);
+        let bv = http_chain(args, Chain::Bv, |_| vec![args.http_rate, bare_half]).await?;
+        for (name, run) in [("bare chain", &bare), ("bv", &bv)] {
             println!(
-                "POST (open loop, {:.0}/s for {:.0} s): achieved {:.0}/s   p50 {:.1} ms   p99 {:.1} ms   p99.9 {:.1} ms   max {:.1} ms   ({} non-201)",
-                o.rate,
-                args.http_seconds,
-                o.achieved,
-                ms(o.p50),
-                ms(o.p99),
-                ms(o.p999),
-                ms(o.max),
-                o.failures
+                "POST {name:>10} (closed loop, concurrency {}): {:>6.0} req/s   p50 {:.1} ms   p99 {:.1} ms   ({} non-201)   peak RSS http {:.0} MiB, consumer {:.0} MiB",
+                args.concurrency,
+                run.closed.rps,
+                ms(run.closed.p50),
+                ms(run.closed.p99),
+                run.closed.failures,
+                run.rss_http,
+                run.rss_consumer,
             );
+            for o in &run.open {
+                println!(
+                    "POST {name:>10} (open loop, {:.0}/s for {:.0} s): achieved {:.0}/s   p50 {:.1} ms   p99 {:.1} ms   p99.9 {:.1} ms   max {:.1} ms   ({} non-201)",
+                    o.rate,
+                    args.http_seconds,
+                    o.achieved,
+                    ms(o.p50),
+                    ms(o.p99),
+                    ms(o.p999),
+                    ms(o.max),
+                    o.failures
+                );
+            }
         }
-        drop(http_prefix);
-        let confirm_prefix = TestPrefix::new();
-        let confirmed = bare::confirmed_publish(
-            &confirm_prefix.names(),
-            &body(0),
-            args.http_requests,
-            args.concurrency,
-        )
-        .await?;
-        drop(confirm_prefix);
-        println!(
-            "bare confirmed publish (concurrency {}): {confirmed:>6.0} msg/s",
-            args.concurrency
-        );
         table.push(Row::new(
             "POST saturation, closed loop (req/s)",
-            run.closed_rps,
-            "confirmed publish alone, same concurrency",
-            confirmed,
-            ">= 0.50",
+            bv.closed.rps,
+            "bare chain: axum + confirmed publish; consume + INSERT + direct reply-to",
+            bare.closed.rps,
+            ">= 0.70",
         ));
-        for o in &run.open {
+        for (o, b) in bv.open.iter().zip(&bare.open) {
             table.push(Row::text(
-                &format!("POST p99, open loop at {:.0}/s", o.rate),
-                format!("{:.1} ms ({} non-201)", ms(o.p99), o.failures),
-                "",
-                "<= 25 ms at 2000/s",
+                &format!("POST p99, open loop at {:.0}/s (ms)", o.rate),
+                format!("{:.1} ({} non-201)", ms(o.p99), o.failures),
+                &format!("bare chain: {:.1} ({} non-201)", ms(b.p99), b.failures),
+                "<= 25 ms",
             ));
         }
+        table.push(Row::text(
+            "peak RSS, bv-ingress / bv-worker creates (MiB)",
+            format!("{:.0} / {:.0}", bv.rss_http, bv.rss_consumer),
+            &format!(
+                "bare chain: {:.0} / {:.0}",
+                bare.rss_http, bare.rss_consumer
+            ),
+            "<= 64 MiB each",
+        ));
     }
 
     // 4. The dispatcher.
@@ -645,10 +711,10 @@ async fn queues_and_http(
             ">= 5000/s",
         ));
         table.push(Row::text(
-            "worker peak RSS, persisting / dispatching",
-            format!("{persist_rss:.0} / {:.0} MiB", d.peak_rss_mib),
+            "peak RSS, bv-worker persisting / dispatching (MiB)",
+            format!("{persist_rss:.0} / {:.0}", d.peak_rss_mib),
             "",
-            "<= 64 MiB",
+            "<= 64 MiB each",
         ));
     }
 
@@ -673,16 +739,6 @@ async fn queues_and_http(
         ));
     }
 
-    println!();
-    println!("| path | bv | bare baseline | bare | ratio | goal |");
-    println!("|---|---:|---|---:|---:|---|");
-    for row in table {
-        println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            row.path, row.bv, row.baseline, row.bare, row.ratio, row.goal
-        );
-    }
-    println!();
     Ok(())
 }
 
@@ -730,7 +786,7 @@ async fn worker_persist_round(args: &Args) -> anyhow::Result<PersistRun> {
     let prefix = TestPrefix::new();
     let overrides = settings_for(&db, &prefix);
     publish(&prefix.names(), args.messages).await?;
-    let mut worker = process::WorkerProcess::start(
+    let mut worker = process::ServiceProcess::start(
         &overrides,
         &[("worker.biometrics", "false"), ("worker.dispatch", "false")],
     )?;
@@ -850,6 +906,7 @@ async fn face_bench(
     db_conn: &sea_orm::DatabaseConnection,
     n: usize,
     cores: usize,
+    table: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let (engine, accuracy) = tokio::task::block_in_place(face::accuracy)?;
     face::print_accuracy(&accuracy);
@@ -870,5 +927,18 @@ async fn face_bench(
         "bv-worker peak RSS (biometric role, models loaded): {:.0} MiB",
         run.peak_rss_mib
     );
+    table.push(Row::new(
+        "validate, face engine (/s)",
+        run.rate,
+        &format!("the engine alone, {cores} threads"),
+        bare,
+        ">= 0.90",
+    ));
+    table.push(Row::text(
+        "peak RSS, bv-worker biometric role (MiB)",
+        format!("{:.0}", run.peak_rss_mib),
+        "",
+        "models loaded; documented",
+    ));
     Ok(())
 }

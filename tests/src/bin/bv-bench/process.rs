@@ -1,30 +1,41 @@
-//! bv-worker as a process of its own (the release binary beside this one),
-//! so what it costs in memory is its own.
+//! The services measured (bv-worker, bv-ingress, the bare chain) as
+//! processes of their own (the release binaries beside this one), so what
+//! each costs in memory and CPU is its own.
 
 use std::time::{Duration, Instant};
 
 use bv_runtime::settings::env_var;
 
-/// A running bv-worker process.
-pub struct WorkerProcess {
+/// A running service process.
+pub struct ServiceProcess {
     child: tokio::process::Child,
     pid: u32,
     peak_rss_kib: u64,
 }
 
-impl WorkerProcess {
+impl ServiceProcess {
     /// Starts bv-worker with `settings` (dotted keys) in its environment,
     /// and `role` over them (which of its parts run).
     pub fn start(
         settings: &[(&str, String)],
         role: &[(&str, &str)],
-    ) -> anyhow::Result<WorkerProcess> {
-        let binary = std::env::current_exe()?.with_file_name("e2e-bv-worker");
+    ) -> anyhow::Result<ServiceProcess> {
+        let mut env: Vec<(&str, String)> = settings.to_vec();
+        env.extend(role.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Self::spawn("e2e-bv-worker", &[], &env)
+    }
+
+    /// Starts the binary `name` beside this one with `args`, and `settings`
+    /// (dotted keys) in its environment.
+    pub fn spawn(
+        name: &str,
+        args: &[String],
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<ServiceProcess> {
+        let binary = std::env::current_exe()?.with_file_name(name);
         let mut cmd = tokio::process::Command::new(&binary);
+        cmd.args(args);
         for (key, value) in settings {
-            cmd.env(env_var(key), value);
-        }
-        for (key, value) in role {
             cmd.env(env_var(key), value);
         }
         cmd.stdout(std::process::Stdio::null())
@@ -34,11 +45,19 @@ impl WorkerProcess {
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot run {} ({e})", binary.display()))?;
         let pid = child.id().unwrap_or_default();
-        Ok(WorkerProcess {
+        Ok(ServiceProcess {
             child,
             pid,
             peak_rss_kib: 0,
         })
+    }
+
+    /// Whether it has exited (an error saying how).
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            anyhow::bail!("process {} exited: {status}", self.pid);
+        }
+        Ok(())
     }
 
     /// Polls `done` (how many of `n` are finished) every 50 ms until it
