@@ -2,7 +2,7 @@
 //! multi-row `INSERT … SELECT … FROM UNNEST(…) ON CONFLICT (id) DO NOTHING`
 //! into `biometric_validations` (the same columns, indexes and foreign keys
 //! as bv-worker's, since it is the same migration). Used by `make bench`'s
-//! bare consumer and by the bare create chain (`e2e-bare-chain`).
+//! bare consumer and by the bare create chain (`e2e-bare`).
 
 use sea_orm::Value;
 use serde_json::Value as Json;

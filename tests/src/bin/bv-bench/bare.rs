@@ -9,7 +9,7 @@
 //!   database (the same columns, indexes and foreign keys, since it is the
 //!   same migration), and acks the batch with one `multiple` ack. No
 //!   checks, no replies, no tracing, no metrics.
-//! - the create chain over HTTP: the `e2e-bare-chain` binary.
+//! - the create chain over HTTP: the `e2e-bare` binary.
 //! - [`sink`]: a plain HTTP client posting signed-size bodies to the same
 //!   receiver the dispatcher sends to, at the dispatcher's concurrency.
 

@@ -1,7 +1,10 @@
 //! The dispatcher against its receiver: N webhook deliveries waiting in
-//! the outbox, sent by a bv-worker process that only dispatches, to a local
-//! axum receiver that answers 204 at once; against that receiver's own rate
-//! from a plain HTTP client at the dispatcher's concurrency.
+//! the outbox, sent to a local axum receiver that answers 204 at once, first
+//! by the bare dispatcher (`e2e-bare dispatch`: the same claims, sends and
+//! records, nothing else) at bv's concurrency to one host, then, the same
+//! rows made pending again, by a bv-worker process that only dispatches.
+//! Each a process of its own. The receiver's own rate from a plain HTTP
+//! client is printed beside them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +20,9 @@ use super::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Command, publish_each, work
 pub struct DispatchRun {
     pub concurrency: usize,
     pub sink: f64,
+    /// The bare dispatcher's deliveries/s, and its peak RSS.
+    pub bare: f64,
+    pub bare_rss_mib: f64,
     pub rate: f64,
     pub received: usize,
     pub peak_rss_mib: f64,
@@ -67,7 +73,13 @@ pub async fn run(
     let mut overrides = super::settings_for(db, &prefix);
     overrides.push(("webhooks.allowed_cidrs", "127.0.0.0/8".into()));
     let settings: bv_worker::Settings = load_from(DEFAULTS, None, Some(&overrides))?;
-    let concurrency = usize::from(settings.delivery.concurrency);
+    // To one host, bv sends at most this many at once.
+    let concurrency = usize::from(
+        settings
+            .delivery
+            .concurrency
+            .min(settings.delivery.per_host_concurrency),
+    );
 
     // The outbox: n validations, each with its `created` webhook.
     let created = count_rows(db_conn, "biometric_validations").await as usize;
@@ -98,6 +110,42 @@ pub async fn run(
     let sink = super::bare::sink(&url, &payload, n, concurrency).await?;
     received.store(0, Ordering::SeqCst);
 
+    // The bare dispatcher, then the same rows pending again for bv.
+    let mut bare_process = ServiceProcess::spawn(
+        "e2e-bare",
+        &[
+            "dispatch".into(),
+            "--database-url".into(),
+            db.url.clone(),
+            "--concurrency".into(),
+            concurrency.to_string(),
+        ],
+        &[],
+    )?;
+    let bare = bare_process
+        .rate_until(n, || async {
+            let got = received.load(Ordering::SeqCst);
+            if got < n {
+                got
+            } else {
+                succeeded(db_conn).await.saturating_sub(already)
+            }
+        })
+        .await?;
+    let bare_rss_mib = bare_process.peak_rss_mib();
+    bare_process.stop().await;
+    for sql in [
+        "UPDATE deliveries SET status = 'pending', attempts = 0, schedule_attempts = 0, \
+         next_attempt_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
+         last_status = NULL WHERE status = 'succeeded'",
+        "DELETE FROM delivery_attempts",
+        "VACUUM ANALYZE deliveries",
+        "VACUUM ANALYZE delivery_attempts",
+    ] {
+        db_conn.execute_unprepared(sql).await?;
+    }
+    received.store(0, Ordering::SeqCst);
+
     // bv-worker that only dispatches.
     let mut process = ServiceProcess::start(
         &overrides,
@@ -125,6 +173,8 @@ pub async fn run(
     Ok(DispatchRun {
         concurrency,
         sink,
+        bare,
+        bare_rss_mib,
         rate,
         received: received.load(Ordering::SeqCst),
         peak_rss_mib,
