@@ -18,14 +18,21 @@ use super::process::ServiceProcess;
 use super::{CREATE_MESSAGE_TYPE, CREATE_ROUTING_KEY, Command, publish_each, worker_until};
 
 pub struct DispatchRun {
+    /// `delivery.concurrency`, which the bare dispatcher uses too.
     pub concurrency: usize,
+    /// The receiver's own rate from a plain client at that concurrency.
     pub sink: f64,
     /// The bare dispatcher's deliveries/s, and its peak RSS.
     pub bare: f64,
     pub bare_rss_mib: f64,
+    /// bv with `delivery.per_host_concurrency` set to the concurrency (one
+    /// receiver: the limit set for it), and its peak RSS.
     pub rate: f64,
-    pub received: usize,
     pub peak_rss_mib: f64,
+    /// bv with the default per-host limit, and that limit.
+    pub default_rate: f64,
+    pub default_per_host: usize,
+    pub received: usize,
 }
 
 /// A receiver on 127.0.0.1 answering 204 to every POST: its URL and how
@@ -73,13 +80,8 @@ pub async fn run(
     let mut overrides = super::settings_for(db, &prefix);
     overrides.push(("webhooks.allowed_cidrs", "127.0.0.0/8".into()));
     let settings: bv_worker::Settings = load_from(DEFAULTS, None, Some(&overrides))?;
-    // To one host, bv sends at most this many at once.
-    let concurrency = usize::from(
-        settings
-            .delivery
-            .concurrency
-            .min(settings.delivery.per_host_concurrency),
-    );
+    let concurrency = usize::from(settings.delivery.concurrency);
+    let default_per_host = usize::from(settings.delivery.per_host_concurrency);
 
     // The outbox: n validations, each with its `created` webhook.
     let created = count_rows(db_conn, "biometric_validations").await as usize;
@@ -110,7 +112,19 @@ pub async fn run(
     let sink = super::bare::sink(&url, &payload, n, concurrency).await?;
     received.store(0, Ordering::SeqCst);
 
-    // The bare dispatcher, then the same rows pending again for bv.
+    // The bare dispatcher, then bv with the per-host limit set for one
+    // receiver, then with the default; the same rows each time. Progress
+    // from the receiver's counter while it is short of n, from the table
+    // (every delivery recorded) only at the end: a COUNT(*) every 50 ms
+    // would take the database's time from the dispatcher it measures.
+    let until_all = || async {
+        let got = received.load(Ordering::SeqCst);
+        if got < n {
+            got
+        } else {
+            succeeded(db_conn).await.saturating_sub(already)
+        }
+    };
     let mut bare_process = ServiceProcess::spawn(
         "e2e-bare",
         &[
@@ -122,18 +136,46 @@ pub async fn run(
         ],
         &[],
     )?;
-    let bare = bare_process
-        .rate_until(n, || async {
-            let got = received.load(Ordering::SeqCst);
-            if got < n {
-                got
-            } else {
-                succeeded(db_conn).await.saturating_sub(already)
-            }
-        })
-        .await?;
+    let bare = bare_process.rate_until(n, until_all).await?;
     let bare_rss_mib = bare_process.peak_rss_mib();
     bare_process.stop().await;
+
+    let mut runs = Vec::new();
+    for per_host in [concurrency, default_per_host] {
+        again(db_conn).await?;
+        received.store(0, Ordering::SeqCst);
+        let per_host = per_host.to_string();
+        let mut process = ServiceProcess::start(
+            &overrides,
+            &[
+                ("worker.creates", "false"),
+                ("worker.biometrics", "false"),
+                ("worker.dispatch", "true"),
+                ("delivery.per_host_concurrency", per_host.as_str()),
+            ],
+        )?;
+        let rate = process.rate_until(n, until_all).await?;
+        runs.push((rate, process.peak_rss_mib()));
+        process.stop().await;
+    }
+    let [(rate, peak_rss_mib), (default_rate, _)] = runs[..] else {
+        anyhow::bail!("two dispatcher runs");
+    };
+    Ok(DispatchRun {
+        concurrency,
+        sink,
+        bare,
+        bare_rss_mib,
+        rate,
+        peak_rss_mib,
+        default_rate,
+        default_per_host,
+        received: received.load(Ordering::SeqCst),
+    })
+}
+
+/// The deliveries sent made pending again, as they were before any attempt.
+async fn again(db: &DatabaseConnection) -> anyhow::Result<()> {
     for sql in [
         "UPDATE deliveries SET status = 'pending', attempts = 0, schedule_attempts = 0, \
          next_attempt_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
@@ -142,41 +184,7 @@ pub async fn run(
         "VACUUM ANALYZE deliveries",
         "VACUUM ANALYZE delivery_attempts",
     ] {
-        db_conn.execute_unprepared(sql).await?;
+        db.execute_unprepared(sql).await?;
     }
-    received.store(0, Ordering::SeqCst);
-
-    // bv-worker that only dispatches.
-    let mut process = ServiceProcess::start(
-        &overrides,
-        &[
-            ("worker.creates", "false"),
-            ("worker.biometrics", "false"),
-            ("worker.dispatch", "true"),
-        ],
-    )?;
-    // Progress from the receiver's counter while it is short of n, from
-    // the table (every delivery recorded) only at the end: a COUNT(*) every
-    // 50 ms would take the database's time from the dispatcher it measures.
-    let rate = process
-        .rate_until(n, || async {
-            let got = received.load(Ordering::SeqCst);
-            if got < n {
-                got
-            } else {
-                succeeded(db_conn).await.saturating_sub(already)
-            }
-        })
-        .await?;
-    let peak_rss_mib = process.peak_rss_mib();
-    process.stop().await;
-    Ok(DispatchRun {
-        concurrency,
-        sink,
-        bare,
-        bare_rss_mib,
-        rate,
-        received: received.load(Ordering::SeqCst),
-        peak_rss_mib,
-    })
+    Ok(())
 }

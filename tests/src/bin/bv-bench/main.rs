@@ -704,15 +704,32 @@ async fn queues_and_http(
             d.concurrency, d.bare, d.bare_rss_mib
         );
         println!(
-            "bv-worker dispatch (webhooks, 204):   {:>6.0} deliveries/s ({} received)   peak RSS {:.0} MiB",
-            d.rate, d.received, d.peak_rss_mib
+            "bv-worker dispatch (webhooks, 204; per host {}):   {:>6.0} deliveries/s ({} received)   peak RSS {:.0} MiB",
+            d.concurrency, d.rate, d.received, d.peak_rss_mib
+        );
+        println!(
+            "bv-worker dispatch (webhooks, 204; per host {}, the default): {:>6.0} deliveries/s",
+            d.default_per_host, d.default_rate
         );
         table.push(Row::new(
-            "dispatcher, webhooks answered 204 (/s)",
+            &format!(
+                "dispatcher to one receiver, per-host limit set for it ({}) (/s)",
+                d.concurrency
+            ),
             d.rate,
             "bare dispatcher: claim with a lease, POST, record attempts; same concurrency",
             d.bare,
             ">= 0.80 and >= 5000/s",
+        ));
+        table.push(Row::new(
+            &format!(
+                "dispatcher to one receiver, default per-host limit ({}) (/s)",
+                d.default_per_host
+            ),
+            d.default_rate,
+            "the same bare dispatcher",
+            d.bare,
+            "",
         ));
         table.push(Row::text(
             "peak RSS, bv-worker persisting / dispatching (MiB)",
