@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 scripts/services.sh rabbitmq postgres
 scripts/models.sh --fixtures
-cargo build --release --quiet -p bv-e2e --bin bv-bench --bin e2e-bv-worker \
+cargo build --release -p bv-e2e --bin bv-bench --bin e2e-bv-worker \
   --bin e2e-bv-ingress --bin e2e-bare
 exec target/release/bv-bench ${BENCH_ARGS:-}

@@ -9,7 +9,10 @@ scripts/services.sh rabbitmq
 mkdir -p var
 # The face engine's libraries and models (checked by sha256; a no-op when there).
 scripts/models.sh
-cargo build --quiet --bin bv-ingress --bin bv-worker --bin bvctl
+# Cargo's own progress: the first build compiles some 500 crates (about ten
+# minutes on two cores); later ones take seconds.
+echo "==> building bv-ingress, bv-worker and bvctl"
+cargo build --bin bv-ingress --bin bv-worker --bin bvctl
 
 # A JWT secret of this checkout, kept across runs so issued tokens stay valid.
 if [ ! -s var/jwt_secret ]; then

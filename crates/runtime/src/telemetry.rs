@@ -113,7 +113,11 @@ pub fn install(
             .with_span_list(true)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().boxed()
+        // Colours for a person at a terminal; plain text into a file or a
+        // pipe (`make run` writes var/*.log), where escape codes are noise.
+        tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed()
     };
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))

@@ -279,3 +279,48 @@ async fn the_batch_span_links_to_every_commands_span() {
         "the commands were committed in batches ({batches} batch spans)"
     );
 }
+
+/// Logs into a file or a pipe are plain text: `make run` writes
+/// var/ingress.log and var/worker.log, where colour codes are noise a person
+/// reading them (or grep) trips over. At a terminal they stay coloured.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    use tokio::io::AsyncReadExt;
+    let db = bv_e2e::TestDb::create().await.unwrap();
+    let prefix = bv_e2e::TestPrefix::new();
+    let port = bv_e2e::reserve_port();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-bv-ingress"));
+    for (key, value) in bv_e2e::overrides(&db.url, &prefix.prefix) {
+        command.env(bv_runtime::settings::env_var(key), value);
+    }
+    let mut ingress = command
+        .env("BV__HTTP__ADDR", format!("127.0.0.1:{port}"))
+        .env("BV__TELEMETRY__LOG_LEVEL", "info")
+        .env("BV__TELEMETRY__LOG_FORMAT", "text")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = ingress.stdout.take().unwrap();
+    let mut logs = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut chunk = [0u8; 4096];
+        // Until the line saying it listens (info), whatever came before.
+        while !String::from_utf8_lossy(&logs).contains("listening") {
+            let n = stdout.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "bv-ingress exited: {}",
+                String::from_utf8_lossy(&logs)
+            );
+            logs.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    ingress.start_kill().unwrap();
+    let text = String::from_utf8_lossy(&logs);
+    assert!(read.is_ok(), "no 'listening' line in 30 s: {text}");
+    assert!(text.contains("INFO"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in {text:?}");
+}
