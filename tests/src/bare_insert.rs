@@ -74,6 +74,20 @@ impl Columns {
         self.request_hash.push(String::new());
     }
 
+    /// A create command's delivery: its `message_id` as the row's id (a
+    /// fresh one if it has none), its JSON body as the row.
+    pub fn push_delivery(&mut self, delivery: &lapin::message::Delivery) -> serde_json::Result<()> {
+        let id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .and_then(|m| m.as_str().parse().ok())
+            .unwrap_or_else(uuid::Uuid::now_v7);
+        let body: Json = serde_json::from_slice(&delivery.data)?;
+        self.push(id, &body);
+        Ok(())
+    }
+
     pub fn values(self) -> Vec<Value> {
         vec![
             self.id.into(),
@@ -93,4 +107,26 @@ impl Columns {
             self.request_hash.into(),
         ]
     }
+}
+
+/// A channel of `conn` taking `prefetch` messages at a time from `queue`,
+/// as consumer `tag`: the bare consumers' start.
+pub async fn consumer(
+    conn: &lapin::Connection,
+    queue: &str,
+    prefetch: u16,
+    tag: &str,
+) -> lapin::Result<(lapin::Channel, lapin::Consumer)> {
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(prefetch, lapin::options::BasicQosOptions::default())
+        .await?;
+    let consumer = ch
+        .basic_consume(
+            queue.into(),
+            tag.into(),
+            lapin::options::BasicConsumeOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await?;
+    Ok((ch, consumer))
 }

@@ -47,8 +47,7 @@ use bv_e2e::bare_insert::{Columns, INSERT};
 use clap::{Parser, Subcommand};
 use futures::{FutureExt, StreamExt};
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -234,16 +233,9 @@ async fn consume(
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..channels {
-        let ch = conn.create_channel().await?;
-        ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-        let mut consumer = ch
-            .basic_consume(
-                queue.into(),
-                format!("bare-chain-{c}").as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let (ch, mut consumer) =
+            bv_e2e::bare_insert::consumer(&conn, queue, prefetch, &format!("bare-chain-{c}"))
+                .await?;
         let db = db.clone();
         tasks.spawn(async move {
             while let Some(first) = consumer.next().await {
@@ -257,14 +249,7 @@ async fn consume(
                 }
                 let mut columns = Columns::default();
                 for delivery in &batch {
-                    let id = delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .and_then(|m| m.as_str().parse().ok())
-                        .unwrap_or_else(uuid::Uuid::now_v7);
-                    let body: Json = serde_json::from_slice(&delivery.data)?;
-                    columns.push(id, &body);
+                    columns.push_delivery(delivery)?;
                 }
                 let ids = columns.id.clone();
                 db.execute_raw(Statement::from_sql_and_values(

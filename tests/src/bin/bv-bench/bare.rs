@@ -21,11 +21,9 @@ use bv_contract::amqp::Names;
 use bv_e2e::AMQP_URL;
 use bv_e2e::bare_insert::{Columns, INSERT};
 use futures::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::BasicAckOptions;
 use lapin::{Connection, ConnectionProperties};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use serde_json::Value as Json;
 
 /// How the bare consumer consumes: bv-worker's own `worker.concurrency`,
 /// `worker.batch_size` and `worker.prefetch`, so the two do the same I/O.
@@ -53,16 +51,13 @@ pub async fn persist(
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..channels {
-        let ch = conn.create_channel().await?;
-        ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-        let mut consumer = ch
-            .basic_consume(
-                names.create_queue.as_str().into(),
-                format!("bare-persist-{c}").as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let (ch, mut consumer) = bv_e2e::bare_insert::consumer(
+            &conn,
+            names.create_queue.as_str(),
+            prefetch,
+            &format!("bare-persist-{c}"),
+        )
+        .await?;
         let (db, done, ch) = (db.clone(), done.clone(), ch.clone());
         tasks.spawn(async move {
             let mut batch = Columns::default();
@@ -81,14 +76,7 @@ pub async fn persist(
                     None => break,
                     Some(Some(delivery)) => {
                         let delivery = delivery?;
-                        let id = delivery
-                            .properties
-                            .message_id()
-                            .as_ref()
-                            .and_then(|m| m.as_str().parse().ok())
-                            .unwrap_or_else(uuid::Uuid::now_v7);
-                        let body: Json = serde_json::from_slice(&delivery.data)?;
-                        batch.push(id, &body);
+                        batch.push_delivery(&delivery)?;
                         last_tag = Some(delivery.delivery_tag);
                         if batch.id.len() < batch_size {
                             continue;
