@@ -152,6 +152,8 @@ impl Dispatcher {
         let recorder = tokio::spawn(self.clone().record(inbox));
         let mut in_flight = JoinSet::new();
         let mut backlog_seen: Option<Instant> = None;
+        // Hosts whose rows the last claim gave back, and until when.
+        let mut crowded: Option<(Vec<String>, Instant)> = None;
         // Claim again once this many slots are free (or nothing is in flight).
         let batch = self.concurrency.div_ceil(2).max(1);
         while !shutdown.is_triggered() {
@@ -177,6 +179,30 @@ impl Dispatcher {
                 }
                 continue;
             }
+            // The last claim's rows were all for hosts now crowded (one
+            // receiver taking most webhooks): claiming again before those
+            // hosts have half their places free would only claim their rows
+            // to give them back. Wait until then, or a second at most, or
+            // news of other deliveries.
+            if let Some((hosts, until)) = &crowded
+                && !in_flight.is_empty()
+                && Instant::now() < *until
+                && self.all_crowded(hosts)
+            {
+                tokio::select! {
+                    Some(_) = in_flight.join_next() => {}
+                    _ = self.wake.notified() => crowded = None,
+                    _ = tokio::time::sleep_until((*until).into()) => crowded = None,
+                    _ = shutdown.wait() => {}
+                }
+                continue;
+            }
+            // Those hosts have room now: claim what they can take (other
+            // hosts' rows due first come with it, and end this).
+            let limit = match crowded.take() {
+                Some((hosts, _)) => free.min(self.room(&hosts).max(1)),
+                None => free,
+            };
             let step = bv_runtime::progress::busy(
                 "dispatcher",
                 "claiming due deliveries",
@@ -189,12 +215,15 @@ impl Dispatcher {
                     &self.owner,
                     Utc::now(),
                     self.lease,
-                    free as u64,
+                    limit as u64,
                 );
                 match bv_store::bounded(self.db_timeout, claim).await {
                     Ok(rows) => {
                         claimed = rows.len();
                         // Secrets only for the rows sent now; busy hosts' rows go back.
+                        // Every row for webhook hosts that are now crowded:
+                        // the next claim waits for them (above).
+                        let keys: Option<Vec<String>> = rows.iter().map(host_key).collect();
                         let mut sending = Vec::with_capacity(rows.len());
                         let mut deferred = Vec::new();
                         let mut token = None;
@@ -205,6 +234,13 @@ impl Dispatcher {
                                     token = row.lease_owner.clone();
                                     deferred.push(row.id);
                                 }
+                            }
+                        }
+                        if let Some(mut keys) = keys.filter(|k| !k.is_empty()) {
+                            keys.sort_unstable();
+                            keys.dedup();
+                            if self.all_crowded(&keys) {
+                                crowded = Some((keys, Instant::now() + DEFER_FOR));
                             }
                         }
                         let secrets = self.secrets(sending.iter().map(|(row, _)| row)).await;
@@ -229,7 +265,7 @@ impl Dispatcher {
                 }
             }
             drop(step);
-            if free > 0 && claimed == free {
+            if free > 0 && claimed == limit {
                 continue; // there may be more due right now
             }
             let wait = self.idle_wait().await;
@@ -288,18 +324,8 @@ impl Dispatcher {
     /// `None` when the host already has `per_host` (emails are not limited:
     /// one SMTP relay takes them all).
     fn host_slot(&self, d: &delivery::Model) -> Option<HostSlot> {
-        let key = match d.channel {
-            Channel::Email => return Some(HostSlot::none()),
-            Channel::Webhook => url::Url::parse(&d.target)
-                .ok()
-                .and_then(|u| {
-                    Some(format!(
-                        "{}:{}",
-                        u.host_str()?.to_ascii_lowercase(),
-                        u.port_or_known_default()?
-                    ))
-                })
-                .unwrap_or_else(|| d.target.clone()),
+        let Some(key) = host_key(d) else {
+            return Some(HostSlot::none());
         };
         let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
         let busy = hosts.entry(key.clone()).or_insert(0);
@@ -310,13 +336,36 @@ impl Dispatcher {
         Some(HostSlot(Some((self.hosts.clone(), key))))
     }
 
+    /// The places free among the attempts in flight to `hosts`, together.
+    fn room(&self, hosts: &[String]) -> usize {
+        let busy = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        hosts
+            .iter()
+            .map(|key| {
+                self.per_host
+                    .saturating_sub(busy.get(key).copied().unwrap_or(0))
+            })
+            .sum()
+    }
+
+    /// Whether every one of `hosts` has fewer than half its places free.
+    fn all_crowded(&self, hosts: &[String]) -> bool {
+        let busy = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
+        hosts.iter().all(|key| {
+            let room = self
+                .per_host
+                .saturating_sub(busy.get(key).copied().unwrap_or(0));
+            room < self.per_host.div_ceil(2)
+        })
+    }
+
     /// Gives claimed deliveries of busy hosts back, due again in a second.
     async fn defer(&self, ids: Vec<uuid::Uuid>, token: &str) {
         if ids.is_empty() {
             return;
         }
         let count = ids.len();
-        let until = Utc::now() + chrono::Duration::seconds(1);
+        let until = Utc::now() + chrono::Duration::from_std(DEFER_FOR).unwrap_or_default();
         let deferred = deliveries::defer(&self.db, ids, token, until);
         match bv_store::bounded(self.db_timeout, deferred).await {
             Ok(()) => tracing::debug!(count, "deliveries to busy hosts deferred by a second"),
@@ -544,6 +593,30 @@ struct HostSlot(Option<(Hosts, String)>);
 
 /// Webhook attempts in flight, by host:port.
 type Hosts = Arc<std::sync::Mutex<HashMap<String, usize>>>;
+
+/// How long the claimed deliveries of a host at its limit are given back
+/// for.
+const DEFER_FOR: Duration = Duration::from_secs(1);
+
+/// The `host:port` a webhook goes to (the per-host limit's key); `None` for
+/// an email (not limited: one SMTP relay takes them all).
+fn host_key(d: &delivery::Model) -> Option<String> {
+    match d.channel {
+        Channel::Email => None,
+        Channel::Webhook => Some(
+            url::Url::parse(&d.target)
+                .ok()
+                .and_then(|u| {
+                    Some(format!(
+                        "{}:{}",
+                        u.host_str()?.to_ascii_lowercase(),
+                        u.port_or_known_default()?
+                    ))
+                })
+                .unwrap_or_else(|| d.target.clone()),
+        ),
+    }
+}
 
 impl HostSlot {
     fn none() -> HostSlot {
