@@ -152,7 +152,8 @@ impl Dispatcher {
         let recorder = tokio::spawn(self.clone().record(inbox));
         let mut in_flight = JoinSet::new();
         let mut backlog_seen: Option<Instant> = None;
-        // Hosts whose rows the last claim gave back, and until when.
+        // The hosts the last claim's rows were all for, crowded since, and
+        // until when the next claim waits for them.
         let mut crowded: Option<(Vec<String>, Instant)> = None;
         // Claim again once this many slots are free (or nothing is in flight).
         let batch = self.concurrency.div_ceil(2).max(1);
