@@ -222,14 +222,12 @@ impl Dispatcher {
                     Ok(rows) => {
                         claimed = rows.len();
                         // Secrets only for the rows sent now; busy hosts' rows go back.
-                        // Every row for webhook hosts that are now crowded:
-                        // the next claim waits for them (above).
-                        let keys: Option<Vec<String>> = rows.iter().map(host_key).collect();
                         let mut sending = Vec::with_capacity(rows.len());
                         let mut deferred = Vec::new();
                         let mut token = None;
-                        for row in rows {
-                            match self.host_slot(&row) {
+                        let keys: Vec<Option<String>> = rows.iter().map(host_key).collect();
+                        for (row, key) in rows.into_iter().zip(keys.iter().cloned()) {
+                            match self.host_slot(key) {
                                 Some(host) => sending.push((row, host)),
                                 None => {
                                     token = row.lease_owner.clone();
@@ -237,7 +235,10 @@ impl Dispatcher {
                                 }
                             }
                         }
-                        if let Some(mut keys) = keys.filter(|k| !k.is_empty()) {
+                        // Every row for webhook hosts that are now crowded:
+                        // the next claim waits for them (above).
+                        let webhooks: Option<Vec<String>> = keys.into_iter().collect();
+                        if let Some(mut keys) = webhooks.filter(|k| !k.is_empty()) {
                             keys.sort_unstable();
                             keys.dedup();
                             if self.all_crowded(&keys) {
@@ -321,11 +322,11 @@ impl Dispatcher {
         }
     }
 
-    /// A place among the attempts in flight to this delivery's host, or
-    /// `None` when the host already has `per_host` (emails are not limited:
-    /// one SMTP relay takes them all).
-    fn host_slot(&self, d: &delivery::Model) -> Option<HostSlot> {
-        let Some(key) = host_key(d) else {
+    /// A place among the attempts in flight to a delivery's host ([`host_key`]),
+    /// or `None` when the host already has `per_host` (emails, without a
+    /// host, are not limited: one SMTP relay takes them all).
+    fn host_slot(&self, key: Option<String>) -> Option<HostSlot> {
+        let Some(key) = key else {
             return Some(HostSlot::none());
         };
         let mut hosts = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
@@ -337,8 +338,8 @@ impl Dispatcher {
         Some(HostSlot(Some((self.hosts.clone(), key))))
     }
 
-    /// The places free among the attempts in flight to `hosts`, together.
-    fn room(&self, hosts: &[String]) -> usize {
+    /// The places free among the attempts in flight to each of `hosts`.
+    fn rooms(&self, hosts: &[String]) -> Vec<usize> {
         let busy = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
         hosts
             .iter()
@@ -346,18 +347,18 @@ impl Dispatcher {
                 self.per_host
                     .saturating_sub(busy.get(key).copied().unwrap_or(0))
             })
-            .sum()
+            .collect()
+    }
+
+    /// The places free among the attempts in flight to `hosts`, together.
+    fn room(&self, hosts: &[String]) -> usize {
+        self.rooms(hosts).into_iter().sum()
     }
 
     /// Whether every one of `hosts` has fewer than half its places free.
     fn all_crowded(&self, hosts: &[String]) -> bool {
-        let busy = self.hosts.lock().unwrap_or_else(PoisonError::into_inner);
-        hosts.iter().all(|key| {
-            let room = self
-                .per_host
-                .saturating_sub(busy.get(key).copied().unwrap_or(0));
-            room < self.per_host.div_ceil(2)
-        })
+        let half = self.per_host.div_ceil(2);
+        self.rooms(hosts).into_iter().all(|room| room < half)
     }
 
     /// Gives claimed deliveries of busy hosts back, due again in a second.
