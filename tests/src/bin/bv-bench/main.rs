@@ -120,6 +120,13 @@ struct Command {
     body: Vec<u8>,
 }
 
+/// The service's exchanges and queues under `names`, as the bench's
+/// publishers and bare consumers find them.
+async fn declare(ch: &lapin::Channel, names: &Names) -> anyhow::Result<()> {
+    let limits = bv_runtime::amqp::QueueLimits::with_delivery_limit(20);
+    Ok(bv_runtime::amqp::declare_topology(ch, names, &limits).await?)
+}
+
 /// Publishes the `n` commands `make` gives, at most 1000 unconfirmed; msg/s.
 async fn publish_each(
     names: &Names,
@@ -128,12 +135,7 @@ async fn publish_each(
 ) -> anyhow::Result<f64> {
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
-    bv_runtime::amqp::declare_topology(
-        &ch,
-        names,
-        &bv_runtime::amqp::QueueLimits::with_delivery_limit(20),
-    )
-    .await?;
+    declare(&ch, names).await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let started = Instant::now();
     let mut pending = std::collections::VecDeque::new();
@@ -372,7 +374,7 @@ async fn queue_validate_commands(
 }
 
 /// Which create chain an HTTP run measures.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Chain {
     /// bv-ingress and bv-worker (the create role).
     Bv,
@@ -418,12 +420,7 @@ async fn http_chain(
         Chain::Bare => {
             let conn = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
             let ch = conn.create_channel().await?;
-            bv_runtime::amqp::declare_topology(
-                &ch,
-                &names,
-                &bv_runtime::amqp::QueueLimits::with_delivery_limit(20),
-            )
-            .await?;
+            declare(&ch, &names).await?;
             conn.close(200, "declared".into()).await?;
             let consumer = process::ServiceProcess::spawn(
                 "e2e-bare",

@@ -8,6 +8,8 @@ use bv_runtime::settings::env_var;
 
 /// A running service process.
 pub struct ServiceProcess {
+    /// The binary's name, for errors.
+    name: String,
     child: tokio::process::Child,
     pid: u32,
     peak_rss_kib: u64,
@@ -46,6 +48,7 @@ impl ServiceProcess {
             .map_err(|e| anyhow::anyhow!("cannot run {} ({e})", binary.display()))?;
         let pid = child.id().unwrap_or_default();
         Ok(ServiceProcess {
+            name: name.to_owned(),
             child,
             pid,
             peak_rss_kib: 0,
@@ -55,7 +58,7 @@ impl ServiceProcess {
     /// Whether it has exited (an error saying how).
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            anyhow::bail!("process {} exited: {status}", self.pid);
+            anyhow::bail!("{} (pid {}) exited: {status}", self.name, self.pid);
         }
         Ok(())
     }
@@ -71,10 +74,8 @@ impl ServiceProcess {
         let deadline = Instant::now() + Duration::from_secs(900);
         let mut first: Option<(Instant, usize)> = None;
         loop {
-            anyhow::ensure!(Instant::now() < deadline, "bv-worker stalled");
-            if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!("bv-worker exited: {status}");
-            }
+            anyhow::ensure!(Instant::now() < deadline, "{} stalled", self.name);
+            self.check_running()?;
             self.sample();
             let finished = done().await;
             match first {
