@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod otlp;
 pub mod poll;
 pub mod ports;
+pub mod puppet;
 pub mod rabbit_cluster;
 pub mod receiver;
 pub mod slow_body;

@@ -236,6 +236,7 @@ impl FaceEngine {
                     return (problems(vec![Reason::PoorQuality]), None);
                 };
                 let found = liveness::verify(&frames, liveness::SAME_PERSON_IN_CHALLENGE);
+                tracing::debug!(measured = ?found.measured, "liveness measured");
                 if !found.failures.is_empty() {
                     tracing::info!(failures = ?found.failures, "liveness not shown");
                 }

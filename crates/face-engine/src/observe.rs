@@ -267,7 +267,8 @@ pub fn observe(vision: &Vision, capture: &Capture, want: Want) -> Result<Observa
 /// One frame of a burst, its face followed from the frame after it.
 #[derive(Clone, Debug)]
 pub struct Followed {
-    /// Its 68 landmarks, in the pixels the frame was sent at.
+    /// Its 68 landmarks, in the pixels the capture was sent at (a burst's
+    /// frames may be sent smaller: they are the same view, scaled).
     pub shape: Shape,
     /// Its face's box (around the landmarks) in grey at [`THUMBNAIL_SIDE`]².
     pub thumbnail: Thumbnail,
@@ -287,6 +288,11 @@ pub struct Followed {
 /// same; the verifier sees the jump. Returns the burst's frames and then
 /// the capture, each with a thumbnail of the box around its landmarks (so
 /// that neighbours compare alike).
+///
+/// A burst's frames are the camera's view like the capture, possibly sent
+/// smaller (the hosted page sends them at most 480 pixels on a side and
+/// the capture at the camera's size): everything is measured in the
+/// capture's pixels, each frame scaled to them by the widths sent.
 pub fn follow(
     vision: &Vision,
     burst: &[Capture],
@@ -296,30 +302,40 @@ pub fn follow(
     let mut followed = Vec::with_capacity(burst.len() + 1);
     followed.push(Followed {
         shape: last.1.clone(),
-        thumbnail: thumbnail_around(last.0, last.1),
+        thumbnail: thumbnail_around(&last.0.rgb, last.1, pixels_per(last.0, last.0)),
     });
     let mut later = last.1.clone();
     let mut boxed = face;
     for capture in burst.iter().rev() {
         let image = &capture.rgb;
-        let shape = if capture.width == 0 || image.width() == 0 || image.height() == 0 {
-            None
-        } else {
-            // Decoding keeps images at most WORK_SIDE on a side: the matrix
-            // is the image as it is, `scale` its pixels per pixel sent.
-            let scale = image.width() as f32 / capture.width as f32;
+        // Decoding keeps images at most WORK_SIDE on a side: the matrix is
+        // the image as it is, `scale` its pixels per pixel of the capture.
+        let scale = pixels_per(capture, last.0);
+        let shape = if scale > 0.0 && image.height() > 0 {
             vision
                 .shape(&Vision::matrix(image), &boxed.scaled(scale))
                 .map(|s| Shape(s.0.map(|p| Point::new(p.x / scale, p.y / scale))))
+        } else {
+            None
         };
         let shape = shape.unwrap_or_else(|| later.clone());
         boxed = carried(boxed, &later, &shape);
-        let thumbnail = thumbnail_around(capture, &shape);
+        let thumbnail = thumbnail_around(image, &shape, scale);
         later = shape.clone();
         followed.push(Followed { shape, thumbnail });
     }
     followed.reverse();
     followed
+}
+
+/// How many of `frame`'s decoded pixels one pixel of `capture` (as sent)
+/// spans; 0 when either is empty.
+fn pixels_per(frame: &Capture, capture: &Capture) -> f32 {
+    if capture.width == 0 || frame.rgb.width() == 0 {
+        0.0
+    } else {
+        frame.rgb.width() as f32 / capture.width as f32
+    }
 }
 
 /// `face`, a box around the landmarks `from`, moved and scaled as they
@@ -348,13 +364,12 @@ fn carried(face: Rect, from: &Shape, to: &Shape) -> Rect {
     }
 }
 
-/// The grey thumbnail of the box around a face's landmarks.
-fn thumbnail_around(capture: &Capture, shape: &Shape) -> Thumbnail {
-    let image = &capture.rgb;
-    if capture.width == 0 || image.width() == 0 || image.height() == 0 {
+/// The grey thumbnail of the box around a face's landmarks, `scale` the
+/// image's pixels per pixel of the landmarks'.
+fn thumbnail_around(image: &RgbImage, shape: &Shape, scale: f32) -> Thumbnail {
+    if scale <= 0.0 || image.height() == 0 {
         return Thumbnail(Vec::new());
     }
-    let scale = image.width() as f32 / capture.width as f32;
     let face = around(shape).scaled(scale);
     Thumbnail(quality::face_in_grey(image, face, THUMBNAIL_SIDE).into_raw())
 }

@@ -614,6 +614,53 @@ fn a_burst_is_followed_back_from_its_capture() {
     }
 }
 
+/// The hosted page sends a burst's frames smaller than the capture (at
+/// most 480 pixels on a side, the capture at the camera's 640): the same
+/// view, scaled. Followed, they land where the full-size frames do, in the
+/// capture's pixels, and look alike. (Followed as if they were the
+/// capture's size, the box fell beside the face and a live head's burst
+/// "jumped" between its last frame and the capture.)
+#[test]
+fn a_burst_sent_smaller_than_its_capture_is_followed_in_the_captures_pixels() {
+    let photo = fixtures::photo("obama.jpg").rgb;
+    let half = fixtures::scaled(&photo, 0.5);
+    let frame = |dx: u32| image::imageops::crop_imm(&half, 10 + dx, 0, 400, 300).to_image();
+    let last = fixtures::capture(frame(0));
+    let observed = engine()
+        .observe_with(&last, bv_face_engine::Want { shape: true })
+        .unwrap();
+    let shape = observed.shape.unwrap();
+    let follow = |burst: Vec<Capture>| engine().follow(&burst, (&last, &shape), observed.face);
+    let full = follow(
+        [30, 20, 10]
+            .into_iter()
+            .map(|dx| fixtures::capture(frame(dx)))
+            .collect(),
+    );
+    let smaller = follow(
+        [30, 20, 10]
+            .into_iter()
+            .map(|dx| fixtures::capture(fixtures::scaled(&frame(dx), 0.75)))
+            .collect(),
+    );
+    assert_eq!(smaller.len(), 4);
+    for (k, (a, b)) in full.iter().zip(&smaller).enumerate() {
+        let apart = a
+            .shape
+            .0
+            .iter()
+            .zip(&b.shape.0)
+            .map(|(p, q)| (p.x - q.x).hypot(p.y - q.y))
+            .sum::<f32>()
+            / a.shape.0.len() as f32;
+        assert!(apart <= 3.0, "frame {k}: {apart} px apart on average");
+        assert!(
+            b.thumbnail.correlation(&smaller[3].thumbnail) > 0.8,
+            "frame {k}: the same face"
+        );
+    }
+}
+
 /// The blur check judges a face at its own size: a sharp portrait passes
 /// whether its face is 110 or 254 pixels wide, and blurred by 2 % of the
 /// face's width it fails at every size. (Scaled up to be measured, a small
