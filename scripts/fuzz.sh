@@ -10,10 +10,7 @@ cd "$(dirname "$0")/.."
 
 examples="${FUZZ_EXAMPLES:-1500}"
 scripts/services.sh rabbitmq postgres
-if ! command -v schemathesis >/dev/null 2>&1 || [[ "$(schemathesis --version)" != *4.32.5* ]]; then
-  python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
-    -r tools/fuzz/requirements.txt
-fi
+scripts/venv.sh tools/fuzz/requirements.txt
 scripts/models.sh
 cargo build --quiet --bin bv-ingress --bin bv-worker --bin bvctl
 bin=target/debug
@@ -22,9 +19,12 @@ run_id="fuzz$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 port=$((20000 + RANDOM % 9000))
 export BV__DATABASE__URL="postgres://postgres@127.0.0.1:5432/$run_id"
 export BV__AMQP__PREFIX="$run_id"
-export BV__AUTH__JWT_SECRET="fuzz-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-export BV__BIOMETRICS__SIGNING_KEYS="$($bin/bvctl keys generate --kid fuzz)"
-export BV__BIOMETRICS__TEMPLATE_KEYS="$($bin/bvctl keys generate --template --kid fuzz-t)"
+BV__AUTH__JWT_SECRET="fuzz-secret-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export BV__AUTH__JWT_SECRET
+BV__BIOMETRICS__SIGNING_KEYS="$($bin/bvctl keys generate --kid fuzz)"
+export BV__BIOMETRICS__SIGNING_KEYS
+BV__BIOMETRICS__TEMPLATE_KEYS="$($bin/bvctl keys generate --template --kid fuzz-t)"
+export BV__BIOMETRICS__TEMPLATE_KEYS
 export BV__HTTP__ADDR="127.0.0.1:$port"
 export BV__WORKER__HTTP_ADDR="127.0.0.1:0"
 export BV__WORKER__DISPATCH=false
@@ -60,7 +60,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "==> schemathesis: $examples examples per operation against http://127.0.0.1:$port/openapi.json"
-schemathesis run "http://127.0.0.1:$port/openapi.json" \
+var/venv/bin/schemathesis run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "$examples" \

@@ -16,8 +16,9 @@ alert has no promtool test where it fires and one where it must not (or a test n
 that does not exist), when a rule or a panel names a bv metric the code does not export (read
 from crates/*/src/metrics.rs) or a foreign metric not listed below, and when a panel's query
 is not valid PromQL (`promtool check rules` on the queries, Grafana variables filled in).
-Needs python3 with ruamel.yaml (check-jsonschema brings it), grafana-foundation-sdk
-(tools/docs-check/requirements.txt) and, for the PromQL check, promtool.
+Run with the project's Python (var/venv/bin/python3, made by `make docs-check` from
+tools/docs-check/requirements.txt: ruamel.yaml, grafana-foundation-sdk) and, for the PromQL
+check, promtool.
 """
 
 from __future__ import annotations

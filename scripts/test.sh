@@ -9,11 +9,9 @@ scripts/services.sh rabbitmq postgres
 # The face engine's libraries, models and test photos (pinned by sha256).
 scripts/models.sh --fixtures
 # The email tests run a real SMTP server (aiosmtpd); the metrics test parses
-# with the reference OpenMetrics parser (prometheus_client). Pinned, hashed.
-if ! python3 -c 'import aiosmtpd, prometheus_client, joserfc' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check --require-hashes \
-    -r tests/requirements.txt
-fi
+# with the reference OpenMetrics parser (prometheus_client); joserfc verifies
+# our signatures. Pinned, hashed, in var/venv (the tests run its python3).
+scripts/venv.sh tests/requirements.txt
 # The webhook examples (tests/tests/it/webhook_examples.rs): Node and Python
 # packages pinned by integrity hash / sha256, Go from Debian. A no-op once installed.
 examples/webhooks/install.sh

@@ -20,6 +20,7 @@ pub mod otlp;
 pub mod poll;
 pub mod ports;
 pub mod puppet;
+pub mod python;
 pub mod rabbit_cluster;
 pub mod receiver;
 pub mod slow_body;

@@ -19,7 +19,7 @@ impl SmtpServer {
     pub async fn start_on(port: u16) -> Self {
         let dir = std::env::temp_dir().join(format!("bv-test-smtp-{}", Uuid::new_v4().simple()));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp/smtp_sink.py");
-        let child = tokio::process::Command::new("python3")
+        let child = tokio::process::Command::new(crate::python::python())
             .arg(script)
             .arg("--port")
             .arg(port.to_string())
@@ -29,7 +29,7 @@ impl SmtpServer {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("start the SMTP server (python3 with aiosmtpd)");
+            .expect("start the SMTP server (python3 with aiosmtpd: run scripts/test.sh, which makes var/venv)");
         for _ in 0..200 {
             let probe = tokio::net::TcpStream::connect(("127.0.0.1", port));
             if matches!(

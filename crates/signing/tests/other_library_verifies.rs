@@ -24,9 +24,23 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/jose/verify_jws.py")
 }
 
+/// The project's Python (`var/venv`, made by `make test` with
+/// tests/requirements.txt), else the `python3` on the PATH.
+fn python() -> std::path::PathBuf {
+    let venv = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../var/venv/bin/python3"
+    ));
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 /// Fails, saying how to fix it, when python3 or joserfc is missing.
 fn require_joserfc() {
-    let found = Command::new("python3")
+    let found = Command::new(python())
         .args(["-c", "import joserfc"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -35,14 +49,14 @@ fn require_joserfc() {
     assert!(
         found,
         "python3 with joserfc is needed to check our JWS with another library: \
-         run `make test` (it installs tests/requirements.txt)"
+         run `make test` (it installs tests/requirements.txt into var/venv)"
     );
 }
 
 /// What joserfc printed as the verified payload, or its refusal.
 fn joserfc_verifies(jwks: &Value, jws: &str) -> Result<String, String> {
     require_joserfc();
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python())
         .arg(script())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -244,7 +244,7 @@ async fn a_challenge_answered_in_time_validates_with_a_signed_result() {
 fn verify_with_joserfc(jwks: &Value, jws: &str) -> Value {
     use std::io::Write;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/jose/verify_jws.py");
-    let mut child = std::process::Command::new("python3")
+    let mut child = std::process::Command::new(bv_e2e::python::python())
         .arg(script)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -17,7 +17,7 @@ pub(crate) async fn scrape(url: &str) -> Vec<Value> {
     assert_eq!(response.headers()["content-type"], OPENMETRICS, "{url}");
     let text = response.text().await.unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/metrics/parse_openmetrics.py");
-    let mut child = tokio::process::Command::new("python3")
+    let mut child = tokio::process::Command::new(bv_e2e::python::python())
         .arg(script)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
