@@ -40,7 +40,7 @@ $bin/bvctl migrate
 client=client_123456789 project=project_123456789 flow=flow_123456789
 if ! $bin/bvctl --json project list --client "$client" | grep -q "\"$project\""; then
   $bin/bvctl project create --client "$client" --name "Demo project" --id "$project" >/dev/null
-  $bin/bvctl flow create --project "$project" --type login --id "$flow" >/dev/null
+  $bin/bvctl flow create --project "$project" --type onboarding --id "$flow" >/dev/null
 fi
 token=$($bin/bvctl token issue --client "$client" --ttl 30d)
 
@@ -62,14 +62,15 @@ expires=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u -v+1d +
 cat <<MSG
 
 bv-ingress is listening on http://$addr (logs: var/ingress.log, var/worker.log)
-Demo client: $client   project: $project   flow: $flow (login, active)
+Demo client: $client   project: $project   flow: $flow (onboarding, active)
 
-Create a biometric validation (the seed's example):
+Create a biometric validation (the seed's example, as the demo flow's type,
+onboarding: the person's face is enrolled when they pass):
 
 curl -s -X POST http://$addr/v2/biometric-validations \\
   -H 'Content-Type: application/json' \\
   -H 'Authorization: Bearer $token' \\
-  -d '{"project": "$project", "projectFlow": "$flow", "identifier": "user@example.com", "type": "validation", "expiresAt": "$expires", "redirectUrl": "https://example.com/success", "requires2FA": false, "ipAddress": "192.168.1.1", "sendViaEmail": true, "email": "user@example.com", "language": "en"}'
+  -d '{"project": "$project", "projectFlow": "$flow", "identifier": "user@example.com", "type": "onboarding", "expiresAt": "$expires", "redirectUrl": "https://example.com/success", "requires2FA": false, "ipAddress": "192.168.1.1", "sendViaEmail": true, "email": "user@example.com", "language": "en"}'
 
 The answer's "url" is the hosted capture page (its session token is in the
 #fragment): open it in a browser, allow the camera, follow the prompts (face
@@ -77,7 +78,8 @@ the camera, then turn or tilt your head as asked). The demo project uses the
 built-in face engine (README, "Face engine"): a still photo fails liveness.
 For deterministic outcomes, switch it to the sandbox engine:
   $bin/bvctl project update $project --engine sandbox
-The same link is in the email, written to var/mail/.
+The same link is in the email, written to var/mail/. Once enrolled, the same
+request with "type": "login" checks that the same person is back.
 
 Read it back:   curl -s http://$addr/v2/biometric-validations -H 'Authorization: Bearer $token'
 OpenAPI:        http://$addr/openapi.json

@@ -1,7 +1,8 @@
-//! Completing a validation (DESIGN §12): engine and image retention per
-//! project, liveness and attempt settings per flow, the attempt counter and
-//! the person on a validation, and the tables of challenges, attempts and
-//! enrolled persons. `completed` becomes Verifik's `validated`.
+//! Completing a validation (README, "Completing a validation"): engine and
+//! image retention per project, liveness and attempt settings per flow, the
+//! attempt counter and the person on a validation, and the tables of
+//! challenges, attempts and enrolled persons. `completed` becomes Verifik's
+//! `validated`.
 
 use sea_orm_migration::{prelude::*, schema::*};
 

@@ -1,10 +1,11 @@
 //! Completing a validation: the challenge, the validate request and command,
 //! attempts, decisions and reason codes, and the session token's claims.
 //!
-//! The end user's side of the journey (DESIGN §12): the hosted page asks for
-//! a challenge (`GET …/{id}/challenge`, which moves `new` to `pending`), sends
-//! its captures (`POST /v2/biometric-validations/validate`), and a worker
-//! decides through an engine. Every type here crosses a process boundary.
+//! The end user's side of the journey (README, "Completing a validation"): the
+//! hosted page asks for a challenge (`GET …/{id}/challenge`, which moves `new`
+//! to `pending`), sends its captures (`POST
+//! /v2/biometric-validations/validate`), and a worker decides through an
+//! engine. Every type here crosses a process boundary.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

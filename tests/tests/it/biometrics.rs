@@ -1,6 +1,7 @@
-//! Completing a validation over the API (DESIGN §12): the session token and
-//! link, challenges, validate, the rules per type, attempts, events, signed
-//! results, token scopes, image checks and deleting a person.
+//! Completing a validation over the API (README, "Completing a validation"):
+//! the session token and link, challenges, validate, the rules per type,
+//! attempts, events, signed results, token scopes, image checks and deleting a
+//! person.
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
-//! The end user's side (DESIGN §12), authorised by a validation's session
-//! token: its challenge and validate; and for the integrator, deleting an
-//! enrolled person and the keys that check signed results.
+//! The end user's side (README, "Completing a validation"), authorised by a
+//! validation's session token: its challenge and validate; and for the
+//! integrator, deleting an enrolled person and the keys that check signed
+//! results.
 //!
 //! The ingress checks what it can cheaply (the token, the body read into its
 //! types within its limits, an open validation and a challenge the frames

@@ -1,7 +1,7 @@
-//! The biometric commands (DESIGN §12), on their own queue so their own
-//! role scales on it: `challenge` (issue a liveness challenge; the user
-//! started), `validate` (decide one attempt through the engine) and
-//! `person.delete` (remove an enrolled face template).
+//! The biometric commands (README, "Completing a validation"), on their own
+//! queue so their own role scales on it: `challenge` (issue a liveness
+//! challenge; the user started), `validate` (decide one attempt through the
+//! engine) and `person.delete` (remove an enrolled face template).
 //!
 //! Each consumer takes one command at a time on its own channel (prefetch
 //! 1: the engine is CPU-bound, and a command waiting behind another should
