@@ -98,10 +98,10 @@ pub fn render(
     link: &str,
     validation: &BiometricValidation,
 ) -> Result<Rendered, minijinja::Error> {
-    let expiry = validation.expires_at.as_ref().map(|at| match language {
-        Language::Es => format!("El enlace vence el {at}."),
-        Language::En => format!("The link expires at {at}."),
-    });
+    let expiry = validation
+        .expires_at
+        .as_deref()
+        .map(|at| expiry_sentence(language, at));
     let context = context! {
         link => link,
         identifier => &validation.identifier,
@@ -117,6 +117,33 @@ pub fn render(
         text: part("body.txt")?,
         html: part("body.html")?,
     })
+}
+
+/// When the link expires, in a sentence in `language`: the date with the
+/// month's name in that language and the time in UTC (the reader's time
+/// zone is not known), e.g. "The link expires on 15 January 2099 at 11:30
+/// UTC." An instant that does not parse (the contract accepts RFC 3339
+/// only) is shown as it came.
+fn expiry_sentence(language: Language, at: &str) -> String {
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(at) else {
+        return match language {
+            Language::Es => format!("El enlace vence el {at}."),
+            Language::En => format!("The link expires at {at}."),
+        };
+    };
+    let utc = at.with_timezone(&chrono::Utc);
+    match language {
+        Language::Es => format!(
+            "El enlace vence el {} a las {} UTC.",
+            utc.format_localized("%-d de %B de %Y", chrono::Locale::es_ES),
+            utc.format("%H:%M")
+        ),
+        Language::En => format!(
+            "The link expires on {} at {} UTC.",
+            utc.format_localized("%-d %B %Y", chrono::Locale::en_GB),
+            utc.format("%H:%M")
+        ),
+    }
 }
 
 impl EmailSender {
@@ -251,6 +278,31 @@ mod tests {
         let en = render(Language::En, link, &validation()).unwrap();
         assert_eq!(en.subject, "Verify your identity");
         assert!(en.text.contains(link) && en.text.contains("expires"));
+    }
+
+    #[test]
+    fn the_expiry_is_a_date_in_the_readers_language() {
+        let link = "https://x.example/1";
+        let es = render(Language::Es, link, &validation()).unwrap();
+        assert!(
+            es.text
+                .contains("El enlace vence el 1 de enero de 2030 a las 00:00 UTC."),
+            "{}",
+            es.text
+        );
+        let en = render(Language::En, link, &validation()).unwrap();
+        assert!(
+            en.html
+                .contains("The link expires on 1 January 2030 at 00:00 UTC."),
+            "{}",
+            en.html
+        );
+        // An offset is turned into UTC.
+        assert_eq!(
+            expiry_sentence(Language::En, "2030-06-30T23:30:00-02:00"),
+            "The link expires on 1 July 2030 at 01:30 UTC."
+        );
+        assert!(!en.text.contains("2030-01-01T00:00:00Z"), "{}", en.text);
     }
 
     #[test]
