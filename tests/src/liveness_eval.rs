@@ -33,17 +33,70 @@ pub struct Outcome {
     pub measured: Vec<bv_face_engine::liveness::Measured>,
 }
 
-/// Runs one sample through the engine.
+/// How a sample's frames reach the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Delivery {
+    /// As the sets made them: every frame at the camera's size (an
+    /// integrator's client sending full-size bursts).
+    AsMade,
+    /// As the hosted page sends them: the capture as made, each burst
+    /// frame drawn at most [`PAGE_BURST_SIDE`] pixels on a side and
+    /// re-encoded at JPEG quality [`PAGE_BURST_QUALITY`] (the page's
+    /// canvas; `crates/ingress/assets/capture.js`).
+    Page,
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Delivery::AsMade => "as made",
+            Delivery::Page => "through the page",
+        })
+    }
+}
+
+/// The longest side of a burst frame the hosted page sends.
+pub const PAGE_BURST_SIDE: u32 = 480;
+/// The JPEG quality of a burst frame the hosted page sends, in percent.
+pub const PAGE_BURST_QUALITY: u8 = 75;
+
+/// A burst frame as the hosted page would send it.
+fn as_the_page_sends(frame: &image::RgbImage) -> Vec<u8> {
+    let (w, h) = frame.dimensions();
+    let scale = (PAGE_BURST_SIDE as f32 / w.max(h) as f32).min(1.0);
+    let (sw, sh) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
+    let small = image::imageops::resize(frame, sw, sh, image::imageops::FilterType::Triangle);
+    bv_face_engine::fixtures::jpeg(&small, PAGE_BURST_QUALITY)
+}
+
+/// Runs one sample through the engine, its frames as made.
 pub fn judge(engine: &FaceEngine, sample: &Sample) -> Outcome {
+    judge_as(engine, sample, Delivery::AsMade)
+}
+
+/// Runs one sample through the engine, its frames delivered `delivery`'s
+/// way.
+pub fn judge_as(engine: &FaceEngine, sample: &Sample, delivery: Delivery) -> Outcome {
     let limits = ImageLimits::default();
     let decoded: Vec<(bv_contract::ChallengeStep, Vec<bv_engine::Capture>)> = sample
         .steps
         .iter()
         .map(|step| {
+            let last = step.jpeg.len() - 1;
             let frames = step
                 .jpeg
                 .iter()
-                .map(|bytes| bv_engine::decode_bytes(bytes, &limits).expect("a set's JPEG decodes"))
+                .enumerate()
+                .map(|(k, bytes)| {
+                    let sent = match delivery {
+                        Delivery::Page if k < last => as_the_page_sends(&step.burst[k]),
+                        _ => bytes.clone(),
+                    };
+                    bv_engine::decode_bytes(&sent, &limits).expect("a set's JPEG decodes")
+                })
                 .collect();
             (step.step, frames)
         })

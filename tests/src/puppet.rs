@@ -50,9 +50,13 @@ const FRAME_TAG: &[u8] = b"FRAME\n";
 pub enum Subject {
     /// The photo made a head, turned as a person turns.
     Head,
-    /// A print of the photo folded along the nose (a tent, `angle_deg`
-    /// between its halves' planes turned back), turned and tilted as the
-    /// steps say: the attack that passed before the 68-point checks.
+    /// A flat print of the photo, turned and tilted as the steps say.
+    Print,
+    /// A print of the photo folded along the nose (a tent, each half
+    /// turned back by `angle_deg / 2`), turned and tilted as the steps
+    /// say: the attack that passed every challenge before the 68-point
+    /// checks. Folded steeply and turned far it can still pass (README,
+    /// "Active liveness, measured"): no test asserts its refusal.
     FoldedPrint { angle_deg: f32 },
 }
 
@@ -91,6 +95,7 @@ impl Poses {
         let photo = Photo::fixture(engine, photo_name).expect("the photo has a face");
         let relief = match subject {
             Subject::Head => Relief::Head,
+            Subject::Print => Relief::Plane,
             Subject::FoldedPrint { angle_deg } => Relief::Fold {
                 x: photo.landmarks.nose().x,
                 angle_deg,
@@ -214,10 +219,18 @@ impl Puppet {
 
     /// Watches the page's step and follows it until the page stops showing
     /// steps (it sends, or it left the camera); the steps seen, in order.
-    pub async fn follow(&self, client: &Client, limit: Duration) -> Vec<ChallengeStep> {
+    /// With `shot`, a screenshot `<shot>-turning` of the first turn, half
+    /// way through it.
+    pub async fn follow(
+        &self,
+        client: &Client,
+        limit: Duration,
+        shot: Option<&str>,
+    ) -> Vec<ChallengeStep> {
         let deadline = tokio::time::Instant::now() + limit;
         let mut seen: Vec<ChallengeStep> = Vec::new();
         let mut number = 0u64;
+        let mut shot = shot;
         loop {
             let shown = client
                 .execute(
@@ -245,11 +258,18 @@ impl Puppet {
                     turning_since: None,
                 };
             }
-            {
+            let turning_since = {
                 let mut stage = self.stage.lock().unwrap();
                 if stage.turning_since.is_none() && countdown == TURN_WHEN_SHOWN {
                     stage.turning_since = Some(Instant::now());
                 }
+                stage.turning_since
+            };
+            if let Some(since) = turning_since
+                && since.elapsed() >= TURN_TAKES / 2
+                && let Some(name) = shot.take()
+            {
+                crate::browser::screenshot(client, &format!("{name}-turning")).await;
             }
             if !camera && number > 0 {
                 return seen;

@@ -274,7 +274,7 @@ async fn follow_steps(
     visible(&client, "#view-camera", SHORT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     click(&client, "#shoot", SHORT).await;
-    let steps = puppet.follow(&client, ATTEMPT).await;
+    let steps = puppet.follow(&client, ATTEMPT, Some(name)).await;
     let deadline = tokio::time::Instant::now() + ATTEMPT;
     let heading = loop {
         let shown = shown_heading(&client).await;
@@ -295,6 +295,38 @@ async fn follow_steps(
 /// The models this process loaded (`face_app`), to render with.
 fn engine() -> std::sync::Arc<bv_face_engine::FaceEngine> {
     bv_face_engine::FaceEngine::shared(fixtures::models_dir()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_print_turned_and_tilted_as_each_step_asks_fails_the_challenge() {
+    let app = face_app(LivenessMode::Active, 1).await;
+    let dir = Dir::new();
+    // A print of the photo held to the camera and turned 35° for a turn,
+    // tilted back 35° for `up`, as each step asks, through the page: a
+    // print turned shows no turn of the head, one tilted back is a
+    // picture.
+    let puppet = tokio::task::spawn_blocking({
+        let dir = dir.0.clone();
+        move || Puppet::start(&engine(), &dir, "obama.jpg", Subject::Print, 35.0, 35.0)
+    })
+    .await
+    .unwrap();
+    let (id, link) = start(&app, "onboarding", "barack").await;
+    let browser = Browser::start().await;
+
+    let (steps, heading) = follow_steps(&browser, &puppet, &link, "face-print-turned-failed").await;
+
+    let validation = view(&app, &id).await;
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert_eq!(heading, "We couldn't verify you", "{steps:?}: {validation}");
+    let data = &validation["data"];
+    assert_eq!(data["status"], "failed", "{validation}");
+    assert_eq!(
+        data["attempts"][0]["reasons"],
+        json!(["LIVENESS_FAILED"]),
+        "{validation}"
+    );
+    assert!(data["person"].is_null(), "nobody enrolled: {validation}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

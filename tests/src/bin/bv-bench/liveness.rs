@@ -5,13 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use bv_e2e::liveness_eval::{self, Report};
+use bv_e2e::liveness_eval::{self, Delivery, Report};
 use bv_e2e::spoof::sets::{ATTACK_COUNT, BONA_FIDE_COUNT, Class, Generator, Options};
 use bv_engine::{AnalyzeInput, CaptureInput, Engine, ImageLimits};
 use bv_face_engine::{FaceEngine, fixtures};
 
 pub struct Liveness {
-    pub report: Report,
+    /// Per delivery: the frames as made, and as the hosted page sends them.
+    pub reports: Vec<(Delivery, Report)>,
     /// One bona fide challenge's analysis, bursts followed.
     pub with_bursts: Vec<Duration>,
     /// The same three captures without their bursts (detect, landmarks,
@@ -25,11 +26,14 @@ pub fn run() -> anyhow::Result<Liveness> {
     let engine = FaceEngine::load(fixtures::models_dir())?;
     engine.load_shapes()?;
     let generator = Generator::new(&engine, Options::default())?;
-    let mut report = Report::default();
+    let deliveries = [Delivery::AsMade, Delivery::Page];
+    let mut reports: Vec<(Delivery, Report)> =
+        deliveries.iter().map(|&d| (d, Report::default())).collect();
     let (mut with_bursts, mut without) = (Vec::new(), Vec::new());
     let mut generation = Duration::ZERO;
     let mut lines = vec![
-        "class\taccepted\tframe\tsimilarity\tflat\thead\tframes\tmoved\tlikeness\tsweep".to_owned(),
+        "delivery\tclass\taccepted\tframe\tsimilarity\tflat\thead\tframes\tmoved\tlikeness\tsweep"
+            .to_owned(),
     ];
     for class in Class::ALL {
         let count = if class == Class::BonaFide {
@@ -41,14 +45,20 @@ pub fn run() -> anyhow::Result<Liveness> {
             let started = Instant::now();
             let sample = generator.sample(class, index);
             generation += started.elapsed();
-            let started = Instant::now();
-            let outcome = liveness_eval::judge(&engine, &sample);
-            let elapsed = started.elapsed();
-            lines.extend(Report::lines(&outcome));
-            report.add(outcome);
-            if class == Class::BonaFide {
-                with_bursts.push(elapsed);
-                without.push(captures_alone(&engine, &sample));
+            for (delivery, report) in &mut reports {
+                let started = Instant::now();
+                let outcome = liveness_eval::judge_as(&engine, &sample, *delivery);
+                let elapsed = started.elapsed();
+                lines.extend(
+                    Report::lines(&outcome)
+                        .into_iter()
+                        .map(|line| format!("{delivery}\t{line}")),
+                );
+                report.add(outcome);
+                if class == Class::BonaFide && *delivery == Delivery::AsMade {
+                    with_bursts.push(elapsed);
+                    without.push(captures_alone(&engine, &sample));
+                }
             }
         }
     }
@@ -56,7 +66,7 @@ pub fn run() -> anyhow::Result<Liveness> {
     std::fs::create_dir_all("target")?;
     std::fs::write("target/liveness-measures.tsv", lines.join("\n") + "\n")?;
     Ok(Liveness {
-        report,
+        reports,
         with_bursts,
         without,
         generation,

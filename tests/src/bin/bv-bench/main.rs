@@ -904,12 +904,15 @@ fn liveness_bench() -> anyhow::Result<()> {
         "\nactive liveness on the liveness sets (made in {:.0} s):",
         run.generation.as_secs_f64()
     );
-    print!("{}", run.report);
-    for error in &run.report.errors {
-        println!(
-            "  wrong: {} {} (score {:?}): {}",
-            error.class, error.source, error.score, error.why
-        );
+    for (delivery, report) in &run.reports {
+        println!("\nframes {delivery}:");
+        print!("{report}");
+        for error in &report.errors {
+            println!(
+                "  wrong: {} {} (score {:?}): {}",
+                error.class, error.source, error.score, error.why
+            );
+        }
     }
     let p50 = |v: &[Duration]| {
         let mut v = v.to_vec();
