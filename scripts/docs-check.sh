@@ -21,7 +21,11 @@
 #      against their CRDs (tools/k8s-check/crds), strictly, and each composition
 #      checked to render what deploy/README.md says (parts, Secret, roles,
 #      references, NetworkPolicies). kubernetes-validate and its dependencies are
-#      pinned and hashed in tools/k8s-check/requirements.txt.
+#      pinned and hashed in tools/k8s-check/requirements.txt;
+#   7. every link in the repository's Markdown files (git ls-files '*.md'):
+#      the file it names exists and so does the heading its #anchor names
+#      (remark with remark-validate-links, pinned in tools/docs-check; no
+#      network: web links are not fetched).
 # Needs node/npm, python3 and kubectl (kustomize v5); fetches the tools from npm
 # and PyPI on first use, and promtool with apt-get (as root) when it is missing.
 set -euo pipefail
@@ -55,7 +59,7 @@ installed_cli() {
 }
 if [[ "$(installed_cli)" != "$ASYNCAPI_CLI_VERSION" ]] ||
   ! cmp -s tools/docs-check/package-lock.json "$NODE_PREFIX/package-lock.json"; then
-  step "installing @asyncapi/cli@$ASYNCAPI_CLI_VERSION into $NODE_PREFIX (npm ci)"
+  step "installing the docs tools (@asyncapi/cli@$ASYNCAPI_CLI_VERSION, openapi-typescript, remark) into $NODE_PREFIX (npm ci)"
   rm -rf "$NODE_PREFIX"
   mkdir -p "$NODE_PREFIX"
   cp tools/docs-check/package.json tools/docs-check/package-lock.json "$NODE_PREFIX/"
@@ -181,6 +185,12 @@ step "PrometheusRule, runbooks, tests per alert, Grafana dashboard, metric names
 
 step "Kubernetes package: scripts/k8s-check.py (kubectl $(kubectl version --client 2>/dev/null | sed -n 's/^Client Version: //p'), kustomize v$KUSTOMIZE_VERSION)"
 "$PY" scripts/k8s-check.py
+
+step "Markdown links: remark-validate-links over every tracked .md file (files and #headings)"
+mapfile -t markdown < <(git ls-files '*.md')
+"$NODE_PREFIX/node_modules/.bin/remark" --no-config --frail --quiet --no-stdout --no-color \
+  --use "$PWD/$NODE_PREFIX/node_modules/remark-validate-links/index.js=repository:false" \
+  "${markdown[@]}"
 
 # The API document (crates/ingress/openapi.json): a Python client generated
 # with openapi-python-client (every operation, mypy --strict), TypeScript types
