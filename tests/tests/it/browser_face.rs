@@ -297,27 +297,42 @@ fn engine() -> std::sync::Arc<bv_face_engine::FaceEngine> {
     bv_face_engine::FaceEngine::shared(fixtures::models_dir()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_print_turned_and_tilted_as_each_step_asks_fails_the_challenge() {
+/// A validation of an onboarding flow with active liveness answered through
+/// the page by `subject` (obama.jpg rendered: turned `turn`° for a turn,
+/// tilted `tilt`° for `up`, as each step asks); screenshots `shot`. The
+/// steps the page showed, the heading it ended on, and what the integrator
+/// reads.
+async fn answered_by(
+    subject: Subject,
+    turn: f32,
+    tilt: f32,
+    shot: &str,
+) -> (Vec<ChallengeStep>, String, Value) {
     let app = face_app(LivenessMode::Active, 1).await;
     let dir = Dir::new();
-    // A print of the photo held to the camera and turned 35° for a turn,
-    // tilted back 35° for `up`, as each step asks, through the page: a
-    // print turned shows no turn of the head, one tilted back is a
-    // picture.
     let puppet = tokio::task::spawn_blocking({
         let dir = dir.0.clone();
-        move || Puppet::start(&engine(), &dir, "obama.jpg", Subject::Print, 35.0, 35.0)
+        move || Puppet::start(&engine(), &dir, "obama.jpg", subject, turn, tilt)
     })
     .await
     .unwrap();
     let (id, link) = start(&app, "onboarding", "barack").await;
     let browser = Browser::start().await;
-
-    let (steps, heading) = follow_steps(&browser, &puppet, &link, "face-print-turned-failed").await;
-
+    let (steps, heading) = follow_steps(&browser, &puppet, &link, shot).await;
     let validation = view(&app, &id).await;
     assert_eq!(steps.len(), 3, "{steps:?}");
+    (steps, heading, validation)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_print_turned_and_tilted_as_each_step_asks_fails_the_challenge() {
+    // A print of the photo held to the camera and turned 35° for a turn,
+    // tilted back 35° for `up`, as each step asks, through the page: a
+    // print turned shows no turn of the head, one tilted back is a
+    // picture.
+    let (steps, heading, validation) =
+        answered_by(Subject::Print, 35.0, 35.0, "face-print-turned-failed").await;
+
     assert_eq!(heading, "We couldn't verify you", "{steps:?}: {validation}");
     let data = &validation["data"];
     assert_eq!(data["status"], "failed", "{validation}");
@@ -331,28 +346,15 @@ async fn a_print_turned_and_tilted_as_each_step_asks_fails_the_challenge() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_head_turned_as_each_step_asks_is_verified() {
-    let app = face_app(LivenessMode::Active, 1).await;
-    let dir = Dir::new();
     // The photo made a head (the bona fide set's renderer), turned 30° and
     // tilted up 25° as each step asks, through the page: its captures at
     // the camera's 640×480, its bursts smaller (at most 480 pixels), as a
     // person's would be. (Until the bursts were followed in the capture's
     // pixels, every such head failed as a jump between its burst and its
     // capture.)
-    let puppet = tokio::task::spawn_blocking({
-        let dir = dir.0.clone();
-        move || Puppet::start(&engine(), &dir, "obama.jpg", Subject::Head, 30.0, 25.0)
-    })
-    .await
-    .unwrap();
-    let (id, link) = start(&app, "onboarding", "barack").await;
-    let browser = Browser::start().await;
+    let (steps, heading, validation) =
+        answered_by(Subject::Head, 30.0, 25.0, "face-head-turned-verified").await;
 
-    let (steps, heading) =
-        follow_steps(&browser, &puppet, &link, "face-head-turned-verified").await;
-
-    let validation = view(&app, &id).await;
-    assert_eq!(steps.len(), 3, "{steps:?}");
     assert_eq!(heading, "You're verified", "{steps:?}: {validation}");
     let data = &validation["data"];
     assert_eq!(data["status"], "validated", "{validation}");
