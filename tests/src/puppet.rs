@@ -4,7 +4,8 @@
 //! Chromium plays a `.y4m` file as its camera and reads it a frame at a
 //! time as it plays (looping), so the frames written into the file while it
 //! plays are what the page sees. A [`Puppet`] renders its subject (a photo
-//! made a head, or a print of it folded along the nose, [`crate::spoof`])
+//! made a head, a print of it, flat or folded along the nose,
+//! [`crate::spoof`])
 //! facing the camera and along each step's turn, then, from a thread of
 //! its own, writes into every frame of the file the pose the moment calls
 //! for: facing the camera until a turned step's countdown shows its last
