@@ -91,9 +91,9 @@ pub fn judge_as(engine: &FaceEngine, sample: &Sample, delivery: Delivery) -> Out
                 .iter()
                 .enumerate()
                 .map(|(k, bytes)| {
-                    let sent = match delivery {
-                        Delivery::Page if k < last => as_the_page_sends(&step.burst[k]),
-                        _ => bytes.clone(),
+                    let sent: std::borrow::Cow<'_, [u8]> = match delivery {
+                        Delivery::Page if k < last => as_the_page_sends(&step.burst[k]).into(),
+                        _ => bytes.as_slice().into(),
                     };
                     bv_engine::decode_bytes(&sent, &limits).expect("a set's JPEG decodes")
                 })
