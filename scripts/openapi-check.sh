@@ -37,15 +37,8 @@ for tool in openapi-typescript tsc; do
 done
 
 # Its own virtualenv: openapi-python-client pins versions (pydantic, httpx, …)
-# that the other tools installed into the system Python need not agree with.
-if ! cmp -s "$REQUIREMENTS" "$VENV/requirements.txt"; then
-  step "installing openapi-python-client and mypy into $VENV (PyPI, --require-hashes: $REQUIREMENTS)"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
-    -r "$REQUIREMENTS"
-  cp "$REQUIREMENTS" "$VENV/requirements.txt"
-fi
+# that the other tools in var/venv need not agree with.
+scripts/venv.sh --venv "$VENV" "$REQUIREMENTS"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/python" "$OUT/ts"

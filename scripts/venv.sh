@@ -4,20 +4,25 @@
 # requirements file given (pip --require-hashes) unless the environment holds
 # it already (a stamp of the file's sha256), one install at a time.
 #
-# Usage: scripts/venv.sh [--no-deps] FILE...
+# Usage: scripts/venv.sh [--venv DIR] [--no-deps] FILE...
 # then run var/venv/bin/python or var/venv/bin/TOOL. The tests find
-# var/venv/bin/python3 themselves (tests/src/python.rs).
+# var/venv/bin/python3 themselves (tests/src/python.rs). --venv DIR makes and
+# fills another environment (a tool whose pins disagree with the others:
+# openapi-python-client, scripts/openapi-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=var/venv
 flags=()
-if [ "${1:-}" = --no-deps ]; then
-  flags+=(--no-deps)
-  shift
-fi
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --venv) VENV="$2"; shift 2 ;;
+    --no-deps) flags+=(--no-deps); shift ;;
+    *) break ;;
+  esac
+done
 
-mkdir -p var
+mkdir -p var "$(dirname "$VENV")"
 exec 9>var/.venv.lock
 flock 9
 
